@@ -1,0 +1,290 @@
+"""Read calendar files (``*.toml`` in the contract's format, plain ``*.ics``) into specs.
+
+Call :func:`scan` with the configured folders: it returns one
+:class:`~notifier.specs.CalendarSpec` per good file and one
+:class:`~notifier.errors.CalendarError` per bad file, so a bad file never
+blocks the others. No database access here.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+import datetime as dt
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import CalendarError
+from .icsfile import parse_ics
+from .specs import STATUSES, CalendarSpec, CaseSpec, EventSpec, ReminderRules, When
+from .timeutil import local_to_utc, parse_duration, to_utc, zone
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+SLUG = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class CaseIn(_In):
+    id: str = Field(pattern=SLUG, max_length=200)
+    title: str = Field(min_length=1)
+    court: str | None = None
+    judge: str | None = None
+    timezone: str = "UTC"
+    url: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _tz(self) -> CaseIn:
+        zone(self.timezone)  # raises ValueError naming the zone
+        return self
+
+
+class EventIn(_In):
+    id: str = Field(pattern=SLUG, max_length=200)
+    kind: str = Field(default="event", pattern=r"^[a-z][a-z0-9_-]*$")
+    title: str = Field(min_length=1)
+    status: Literal[STATUSES] = "scheduled"  # type: ignore[valid-type]
+    date: dt.date | None = None
+    end_date: dt.date | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    duration: Duration | None = None
+    location: str | None = None
+    notes: str | None = None
+    url: str | None = None
+    judge: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_datetime_in_date(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in ("date", "end_date"):
+                if isinstance(data.get(key), dt.datetime):
+                    raise ValueError(f"{key} must be a date such as 2025-07-02; for a time use "
+                                     "start = 2025-07-02T09:30:00")
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EventIn:
+        if self.date and self.start:
+            raise ValueError("give either date (date only) or start (timed), not both")
+        if self.end and self.duration:
+            raise ValueError("give either end or duration, not both")
+        if (self.end or self.duration) and not self.start:
+            raise ValueError("end/duration need a start time")
+        if self.end_date and not self.date:
+            raise ValueError("end_date needs a date")
+        if self.end_date and self.date and self.end_date < self.date:
+            raise ValueError(f"end_date {self.end_date} is before date {self.date}")
+        if self.end and self.start and self.end <= self.start:
+            raise ValueError(f"end {self.end} is not after start {self.start}")
+        dated = bool(self.date or self.start)
+        if self.status == "tbd" and dated:
+            raise ValueError("status \"tbd\" means the date is still to be set; remove the "
+                             "date or change the status")
+        if not dated and self.status in ("scheduled", "tentative", "completed"):
+            raise ValueError(f"status {self.status!r} needs a date or start "
+                             "(use status = \"tbd\" for a date still to be set)")
+        return self
+
+
+class RemindersIn(_In):
+    offsets: list[Duration] | None = None
+    kinds: dict[str, list[Duration]] = Field(default_factory=dict)
+
+
+class CalendarFileIn(_In):
+    case: CaseIn
+    reminders: RemindersIn | None = None
+    events: list[EventIn] = Field(default_factory=list)
+
+
+@dataclass
+class ScanResult:
+    """What :func:`scan` found: good files, bad files, and every source key it looked at."""
+
+    calendars: list[CalendarSpec] = field(default_factory=list)
+    errors: list[CalendarError] = field(default_factory=list)
+    # Source keys of every file present (good or bad) and of folders that could not be read.
+    seen: set[str] = field(default_factory=set)
+    unreadable_dirs: list[str] = field(default_factory=list)
+
+
+def event_uid(case_id: str, event_id: str) -> str:
+    """Stable, globally unique UID of an event defined in a TOML calendar file."""
+    return f"{case_id}/{event_id}@notifier"
+
+
+class _Lines:
+    """Finds the line of a key inside the n-th ``[[events]]`` (or ``[case]``) table."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+        self.tables: list[tuple[str, int]] = []
+        for i, line in enumerate(self.lines):
+            m = re.match(r"^\s*(\[\[?)\s*([A-Za-z0-9_.-]+)\s*\]\]?", line)
+            if m:
+                self.tables.append((m.group(2), i))
+
+    def find(self, table: str, index: int | None, key: str | None) -> int | None:
+        starts = [i for name, i in self.tables if name == table]
+        if index is not None:
+            if index >= len(starts):
+                return None
+            start = starts[index]
+        elif starts:
+            start = starts[0]
+        else:
+            return None
+        following = [i for _, i in self.tables if i > start]
+        stop = following[0] if following else len(self.lines)
+        if key:
+            for i in range(start + 1, stop):
+                if re.match(rf"^\s*{re.escape(key)}\s*=", self.lines[i]):
+                    return i + 1
+        return start + 1
+
+
+def _describe_loc(loc: tuple[Any, ...], data: dict[str, Any]) -> tuple[str, str, int | None]:
+    """(table, key path, event index) from a pydantic error location."""
+    table = str(loc[0]) if loc else ""
+    index = loc[1] if table == "events" and len(loc) > 1 and isinstance(loc[1], int) else None
+    rest = loc[2:] if index is not None else loc[1:]
+    keys = ".".join(str(x) for x in rest)
+    return table, keys, index
+
+
+def _format_validation(err: ValidationError, data: dict[str, Any], where: str,
+                       lines: _Lines) -> list[str]:
+    out = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        table, keys, index = _describe_loc(loc, data)
+        top_key = keys.split(".")[0] if keys else None
+        line = lines.find(table, index, top_key) if table else None
+        pos = f"{where}:{line}" if line else where
+        label = f"[[events]] #{index + 1}" if index is not None else f"[{table}]"
+        if index is not None:
+            events = data.get("events") or []
+            if index < len(events) and isinstance(events[index], dict) and "id" in events[index]:
+                label += f" (id {events[index]['id']!r})"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            out.append(f"{pos}: {label}: unknown key {keys!r}")
+        elif e["type"] == "missing":
+            out.append(f"{pos}: {label}: missing key {keys!r}")
+        elif keys:
+            out.append(f"{pos}: {label}: {keys} = {e.get('input')!r}: {msg}")
+        else:
+            out.append(f"{pos}: {label}: {msg}")
+    return out
+
+
+def parse_toml_calendar(text: str, source: str) -> CalendarSpec:
+    """Parse one TOML calendar file. Raises CalendarError listing every problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise CalendarError(source, [f"{source}: invalid TOML: {e}"]) from e
+    lines = _Lines(text)
+    try:
+        parsed = CalendarFileIn.model_validate(data)
+    except ValidationError as e:
+        raise CalendarError(source, _format_validation(e, data, source, lines)) from None
+
+    case = parsed.case
+    tz = zone(case.timezone)
+    problems: list[str] = []
+    seen_ids: dict[str, int] = {}
+    events: list[EventSpec] = []
+    for i, ev in enumerate(parsed.events):
+        line = lines.find("events", i, "id")
+        pos = f"{source}:{line}" if line else source
+        if ev.id in seen_ids:
+            problems.append(f"{pos}: [[events]] #{i + 1}: duplicate event id {ev.id!r} "
+                            f"(first used in [[events]] #{seen_ids[ev.id] + 1})")
+            continue
+        seen_ids[ev.id] = i
+        try:
+            when = _when(ev, tz)
+        except ValueError as e:
+            key = "start" if ev.start else "end"
+            kline = lines.find("events", i, key)
+            problems.append(f"{source}:{kline}: [[events]] #{i + 1} (id {ev.id!r}): {key}: {e}")
+            continue
+        events.append(EventSpec(
+            uid=event_uid(case.id, ev.id), case_id=case.id, event_id=ev.id, kind=ev.kind,
+            title=ev.title, status=ev.status, when=when, location=ev.location, notes=ev.notes,
+            url=ev.url, judge=ev.judge or case.judge,
+        ))
+    if problems:
+        raise CalendarError(source, problems)
+    rules = ReminderRules()
+    if parsed.reminders is not None:
+        rules = ReminderRules(
+            offsets=tuple(parsed.reminders.offsets) if parsed.reminders.offsets is not None
+            else None,
+            kinds=tuple((k, tuple(v)) for k, v in sorted(parsed.reminders.kinds.items())),
+        )
+    spec = CaseSpec(id=case.id, title=case.title, timezone=case.timezone, court=case.court,
+                    judge=case.judge, url=case.url, tags=tuple(case.tags), reminders=rules)
+    return CalendarSpec(source=source, cases=[spec], events=events)
+
+
+def _when(ev: EventIn, tz: Any) -> When:
+    if ev.date:
+        return When(date=ev.date, end_date=ev.end_date if ev.end_date != ev.date else None)
+    if ev.start:
+        start = to_utc(ev.start) if ev.start.tzinfo else local_to_utc(ev.start, tz)
+        end = None
+        if ev.end:
+            end = to_utc(ev.end) if ev.end.tzinfo else local_to_utc(ev.end, tz)
+        elif ev.duration:
+            end = start + ev.duration  # elapsed time, correct across DST
+        return When(date=start.astimezone(tz).date(), start=start, end=end)
+    return When()
+
+
+def read_calendar(path: Path, source: str) -> CalendarSpec:
+    """Read and parse one calendar file by its extension."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise CalendarError(source, [f"{source}: cannot read: {e.strerror or e}"]) from e
+    if path.suffix.lower() == ".ics":
+        return parse_ics(raw, source, default_case_id=path.stem)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CalendarError(source, [f"{source}: not UTF-8 text ({e.reason} at byte "
+                                     f"{e.start})"]) from e
+    return parse_toml_calendar(text, source)
+
+
+def scan(folders: list[tuple[str, Path]]) -> ScanResult:
+    """Read every ``*.toml``/``*.ics`` file in the folders (label, path), sorted by name."""
+    result = ScanResult()
+    for label, folder in folders:
+        if not folder.is_dir():
+            result.unreadable_dirs.append(label)
+            result.errors.append(CalendarError(label, [
+                f"{label}: calendar folder not found ({folder}); its stored events are kept"]))
+            continue
+        files = sorted(p for p in folder.iterdir()
+                       if p.is_file() and p.suffix.lower() in (".toml", ".ics")
+                       and not p.name.startswith("."))
+        for path in files:
+            source = f"{label.rstrip('/')}/{path.name}"
+            result.seen.add(source)
+            try:
+                result.calendars.append(read_calendar(path, source))
+            except CalendarError as e:
+                result.errors.append(e)
+    return result

@@ -1,0 +1,192 @@
+"""The ``notifier`` command line: thin commands over the library.
+
+Every command takes ``--config PATH``. A :class:`~notifier.errors.NotifierError`
+becomes a message on stderr and exit code 1; usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from .config import Settings, load_settings
+from .errors import NotifierError
+from .store import Store
+from .textfmt import table
+from .timeutil import utcnow
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Ctx:
+    """Lazily loaded settings and store, shared by the commands of one invocation."""
+
+    def __init__(self, config: str | None) -> None:
+        self.config_path = config
+        self._settings: Settings | None = None
+        self._store: Store | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_path)
+        return self._settings
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.settings.database_url())
+        return self._store
+
+
+def _set_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value:
+        ctx.ensure_object(dict)["config"] = value
+
+
+def config_option(f: F) -> F:
+    """``--config PATH`` on every command (also accepted before the command name)."""
+    return click.option("--config", "config", metavar="PATH", expose_value=False,
+                        callback=_set_config, is_eager=True,
+                        help="Config file (default: $NOTIFIER_CONFIG, ./config.toml, "
+                             "built-in defaults).")(f)
+
+
+def handle_errors(f: F) -> F:
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return f(*args, **kwargs)
+        except NotifierError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(1)
+    return wrapper  # type: ignore[return-value]
+
+
+def get_ctx() -> Ctx:
+    c = click.get_current_context()
+    obj = c.ensure_object(dict)
+    if "ctx" not in obj:
+        obj["ctx"] = Ctx(obj.get("config"))
+    ctx: Ctx = obj["ctx"]
+    return ctx
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@config_option
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
+@click.version_option(package_name="notifier")
+def main(verbose: bool) -> None:
+    """Court-calendar notifications: track hearings, publish feeds, send reminders."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@config_option
+@handle_errors
+def check() -> None:
+    """Validate the config and every calendar file; report every problem."""
+    from .calendars import scan
+
+    settings = get_ctx().settings
+    result = scan(settings.calendar_folders())
+    for err in result.errors:
+        for problem in err.problems:
+            click.echo(problem, err=True)
+    events = sum(len(c.events) for c in result.calendars)
+    cases = sum(len(c.cases) for c in result.calendars)
+    if result.errors:
+        bad = sum(len(e.problems) for e in result.errors)
+        click.echo(f"{bad} problem(s) in {len(result.errors)} file(s); "
+                   f"{len(result.calendars)} file(s) OK", err=True)
+        sys.exit(1)
+    click.echo(f"OK: config {settings.origin}; {len(result.calendars)} calendar file(s), "
+               f"{cases} case(s), {events} event(s)")
+
+
+@main.command()
+@config_option
+@handle_errors
+def sync() -> None:
+    """Run one sync pass and print what changed."""
+    from .sync import sync_calendars
+
+    ctx = get_ctx()
+    report = sync_calendars(ctx.store, ctx.settings.calendar_folders())
+    for ch in report.changes:
+        click.echo(f"{_event_ref(ch.event_uid)}  {ch.summary}")
+    click.echo(f"{len(report.changes)} change(s) from {report.files} file(s)")
+    if report.errors:
+        for err in report.errors:
+            for problem in err.problems:
+                click.echo(f"error: {problem}", err=True)
+        click.echo(f"{len(report.errors)} file(s) not synced; their stored events are "
+                   "unchanged", err=True)
+        sys.exit(1)
+
+
+def _event_ref(uid: str) -> str:
+    return uid.removesuffix("@notifier")
+
+
+@main.command()
+@config_option
+@click.option("--case", "case_id", metavar="ID", help="Only this case.")
+@click.option("--upcoming", is_flag=True, help="Only events not over yet (and dates to be set).")
+@click.option("--all", "include_removed", is_flag=True, help="Include removed events.")
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@handle_errors
+def events(case_id: str | None, upcoming: bool, include_removed: bool, as_json: bool) -> None:
+    """List tracked events."""
+    from .queries import list_events
+
+    with get_ctx().store.read() as s:
+        views = list_events(s, case=case_id, upcoming_after=utcnow() if upcoming else None,
+                            include_removed=include_removed)
+    if as_json:
+        click.echo(json.dumps([v.as_dict() for v in views], indent=2))
+        return
+    if not views:
+        click.echo("no events (run `notifier sync` first?)")
+        return
+    rows = [(v.event.case_id, v.event.event_id, v.event.kind, v.when.describe(v.tz),
+             "removed" if v.event.removed_at else v.event.status, v.event.title)
+            for v in views]
+    click.echo(table(["case", "event", "kind", "when", "status", "title"], rows, max_width=48))
+
+
+@main.command()
+@config_option
+@click.argument("event")
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@handle_errors
+def history(event: str, as_json: bool) -> None:
+    """Show the change history of one EVENT (CASE/EVENT, event id or UID)."""
+    from .queries import find_event
+    from .queries import history as load_history
+
+    with get_ctx().store.read() as s:
+        ev = find_event(s, event)
+        rows = load_history(s, ev.uid)
+    if as_json:
+        click.echo(json.dumps([{
+            "at": r.at.isoformat(), "kind": r.kind, "field": r.field,
+            "before": json.loads(r.before) if r.before else None,
+            "after": json.loads(r.after) if r.after else None, "summary": r.summary,
+        } for r in rows], indent=2))
+        return
+    click.echo(f"{ev.case_id}/{ev.event_id}: {ev.title}")
+    click.echo(table(["at (UTC)", "change", "details"],
+                     [(f"{r.at:%Y-%m-%d %H:%M}", r.kind, r.summary) for r in rows],
+                     max_width=90))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

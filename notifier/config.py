@@ -1,0 +1,268 @@
+"""Configuration: TOML file -> validated, frozen :class:`Settings`.
+
+Call :func:`load_settings` first. Lookup order: an explicit path, then
+``$NOTIFIER_CONFIG``, then ``./config.toml``, then built-in defaults equal to
+``config.example.toml``. ``${VAR}`` in any string value is replaced from the
+environment. Unknown keys are errors, and every error names the file, the key
+and the offending value. Relative paths are resolved against the config file's
+folder (or the working directory when running on defaults).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+
+from .errors import ConfigError
+from .timeutil import parse_duration
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+NOTIFICATION_TYPES = ("reminder", "change", "digest")
+
+
+def _parse_clock(value: object) -> object:
+    if isinstance(value, str):
+        m = re.fullmatch(r"(\d{1,2}):(\d{2})", value.strip())
+        if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+            raise ValueError(f"invalid time of day {value!r}: use HH:MM, e.g. \"09:00\"")
+        return time(int(m.group(1)), int(m.group(2)))
+    return value
+
+
+Clock = Annotated[time, BeforeValidator(_parse_clock)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:///data/notifier.db"
+
+
+class CalendarSettings(_Section):
+    paths: list[str] = Field(default_factory=lambda: ["calendars"])
+    sync_interval: Duration = timedelta(minutes=1)
+
+
+class ServerSettings(_Section):
+    host: str = "0.0.0.0"
+    port: int = Field(default=8080, ge=0, le=65535)
+    base_url: str = "http://localhost:8080"
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_slash(cls, v: str) -> str:
+        if not re.match(r"^https?://", v):
+            raise ValueError(f"base_url {v!r} must start with http:// or https://")
+        return v.rstrip("/")
+
+
+class ReminderSettings(_Section):
+    offsets: list[Duration] = Field(
+        default_factory=lambda: [timedelta(days=7), timedelta(days=1), timedelta(hours=2)]
+    )
+    date_only_time: Clock = time(9, 0)
+    late_grace: Duration = timedelta(hours=6)
+    # Per event kind overrides, e.g. sentencing = ["14d", "1d"].
+    kinds: dict[str, list[Duration]] = Field(default_factory=dict)
+
+
+class ChannelSettings(_Section):
+    name: str = Field(min_length=1)
+    url: SecretStr
+    notify: list[Literal["reminder", "change", "digest"]] = Field(
+        default_factory=lambda: ["reminder", "change"]
+    )
+    cases: list[str] = Field(default_factory=lambda: ["*"])
+    tags: list[str] = Field(default_factory=list)
+    kinds: list[str] = Field(default_factory=list)
+
+    def wants_case(self, case_id: str, case_tags: list[str] | None = None) -> bool:
+        if not any(fnmatch.fnmatchcase(case_id, pat) for pat in self.cases):
+            return False
+        return not self.tags or bool(set(self.tags) & set(case_tags or []))
+
+    def wants_kind(self, kind: str) -> bool:
+        return not self.kinds or kind in self.kinds
+
+
+class SourceSettings(_Section):
+    name: str = Field(min_length=1)
+    url: str
+    format: Literal["ics", "csv"] = "ics"
+    case: str | None = None
+    interval: Duration = timedelta(minutes=15)
+
+
+class Settings(_Section):
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    calendars: CalendarSettings = Field(default_factory=CalendarSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    reminders: ReminderSettings = Field(default_factory=ReminderSettings)
+    channels: list[ChannelSettings] = Field(default_factory=list)
+    sources: list[SourceSettings] = Field(default_factory=list)
+    # Where the settings came from; not a TOML key.
+    origin: str = Field(default="<built-in defaults>", exclude=True)
+    base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+
+    @field_validator("channels")
+    @classmethod
+    def _unique_channels(cls, v: list[ChannelSettings]) -> list[ChannelSettings]:
+        _unique([c.name for c in v], "channels")
+        return v
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_sources(cls, v: list[SourceSettings]) -> list[SourceSettings]:
+        _unique([s.name for s in v], "sources")
+        return v
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config, made absolute against the config file's folder."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+    def calendar_folders(self) -> list[tuple[str, Path]]:
+        """(label as configured, absolute path) of every calendar folder."""
+        return [(p, self.resolve(p)) for p in self.calendars.paths]
+
+    def database_url(self) -> str:
+        """The database URL with a relative SQLite path made absolute."""
+        url = self.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/"):
+            rest = url[len(prefix):]
+            if rest and rest != ":memory:":
+                return prefix + str(self.resolve(rest))
+        return url
+
+
+def _unique(names: list[str], section: str) -> None:
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise ValueError(f"duplicate name {n!r} in [[{section}]]")
+        seen.add(n)
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _substitute(node: Any, env: Mapping[str, str], where: str, origin: str) -> Any:
+    """Replace ``${VAR}`` in every string of a parsed TOML tree."""
+    if isinstance(node, dict):
+        return {k: _substitute(v, env, f"{where}.{k}" if where else k, origin)
+                for k, v in node.items()}
+    if isinstance(node, list):
+        return [_substitute(v, env, f"{where}[{i}]", origin) for i, v in enumerate(node)]
+    if isinstance(node, str):
+        def repl(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name not in env:
+                raise ConfigError(
+                    f"{origin}: key {where}: environment variable ${{{name}}} is not set"
+                )
+            return env[name]
+        return _VAR.sub(repl, node)
+    return node
+
+
+def _loc_name(loc: tuple[Any, ...], data: Mapping[str, Any]) -> str:
+    """Turn a pydantic error location into a TOML-ish key path, naming list items."""
+    parts: list[str] = []
+    node: Any = data
+    for item in loc:
+        if isinstance(item, int):
+            label = f"[{item}]"
+            if isinstance(node, list) and item < len(node) and isinstance(node[item], dict):
+                name = node[item].get("name")
+                if name:
+                    label = f"[{item}] (name {name!r})"
+            parts.append(label)
+            node = node[item] if isinstance(node, list) and item < len(node) else None
+        else:
+            parts.append(("." if parts else "") + str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return "".join(parts)
+
+
+_SECRET_KEYS = ("url",)
+
+
+def _format_errors(err: ValidationError, data: Mapping[str, Any], origin: str) -> str:
+    lines = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        key = _loc_name(loc, data)
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            lines.append(f"{origin}: unknown key {key!r}")
+            continue
+        value = e.get("input")
+        secret = bool(loc) and loc[0] == "channels" and loc[-1] in _SECRET_KEYS
+        shown = "<hidden>" if secret else repr(value)
+        if e["type"] == "missing":
+            lines.append(f"{origin}: key {key}: missing (required)")
+        else:
+            lines.append(f"{origin}: key {key}: {msg} (value: {shown})")
+    return "\n".join(lines)
+
+
+def parse_settings(data: Mapping[str, Any], *, origin: str, base_dir: Path,
+                   env: Mapping[str, str] | None = None) -> Settings:
+    """Validate an already-parsed TOML mapping."""
+    env = os.environ if env is None else env
+    substituted = _substitute(dict(data), env, "", origin)
+    try:
+        return Settings.model_validate({**substituted, "origin": origin, "base_dir": base_dir})
+    except ValidationError as e:
+        raise ConfigError(_format_errors(e, substituted, origin)) from None
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None,
+                env: Mapping[str, str] | None = None) -> Path | None:
+    """The config file to use, or None for built-in defaults."""
+    env = os.environ if env is None else env
+    if explicit:
+        return Path(explicit)
+    if env.get("NOTIFIER_CONFIG"):
+        return Path(env["NOTIFIER_CONFIG"])
+    local = Path("config.toml")
+    return local if local.exists() else None
+
+
+def load_settings(path: str | os.PathLike[str] | None = None,
+                  env: Mapping[str, str] | None = None) -> Settings:
+    """Find, read and validate the configuration (see module docstring for the order)."""
+    env = os.environ if env is None else env
+    found = find_config(path, env)
+    if found is None:
+        return Settings()
+    try:
+        raw = found.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {found}: {e.strerror or e}") from e
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{found}: not UTF-8 text ({e.reason} at byte {e.start})") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{found}: invalid TOML: {e}") from e
+    return parse_settings(data, origin=str(found), base_dir=found.resolve().parent, env=env)

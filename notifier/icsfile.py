@@ -1,0 +1,125 @@
+"""Parse one iCalendar file (a plain ``*.ics`` in a calendars folder) into specs.
+
+Call :func:`parse_ics`. The file is one case: its id is ``X-NOTIFIER-CASE`` or the
+file name, its title ``X-WR-CALNAME``, its time zone ``X-WR-TIMEZONE`` (else UTC).
+Events keep their UIDs. Recurring events are read as their first occurrence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from icalendar import Calendar
+
+from .errors import CalendarError
+from .specs import CalendarSpec, CaseSpec, EventSpec, When
+from .timeutil import local_to_utc, to_utc, zone
+
+_STATUS = {"CONFIRMED": "scheduled", "TENTATIVE": "tentative", "CANCELLED": "cancelled"}
+
+
+def _slug(text: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")
+    return s or "calendar"
+
+
+def _text(comp: Any, name: str) -> str | None:
+    v = comp.get(name)
+    if v is None:
+        return None
+    if isinstance(v, list):
+        v = v[0]
+    s = str(v).strip()
+    return s or None
+
+
+def _instant(value: date | datetime, tz: ZoneInfo) -> datetime:
+    assert isinstance(value, datetime)
+    return to_utc(value) if value.tzinfo else local_to_utc(value, tz)
+
+
+def parse_ics(raw: bytes, source: str, default_case_id: str) -> CalendarSpec:
+    """Parse iCalendar bytes. Raises CalendarError listing every bad event."""
+    try:
+        cal = Calendar.from_ical(raw)
+    except (ValueError, IndexError, KeyError) as e:
+        raise CalendarError(source, [f"{source}: not a valid iCalendar file: {e}"]) from e
+    if isinstance(cal, list):
+        cal = cal[0]
+    problems: list[str] = []
+    tz_name = _text(cal, "X-WR-TIMEZONE") or "UTC"
+    try:
+        tz = zone(tz_name)
+    except ValueError as e:
+        raise CalendarError(source, [f"{source}: X-WR-TIMEZONE: {e}"]) from e
+    case_id = _slug(_text(cal, "X-NOTIFIER-CASE") or default_case_id)
+    case = CaseSpec(id=case_id, title=_text(cal, "X-WR-CALNAME") or case_id, timezone=tz_name,
+                    court=_text(cal, "X-NOTIFIER-COURT"), judge=_text(cal, "X-NOTIFIER-JUDGE"))
+    events: list[EventSpec] = []
+    seen: set[str] = set()
+    for n, ev in enumerate(cal.walk("VEVENT"), start=1):
+        summary = _text(ev, "SUMMARY") or "(untitled)"
+        label = f"{source}: VEVENT #{n} ({summary!r})"
+        uid = _text(ev, "UID")
+        try:
+            start = ev.decoded("DTSTART") if "DTSTART" in ev else None
+            when = _when(ev, start, tz)
+        except (ValueError, TypeError, KeyError, AssertionError) as e:
+            problems.append(f"{label}: DTSTART/DTEND: {e}")
+            continue
+        if uid is None:
+            # RFC 5545 requires a UID; derive a stable one so re-reads match.
+            uid = hashlib.sha256(f"{summary}|{when.to_json()}".encode()).hexdigest()[:24] + \
+                f"@{case_id}.notifier"
+        if uid in seen:
+            if "RECURRENCE-ID" in ev:
+                continue  # an override of a recurring event: keep the master only
+            problems.append(f"{label}: duplicate UID {uid!r}")
+            continue
+        seen.add(uid)
+        status = _STATUS.get((_text(ev, "STATUS") or "CONFIRMED").upper(), "scheduled")
+        if not when.dated and status == "scheduled":
+            status = "tbd"
+        cats = ev.get("CATEGORIES")
+        kind = _text(ev, "X-NOTIFIER-KIND")
+        if not kind and cats is not None:
+            first = cats[0] if isinstance(cats, list) else cats
+            kind = str(first.cats[0]) if getattr(first, "cats", None) else None
+        kind = _slug(kind.lower()) if kind else "event"
+        events.append(EventSpec(
+            uid=uid, case_id=case_id, event_id=uid, kind=kind, title=summary, status=status,
+            when=when, location=_text(ev, "LOCATION"), notes=_text(ev, "DESCRIPTION"),
+            url=_text(ev, "URL"), judge=case.judge,
+        ))
+    if problems:
+        raise CalendarError(source, problems)
+    return CalendarSpec(source=source, cases=[case], events=events)
+
+
+def _when(ev: Any, start: Any, tz: ZoneInfo) -> When:
+    if start is None:
+        return When()
+    end = ev.decoded("DTEND") if "DTEND" in ev else None
+    duration = ev.decoded("DURATION") if "DURATION" in ev else None
+    if isinstance(start, datetime):
+        s = _instant(start, tz)
+        e = None
+        if isinstance(end, datetime):
+            e = _instant(end, tz)
+        elif isinstance(duration, timedelta):
+            e = s + duration
+        if e is not None and e <= s:
+            e = None
+        return When(date=s.astimezone(tz).date(), start=s, end=e)
+    if isinstance(start, date):
+        last = None
+        if isinstance(end, date) and not isinstance(end, datetime) and end > start:
+            last = end - timedelta(days=1)  # DTEND is exclusive
+        elif isinstance(duration, timedelta) and duration.days > 1:
+            last = start + timedelta(days=duration.days - 1)
+        return When(date=start, end_date=last if last and last != start else None)
+    raise ValueError(f"unsupported DTSTART value {start!r}")

@@ -1,0 +1,88 @@
+"""SQLModel tables: the database is the one source of truth.
+
+All datetimes are stored as naive UTC and come back as aware UTC (see
+:class:`UTCDateTime`). Schema changes go through Alembic migrations in
+``notifier/migrations``; a test checks that they match these models.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+from .timeutil import utcnow
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Store aware datetimes as naive UTC (SQLite has no time zones); return aware UTC."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Case(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=200)
+    title: str
+    court: str | None = None
+    judge: str | None = None
+    url: str | None = None
+    timezone: str = "UTC"
+    tags: str = "[]"  # JSON list
+    reminders: str | None = None  # JSON {"offsets": [seconds...], "kinds": {...}} or null
+    source: str = Field(index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Event(SQLModel, table=True):
+    uid: str = Field(primary_key=True, max_length=500)
+    case_id: str = Field(foreign_key="case.id", index=True, max_length=200)
+    event_id: str = Field(max_length=500)
+    source: str = Field(index=True)
+    kind: str = "event"
+    title: str
+    status: str = "scheduled"
+    date: dt.date | None = None
+    end_date: dt.date | None = None
+    start_utc: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    end_utc: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sort_utc: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    location: str | None = None
+    notes: str | None = None
+    url: str | None = None
+    judge: str | None = None
+    sequence: int = 0
+    removed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Change(SQLModel, table=True):
+    """One typed change to one event; an event's rows in order are its history."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_uid: str = Field(foreign_key="event.uid", index=True, max_length=500)
+    case_id: str = Field(index=True, max_length=200)
+    kind: str  # added, rescheduled_earlier, rescheduled_later, time_changed, date_set, ...
+    field: str  # when, status, location, judge, title, kind, notes, url, event
+    before: str | None = None  # JSON
+    after: str | None = None  # JSON
+    summary: str
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)

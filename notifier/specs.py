@@ -1,0 +1,135 @@
+"""Plain data read from calendar files and sources, before it meets the database.
+
+:class:`When` is an event's date/time (or the lack of one); :class:`CaseSpec` and
+:class:`EventSpec` are what parsers produce and :mod:`notifier.sync` diffs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from .timeutil import day_start_utc
+
+STATUSES = ("scheduled", "tentative", "tbd", "postponed", "cancelled", "completed")
+
+
+@dataclass(frozen=True)
+class When:
+    """When an event happens. All None means "date to be set".
+
+    Date-only events have ``date`` (and optionally an inclusive ``end_date``).
+    Timed events have ``start``/``end`` as aware UTC datetimes and ``date`` as the
+    local start date.
+    """
+
+    date: date | None = None
+    end_date: date | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @property
+    def dated(self) -> bool:
+        return self.date is not None
+
+    @property
+    def timed(self) -> bool:
+        return self.start is not None
+
+    def sort_utc(self, tz: ZoneInfo) -> datetime | None:
+        """The instant used to order events: start, or local midnight for date-only."""
+        if self.start is not None:
+            return self.start
+        if self.date is not None:
+            return day_start_utc(self.date, tz)
+        return None
+
+    def describe(self, tz: ZoneInfo) -> str:
+        """Human text in court-local time: ``Wed 2 Jul 2025`` or ``Wed 2 Jul 2025 09:30``."""
+        if self.start is not None:
+            local = self.start.astimezone(tz)
+            text = f"{_day(local.date())} {local:%H:%M}"
+            if self.end is not None:
+                end = self.end.astimezone(tz)
+                text += f"–{end:%H:%M}" if end.date() == local.date() else \
+                    f" – {_day(end.date())} {end:%H:%M}"
+            return f"{text} {local.tzname()}"
+        if self.date is not None:
+            if self.end_date and self.end_date != self.date:
+                return f"{_day(self.date)} – {_day(self.end_date)}"
+            return _day(self.date)
+        return "date to be set"
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "date": self.date.isoformat() if self.date else None,
+            "end_date": self.end_date.isoformat() if self.end_date else None,
+            "start": self.start.isoformat() if self.start else None,
+            "end": self.end.isoformat() if self.end else None,
+        }, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | None) -> When:
+        if not text:
+            return cls()
+        d = json.loads(text)
+        return cls(
+            date=date.fromisoformat(d["date"]) if d.get("date") else None,
+            end_date=date.fromisoformat(d["end_date"]) if d.get("end_date") else None,
+            start=datetime.fromisoformat(d["start"]).astimezone(UTC) if d.get("start") else None,
+            end=datetime.fromisoformat(d["end"]).astimezone(UTC) if d.get("end") else None,
+        )
+
+
+def _day(d: date) -> str:
+    return f"{d:%a} {d.day} {d:%b %Y}"
+
+
+@dataclass(frozen=True)
+class ReminderRules:
+    """Per-case reminder overrides from a calendar file (None = use the config)."""
+
+    offsets: tuple[timedelta, ...] | None = None
+    kinds: tuple[tuple[str, tuple[timedelta, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
+class CaseSpec:
+    id: str
+    title: str
+    timezone: str
+    court: str | None = None
+    judge: str | None = None
+    url: str | None = None
+    tags: tuple[str, ...] = ()
+    reminders: ReminderRules = field(default_factory=ReminderRules)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    uid: str
+    case_id: str
+    event_id: str
+    kind: str
+    title: str
+    status: str
+    when: When
+    location: str | None = None
+    notes: str | None = None
+    url: str | None = None
+    judge: str | None = None
+
+
+@dataclass
+class CalendarSpec:
+    """Everything one calendar file or source fetch defines."""
+
+    source: str
+    cases: list[CaseSpec]
+    events: list[EventSpec]

@@ -1,0 +1,82 @@
+"""Durations, time zones and UTC helpers shared by every layer.
+
+``parse_duration("90m")`` is the entry point for config and calendar values;
+``to_utc`` / ``local_to_utc`` convert court-local wall times to stored UTC.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: object) -> timedelta:
+    """Parse ``"90m"``, ``"2h"``, ``"7d"``, ``"1w"`` (or a timedelta) into a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m:
+            return timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+    raise ValueError(
+        f"invalid duration {value!r}: use a whole number and one of s, m, h, d, w (e.g. \"90m\")"
+    )
+
+
+def format_duration(td: timedelta) -> str:
+    """Inverse of :func:`parse_duration` for whole units (``timedelta(days=7)`` -> ``"7d"``)."""
+    secs = int(td.total_seconds())
+    for unit in ("w", "d", "h", "m"):
+        if secs and secs % _UNITS[unit] == 0:
+            return f"{secs // _UNITS[unit]}{unit}"
+    return f"{secs}s"
+
+
+def zone(name: str) -> ZoneInfo:
+    """Return the ZoneInfo for an IANA name, or raise ValueError naming it."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as e:
+        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as "
+                         "\"America/New_York\")") from e
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_utc(dt: datetime) -> datetime:
+    """Aware datetime -> aware UTC; naive datetimes are taken to be UTC already."""
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+class NonexistentLocalTime(ValueError):
+    """A wall-clock time skipped by a daylight-saving change (e.g. 02:30 on spring-forward)."""
+
+
+def local_to_utc(wall: datetime, tz: ZoneInfo) -> datetime:
+    """Court-local naive wall time -> aware UTC.
+
+    A time that does not exist (skipped by spring-forward) raises
+    :class:`NonexistentLocalTime`. An ambiguous time (repeated by fall-back) is
+    resolved to its first occurrence (``fold=0``), the one printed schedules mean.
+    """
+    local = wall.replace(tzinfo=tz, fold=0)
+    back = local.astimezone(UTC).astimezone(tz)
+    if back.replace(tzinfo=None) != wall:
+        raise NonexistentLocalTime(
+            f"{wall:%Y-%m-%d %H:%M} does not exist in {tz.key} (clocks skip it for "
+            "daylight saving)"
+        )
+    return local.astimezone(UTC)
+
+
+def day_start_utc(day: date, tz: ZoneInfo) -> datetime:
+    """UTC instant of local midnight at the start of ``day`` (ordering key for date-only events)."""
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
