@@ -8,10 +8,10 @@ blocks the others. No database access here.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import tomllib
 from dataclasses import dataclass, field
-import datetime as dt
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal

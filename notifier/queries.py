@@ -15,7 +15,6 @@ from .errors import NotifierError
 from .models import Case, Change, Event
 from .specs import When
 
-
 # Multi-day or long events that started a little before now are still upcoming.
 _SLACK = timedelta(days=60)
 
