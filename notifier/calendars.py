@@ -16,7 +16,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import CalendarError
 from .icsfile import parse_ics
@@ -40,10 +48,11 @@ class CaseIn(_In):
     url: str | None = None
     tags: list[str] = Field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _tz(self) -> CaseIn:
-        zone(self.timezone)  # raises ValueError naming the zone
-        return self
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        zone(v)  # raises ValueError naming the zone
+        return v
 
 
 class EventIn(_In):

@@ -49,8 +49,8 @@ def label(kind: str) -> str:
     return kind.replace("_", " ").replace("-", " ").capitalize()
 
 
-def _j(value: object) -> str | None:
-    return None if value is None else json.dumps(value)
+def _j(value: object) -> str:
+    return json.dumps(value)
 
 
 def added(spec: EventSpec, tz: ZoneInfo) -> Delta:

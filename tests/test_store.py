@@ -1,0 +1,89 @@
+"""The store: migrations match the models, upgrades keep data, SQLite settings hold."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlmodel import SQLModel, select
+
+from notifier.models import Case
+from notifier.store import Store, alembic_config
+
+
+def test_migrations_match_the_models(store: Store) -> None:
+    with store.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(ctx, SQLModel.metadata) == []
+    assert store.current_revision() == store.head_revision()
+
+
+def test_upgrade_from_the_first_schema_keeps_rows(db_url: str) -> None:
+    old = Store(db_url, migrate=False)
+    first = ScriptDirectory.from_config(alembic_config(old.engine)).get_base()
+    old.migrate(first)  # the oldest schema a user can have
+    now = datetime(2025, 6, 1, tzinfo=UTC).replace(tzinfo=None)
+    with old.engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO \"case\" (id, title, timezone, tags, source, created_at, updated_at) "
+            "VALUES ('c1', 'People v. X', 'America/New_York', '[]', 'calendars/c1.toml', "
+            ":now, :now)"), {"now": now})
+        conn.execute(sa.text(
+            "INSERT INTO event (uid, case_id, event_id, source, kind, title, status, date, "
+            "sequence, created_at, updated_at) VALUES ('c1/h@notifier', 'c1', 'h', "
+            "'calendars/c1.toml', 'hearing', 'Hearing', 'scheduled', '2025-07-02', 3, :now, "
+            ":now)"), {"now": now})
+    old.close()
+    upgraded = Store(db_url)  # opening migrates to head
+    assert upgraded.current_revision() == upgraded.head_revision()
+    with upgraded.engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT uid, sequence, date FROM event")).one()
+    assert tuple(row) == ("c1/h@notifier", 3, "2025-07-02")
+    with upgraded.read() as s:
+        case = s.exec(select(Case)).one()
+        assert case.created_at == datetime(2025, 6, 1, tzinfo=UTC)  # read back as aware UTC
+
+
+def test_sqlite_pragmas(store: Store) -> None:
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10000
+
+
+def test_concurrent_read_then_write_transactions_do_not_fail(db_url: str) -> None:
+    """Two stores (as two processes would) doing read-then-write at once: no SQLITE_BUSY."""
+    Store(db_url).close()
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        st = Store(db_url, migrate=False)
+        try:
+            for i in range(40):
+                with st.write() as s:
+                    s.exec(select(Case)).all()  # read first...
+                    s.add(Case(id=f"w{n}-{i}", title="t", source="x"))  # ...then write
+        except BaseException as e:
+            errors.append(e)
+        finally:
+            st.close()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    with Store(db_url).read() as s:
+        assert len(s.exec(select(Case)).all()) == 120
+
+
+def test_database_folder_is_created(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'deep' / 'er' / 'n.db'}"
+    Store(url).close()
+    assert (tmp_path / "deep" / "er" / "n.db").exists()
