@@ -99,12 +99,14 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
                       autoescape=select_autoescape(["html"]))
     install_log_filter()
 
-    def authorize(request: Request, case_id: str | None) -> TokenScope | bool | None:
-        """True when public; the token's scope when valid for ``case_id``; else None."""
+    def authorize(request: Request, case_id: str | None,
+                  index: bool = False) -> TokenScope | bool | None:
+        """True when public; the token's scope when valid for ``case_id`` (or for the
+        index, which any valid token opens, showing only its case); else None."""
         if not private:
             return True
         scope = verify_token(store, request.query_params.get("token"))
-        return scope if scope is not None and scope.allows(case_id) else None
+        return scope if scope is not None and (index or scope.allows(case_id)) else None
 
     def links(path: str, token: str | None) -> dict[str, str]:
         url = base + path + (f"?token={quote(token)}" if token else "")
@@ -140,7 +142,7 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
 
     async def page(request: Request) -> Response:
         case_id: str | None = request.path_params.get("case_id")
-        scope = await run_in_threadpool(authorize, request, case_id)
+        scope = await run_in_threadpool(authorize, request, case_id, case_id is None)
         if not scope:
             return not_found()
         snap = await run_in_threadpool(service.snapshot)

@@ -44,10 +44,15 @@ class LiveServer:
 
 
 def write_config(path: Path, db_url: str, calendars: Path, **feed: object) -> Path:
-    """A config file pointing at a test database and calendar folder."""
+    """A config file pointing at a test database and calendar folder.
+
+    A folder next to the config file is written relative to it, so its source
+    labels match the ``folders`` fixture's ("calendars/...").
+    """
+    folder = calendars.name if calendars.parent == path.parent else str(calendars)
     lines = [
         "[database]", f'url = "{db_url}"',
-        "[calendars]", f'paths = ["{calendars}"]',
+        "[calendars]", f'paths = ["{folder}"]',
         "[server]", 'base_url = "https://court.example.org"',
         "[feed]",
     ]
