@@ -19,13 +19,15 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Timezone, vDuration, vText, vUri
 from icalendar import Event as VEvent
+from icalendar.enums import STATUS, TRANSP
 
 from .diff import label
 from .specs import When
 
 PRODID = "-//notifier//Court calendar feed//EN"
 ALL_NAME = "Court dates: all cases"
-_STATUS = {"tentative": "TENTATIVE", "cancelled": "CANCELLED", "postponed": "CANCELLED"}
+_STATUS = {"tentative": STATUS.TENTATIVE, "cancelled": STATUS.CANCELLED,
+           "postponed": STATUS.CANCELLED}
 _SUFFIX = {"tentative": " (tentative)", "cancelled": " (cancelled)", "postponed": " (postponed)"}
 _GONE = ("cancelled", "postponed")
 _UTC_NAMES = ("UTC", "Etc/UTC", "Etc/UCT", "UCT", "Zulu", "Etc/Zulu")
@@ -194,14 +196,14 @@ def event_fragment(ev: FeedEvent, case: FeedCase, undated: tuple[str, ...],
     else:
         start = ev.date
         end = (ev.end_date or ev.date) + timedelta(days=1)  # DTEND is exclusive
-    status = "CANCELLED" if ev.removed_at else _STATUS.get(ev.status, "CONFIRMED")
+    status = STATUS.CANCELLED if ev.removed_at else _STATUS.get(ev.status, STATUS.CONFIRMED)
     vevent = VEvent.new(
         uid=ev.uid, summary=summary(ev, case), start=start, end=end, stamp=stamp,
         created=ev.created_at, last_modified=stamp, sequence=ev.sequence, status=status,
         location=one_line(ev.location) if ev.location else None,
         description=description(ev, case, undated, opts),
         url=case_url(opts, case.id), categories=[label(ev.kind)],
-        transparency="TRANSPARENT" if ev.start_utc is None else "OPAQUE",
+        transparency=TRANSP.TRANSPARENT if ev.start_utc is None else TRANSP.OPAQUE,
     )
     return Fragment(vevent.to_ical(), tzid, years)
 

@@ -40,6 +40,9 @@ FINGERPRINT = sa.text(
     'SELECT (SELECT max(id) FROM change), (SELECT count(*) FROM change), '
     '(SELECT count(*) FROM "case"), (SELECT max(updated_at) FROM "case")'
 )
+_CASE: sa.Table = Case.__table__  # type: ignore[attr-defined]
+_EVENT: sa.Table = Event.__table__  # type: ignore[attr-defined]
+_CHANGE: sa.Table = Change.__table__  # type: ignore[attr-defined]
 _CHUNK = 500
 _MAX_FEEDS = 256  # cached (case, kinds) combinations; filters are user input
 FeedKey = tuple[str | None, frozenset[str] | None]
@@ -125,27 +128,27 @@ class FeedService:
             return True
 
     def _load_all(self, conn: sa.Connection) -> None:
-        self._cases = {r.id: _case(r) for r in conn.execute(sa.select(Case.__table__))}
+        self._cases = {r.id: _case(r) for r in conn.execute(sa.select(_CASE))}
         changes = self._changes(conn, None)
         self._events = {r.uid: _event(r, changes.get(r.uid, ()))
-                        for r in conn.execute(sa.select(Event.__table__))}
+                        for r in conn.execute(sa.select(_EVENT))}
 
     def _load_changed(self, conn: sa.Connection, old: tuple[Any, ...],
                       new: tuple[Any, ...]) -> bool:
         """Apply only the rows behind a fingerprint move; False means "reload everything"."""
         old_max, old_count = old[0] or 0, old[1]
-        ct = Change.__table__
+        ct = _CHANGE
         newer = conn.execute(sa.select(ct.c.event_uid).where(ct.c.id > old_max)).scalars().all()
         if (new[0] or 0) < old_max or old_count + len(newer) != new[1]:
             return False  # rows deleted, or committed out of id order: start over
         if old[2:] != new[2:]:
-            cases = {r.id: _case(r) for r in conn.execute(sa.select(Case.__table__))}
+            cases = {r.id: _case(r) for r in conn.execute(sa.select(_CASE))}
             # Keep equal objects so unchanged cases' fragments stay valid by identity.
             self._cases = {k: self._cases[k] if self._cases.get(k) == v else v
                            for k, v in cases.items()}
         uids = sorted(set(newer))
         changes = self._changes(conn, uids)
-        et = Event.__table__
+        et = _EVENT
         for chunk in _chunks(uids):
             for r in conn.execute(sa.select(et).where(et.c.uid.in_(chunk))):
                 self._events[r.uid] = _event(r, changes.get(r.uid, ()))
@@ -157,7 +160,7 @@ class FeedService:
         keep = self.options.history
         if keep <= 0:
             return {}
-        ct = Change.__table__
+        ct = _CHANGE
         q = sa.select(ct.c.event_uid, ct.c.at, ct.c.summary).order_by(
             ct.c.event_uid, ct.c.at.desc(), ct.c.id.desc())
         out: dict[str, list[FeedChange]] = {}

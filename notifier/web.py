@@ -191,7 +191,7 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
     @asynccontextmanager
     async def lifespan(_app: Starlette):  # type: ignore[no-untyped-def]
         try:  # warm the cache so the first subscriber does not pay for the full render
-            await run_in_threadpool(service.refresh)
+            await run_in_threadpool(service.get, None)
         except sa.exc.SQLAlchemyError as e:
             log.warning("feed cache not warmed: %s", e)
         yield
