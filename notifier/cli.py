@@ -188,9 +188,6 @@ def history(event: str, as_json: bool) -> None:
                      max_width=90))
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
-
 
 @main.group()
 def feed() -> None:
@@ -305,3 +302,7 @@ def serve(host: str | None, port: int | None) -> None:
     uvicorn.run(app, host=host or ctx.settings.server.host,
                 port=ctx.settings.server.port if port is None else port,
                 log_level="info", proxy_headers=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

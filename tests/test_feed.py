@@ -255,3 +255,33 @@ def test_one_change_reserialises_one_event(store: Store, write_cal, folders) -> 
 
 def test_unknown_case_is_none(weinstein: FeedService) -> None:
     assert weinstein.get("nope", now=T0) is None
+
+
+def test_postponed_event_and_undated_postponement(store: Store, write_cal, folders) -> None:
+    write_cal("doe.toml", TIMED.replace('status = "tentative"', 'status = "postponed"'))
+    sync(store, folders, T0)
+    got = FeedService(store, OPTS).get("state-v-doe", now=T0)
+    assert got is not None
+    trial = events_of(got.body)["state-v-doe/trial@notifier"]
+    assert str(trial["STATUS"]) == "CANCELLED" and "(postponed)" in str(trial["SUMMARY"])
+    undated = TIMED.replace("date = 2025-09-01\nend_date = 2025-09-05\n", "").replace(
+        'status = "tentative"', 'status = "postponed"')
+    write_cal("doe.toml", undated)
+    sync(store, folders, T0 + timedelta(hours=1))
+    got = FeedService(store, OPTS).get("state-v-doe", now=T0)
+    assert got is not None
+    evs = events_of(got.body)
+    assert list(evs) == ["state-v-doe/arraignment@notifier"]
+    assert "Jury trial: new date to be set" in str(evs["state-v-doe/arraignment@notifier"][
+        "DESCRIPTION"])
+
+
+def test_unexpected_history_edit_falls_back_to_full_reload(weinstein: FeedService,
+                                                           store: Store) -> None:
+    first = weinstein.get(None, now=T0)
+    with store.engine.begin() as conn:  # history rows deleted behind the cache's back
+        conn.exec_driver_sql("DELETE FROM change WHERE kind = 'added' AND event_uid LIKE "
+                             "'%closing%'")
+    second = weinstein.get(None, now=T0)
+    assert first is not None and second is not None and second.body != first.body
+    assert second.body == FeedService(store, OPTS).get(None, now=T0).body  # type: ignore[union-attr]

@@ -152,3 +152,36 @@ def test_pages_escape_calendar_text(tmp_path: Path, store: Store, write_cal, fol
 def test_healthz(server: LiveServer) -> None:
     r = httpx.get(server.url + "/healthz", timeout=10)
     assert r.status_code == 200 and r.json() == {"status": "ok", "database": "ok"}
+
+
+def test_serve_command_runs_the_server(config: Path, store: Store, folders) -> None:
+    import os
+    import re
+    import signal
+    import time
+
+    assert sync_calendars(store, folders).ok
+    proc = subprocess.Popen([sys.executable, "-m", "notifier.cli", "--config", str(config),
+                             "serve", "--host", "127.0.0.1", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        url = None
+        assert proc.stderr is not None
+        while url is None and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line and proc.poll() is not None:
+                break
+            m = re.search(r"running on (http://127\.0\.0\.1:\d+)", line)
+            url = m.group(1) if m else None
+        assert url, "notifier serve did not report its address"
+        r = httpx.get(url + CASE, params={"token": "s3cret-value"}, timeout=10)
+        assert r.status_code == 200 and b"BEGIN:VCALENDAR" in r.content
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=15)
+    rest = out + err
+    # uvicorn's own logging config keeps the filter that redacts tokens.
+    assert "people-v-weinstein.ics?token=<redacted>" in rest
+    assert "s3cret-value" not in rest
