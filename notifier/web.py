@@ -151,13 +151,17 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
         token = request.query_params.get("token") if private else None
         only = case_id or (scope.case_id if isinstance(scope, TokenScope) else None)
         now = utcnow()
+        by_case: dict[str, list[FeedEvent]] = {}
+        for e in snap.events:
+            if only is None or e.case_id == only:
+                by_case.setdefault(e.case_id, []).append(e)
         groups = []
         for cid in sorted(snap.cases, key=lambda c: snap.cases[c].title.lower()):
             if only is not None and cid != only:
                 continue
             case = snap.cases[cid]
             tz = ZoneInfo(case.timezone)
-            evs = [e for e in snap.events if e.case_id == cid and _upcoming(e, tz, now)]
+            evs = [e for e in by_case.get(cid, []) if _upcoming(e, tz, now)]
             rows = [{"label": label(e.kind), "title": e.title, "status": e.status,
                      "when": When(date=e.date, end_date=e.end_date, start=e.start_utc,
                                   end=e.end_utc).describe(tz),
