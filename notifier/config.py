@@ -74,6 +74,25 @@ class ServerSettings(_Section):
         return v.rstrip("/")
 
 
+class FeedSettings(_Section):
+    # Feeds (and the HTML pages) need a secret token (`notifier feed token create`).
+    private: bool = False
+    # Cancelled, postponed and removed events stay in the feed (as STATUS:CANCELLED)
+    # this many days after the change, so subscribed clients strike or drop them.
+    cancelled_days: int = Field(default=30, ge=0, le=3650)
+    # Refresh hint for clients (REFRESH-INTERVAL, X-PUBLISHED-TTL).
+    refresh_interval: Duration = timedelta(hours=1)
+    # How many recent changes each event's description lists.
+    history: int = Field(default=5, ge=0, le=100)
+
+    @field_validator("refresh_interval")
+    @classmethod
+    def _positive(cls, v: timedelta) -> timedelta:
+        if v.total_seconds() < 60:
+            raise ValueError("refresh_interval must be at least 1m")
+        return v
+
+
 class ReminderSettings(_Section):
     offsets: list[Duration] = Field(
         default_factory=lambda: [timedelta(days=7), timedelta(days=1), timedelta(hours=2)]
@@ -116,6 +135,7 @@ class Settings(_Section):
     calendars: CalendarSettings = Field(default_factory=CalendarSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     reminders: ReminderSettings = Field(default_factory=ReminderSettings)
+    feed: FeedSettings = Field(default_factory=FeedSettings)
     channels: list[ChannelSettings] = Field(default_factory=list)
     sources: list[SourceSettings] = Field(default_factory=list)
     # Where the settings came from; not a TOML key.

@@ -86,3 +86,18 @@ class Change(SQLModel, table=True):
     after: str | None = None  # JSON
     summary: str
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+class FeedToken(SQLModel, table=True):
+    """A secret that unlocks private feeds. Only its SHA-256 is stored.
+
+    ``case_id`` None means every case; a revoked token keeps its row (audit) but
+    no longer opens anything.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    case_id: str | None = Field(default=None, max_length=200)
+    label: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
