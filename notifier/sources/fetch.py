@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -129,7 +130,12 @@ def fetch_url(url: str, *, name: str, etag: str | None = None,
                                  f"than max_bytes ({max_bytes})")
             chunks: list[bytes] = []
             size = 0
+            # httpx's timeout is per read; a server dripping bytes must not hold us forever.
+            deadline = time.monotonic() + timeout
             for chunk in resp.iter_bytes():
+                if time.monotonic() > deadline:
+                    raise FetchError(f"source {name!r}: {shown} timed out after {timeout:g}s "
+                                     "(body still arriving)")
                 size += len(chunk)
                 if size > max_bytes:
                     # Stop reading: a runaway or hostile body must not fill memory.
