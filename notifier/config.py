@@ -26,6 +26,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -210,6 +211,14 @@ class SourceSettings(_Section):
     @classmethod
     def _tz(cls, v: str) -> str:
         zone(v)
+        return v
+
+    @field_validator("interval", "timeout")
+    @classmethod
+    def _positive(cls, v: timedelta, info: ValidationInfo) -> timedelta:
+        least = timedelta(seconds=10 if info.field_name == "interval" else 1)
+        if v < least:
+            raise ValueError(f"must be at least {int(least.total_seconds())}s")
         return v
 
     @model_validator(mode="after")

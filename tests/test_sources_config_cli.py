@@ -38,6 +38,7 @@ FUTURE = {uid: (title, start.replace("2025", "2031")) for uid, (title, start) in
     ({"name": "a b", "url": "https://x/y"}, "sources[0] (name 'a b').name"),
     ({"name": "a", "url": "https://x/y", "max_change_share": 0}, "max_change_share"),
     ({"name": "a", "url": "https://x/y", "interval": "soon"}, "invalid duration 'soon'"),
+    ({"name": "a", "url": "https://x/y", "interval": "0s"}, "interval: must be at least 10s"),
 ])
 def test_bad_source_config_is_reported_with_its_key(tmp_path: Path, entry: dict[str, Any],
                                                     message: str) -> None:

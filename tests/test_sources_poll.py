@@ -313,3 +313,13 @@ def test_poll_fetches_only_due_and_enabled_sources(tmp_path: Path, db_url: str, 
         ["part-99"]
     from notifier.sources import next_due
     assert next_due(store, cfg, NOW + timedelta(minutes=20)) == NOW + timedelta(minutes=35)
+
+
+def test_small_sources_are_not_held(store: Store, cfg: Settings, server: FeedServer) -> None:
+    two = dict(list(BASE.items())[:2])
+    serve(server, two)
+    fetch(store, cfg)
+    serve(server, {})  # both gone: 100%, but below min_hold_events (3)
+    assert fetch(store, cfg, NOW + timedelta(minutes=15)).changes == []
+    rep = fetch(store, cfg, NOW + timedelta(minutes=30))
+    assert rep.status == "ok" and [c.kind for c in rep.changes] == ["removed", "removed"]
