@@ -157,9 +157,11 @@ def events(case_id: str | None, upcoming: bool, include_removed: bool, as_json: 
         click.echo("no events (run `notifier sync` first?)")
         return
     rows = [(v.event.case_id, v.event.event_id, v.event.kind, v.when.describe(v.tz),
-             "removed" if v.event.removed_at else v.event.status, v.event.title)
+             "removed" if v.event.removed_at else v.event.status, v.event.title,
+             v.event.source)
             for v in views]
-    click.echo(table(["case", "event", "kind", "when", "status", "title"], rows, max_width=48))
+    click.echo(table(["case", "event", "kind", "when", "status", "title", "source"], rows,
+                     max_width=48))
 
 
 @main.command()
@@ -304,5 +306,11 @@ def serve(host: str | None, port: int | None) -> None:
                 log_level="info", proxy_headers=False)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
+def _register() -> None:
+    # Imported here: the subcommand modules import this module's helpers.
+    from .sources.commands import sources
+
+    main.add_command(sources)
+
+
+_register()

@@ -2,7 +2,9 @@
 
 Call :func:`parse_ics`. The file is one case: its id is ``X-NOTIFIER-CASE`` or the
 file name, its title ``X-WR-CALNAME``, its time zone ``X-WR-TIMEZONE`` (else UTC).
-Events keep their UIDs. Recurring events are read as their first occurrence.
+Events keep their UIDs. Recurring events are read as their first occurrence, or,
+when an ``expand`` window is given (remote sources), expanded into one event per
+occurrence in the window with UID ``<uid>/<recurrence-id>``.
 """
 
 from __future__ import annotations
@@ -42,29 +44,77 @@ def _instant(value: date | datetime, tz: ZoneInfo) -> datetime:
     return to_utc(value) if value.tzinfo else local_to_utc(value, tz)
 
 
-def parse_ics(raw: bytes, source: str, default_case_id: str) -> CalendarSpec:
-    """Parse iCalendar bytes. Raises CalendarError listing every bad event."""
+def _rid(value: date | datetime) -> str:
+    if isinstance(value, datetime):
+        return to_utc(value).strftime("%Y%m%dT%H%M%SZ") if value.tzinfo else \
+            value.strftime("%Y%m%dT%H%M%S")
+    return value.strftime("%Y%m%d")
+
+
+def _components(cal: Any, expand: tuple[datetime, datetime] | None) -> list[tuple[Any, str | None]]:
+    """(VEVENT, UID override) pairs: recurring masters expanded when a window is given."""
+    events = list(cal.walk("VEVENT"))
+    if expand is None:
+        return [(ev, None) for ev in events]
+    recurring = {_text(ev, "UID") for ev in events
+                 if ("RRULE" in ev or "RDATE" in ev) and "RECURRENCE-ID" not in ev}
+    recurring.discard(None)
+    out: list[tuple[Any, str | None]] = [
+        (ev, None) for ev in events if _text(ev, "UID") not in recurring]
+    if recurring:
+        import recurring_ical_events  # only remote sources need it
+
+        try:
+            occurrences = recurring_ical_events.of(cal).between(*expand)
+        except Exception as e:  # the library raises many types for bad rules
+            raise ValueError(f"cannot expand recurring events: {e}") from e
+        for occ in occurrences:
+            uid = _text(occ, "UID")
+            if uid in recurring:
+                rid = occ.decoded("RECURRENCE-ID") if "RECURRENCE-ID" in occ else \
+                    occ.decoded("DTSTART")
+                out.append((occ, f"{uid}/{_rid(rid)}"))
+    return out
+
+
+def parse_ics(raw: bytes, source: str, default_case_id: str, *, case_id: str | None = None,
+              timezone: str = "UTC",
+              expand: tuple[datetime, datetime] | None = None) -> CalendarSpec:
+    """Parse iCalendar bytes. Raises CalendarError listing every bad event.
+
+    ``case_id`` forces the case (else ``X-NOTIFIER-CASE``, else ``default_case_id``);
+    ``timezone`` is used when the calendar has no ``X-WR-TIMEZONE``; ``expand`` is
+    the (start, end) window in which recurring events are expanded.
+    """
     try:
         cal = Calendar.from_ical(raw)
     except (ValueError, IndexError, KeyError) as e:
         raise CalendarError(source, [f"{source}: not a valid iCalendar file: {e}"]) from e
     if isinstance(cal, list):
+        if not cal:
+            raise CalendarError(source, [f"{source}: not a valid iCalendar file: empty"])
         cal = cal[0]
+    if getattr(cal, "name", None) != "VCALENDAR":
+        raise CalendarError(source, [f"{source}: not a valid iCalendar file: no VCALENDAR"])
     problems: list[str] = []
-    tz_name = _text(cal, "X-WR-TIMEZONE") or "UTC"
+    tz_name = _text(cal, "X-WR-TIMEZONE") or timezone
     try:
         tz = zone(tz_name)
     except ValueError as e:
         raise CalendarError(source, [f"{source}: X-WR-TIMEZONE: {e}"]) from e
-    case_id = _slug(_text(cal, "X-NOTIFIER-CASE") or default_case_id)
+    case_id = _slug(case_id or _text(cal, "X-NOTIFIER-CASE") or default_case_id)
+    try:
+        components = _components(cal, expand)
+    except ValueError as e:
+        raise CalendarError(source, [f"{source}: {e}"]) from e
     case = CaseSpec(id=case_id, title=_text(cal, "X-WR-CALNAME") or case_id, timezone=tz_name,
                     court=_text(cal, "X-NOTIFIER-COURT"), judge=_text(cal, "X-NOTIFIER-JUDGE"))
     events: list[EventSpec] = []
     seen: set[str] = set()
-    for n, ev in enumerate(cal.walk("VEVENT"), start=1):
+    for n, (ev, uid_override) in enumerate(components, start=1):
         summary = _text(ev, "SUMMARY") or "(untitled)"
         label = f"{source}: VEVENT #{n} ({summary!r})"
-        uid = _text(ev, "UID")
+        uid = uid_override or _text(ev, "UID")
         try:
             start = ev.decoded("DTSTART") if "DTSTART" in ev else None
             when = _when(ev, start, tz)

@@ -101,3 +101,28 @@ class FeedToken(SQLModel, table=True):
     label: str | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SourceState(SQLModel, table=True):
+    """Polling state of one remote source (``[[sources]]`` name), kept across restarts."""
+
+    __tablename__ = "source_state"
+
+    name: str = Field(primary_key=True, max_length=100)
+    url_digest: str | None = None  # sha256 of the URL: a new URL drops the validators
+    etag: str | None = None
+    last_modified: str | None = None
+    body: bytes | None = Field(default=None, sa_type=sa.LargeBinary)  # zlib, last good body
+    body_sha: str | None = None
+    last_status: str = "new"  # new, ok, not_modified, held, error
+    last_fetch_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_success_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = None
+    last_change_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    failures: int = 0  # consecutive
+    next_fetch_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    missing: str = "{}"  # JSON {uid: consecutive successful fetches it was missing from}
+    held_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    held_digest: str | None = None  # digest of the parsed content that was held
+    held_summary: str | None = None  # JSON list of the held changes, one line each

@@ -14,6 +14,13 @@ from zoneinfo import ZoneInfo
 from .timeutil import day_start_utc
 
 STATUSES = ("scheduled", "tentative", "tbd", "postponed", "cancelled", "completed")
+# Owner keys (``Event.source``/``Case.source``) of remote sources start with this;
+# calendar files use their path ("calendars/<file>").
+SOURCE_PREFIX = "source:"
+
+
+def is_remote_source(key: str) -> bool:
+    return key.startswith(SOURCE_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -133,3 +140,6 @@ class CalendarSpec:
     source: str
     cases: list[CaseSpec]
     events: list[EventSpec]
+    # False for remote sources: their cases are placeholders, created when missing
+    # but never overriding (or conflicting with) a case a calendar file defines.
+    defines_cases: bool = True

@@ -22,7 +22,7 @@ from . import diff
 from .calendars import scan
 from .errors import CalendarError
 from .models import Case, Change, Event
-from .specs import CalendarSpec, CaseSpec, EventSpec, When
+from .specs import CalendarSpec, CaseSpec, EventSpec, When, is_remote_source
 from .store import Store
 from .timeutil import utcnow
 
@@ -81,6 +81,17 @@ def _owner_conflict(owner: str, source: str, live: Callable[[str], bool]) -> boo
     return owner != source and live(owner)
 
 
+def _case_conflict(owner: str, spec: CalendarSpec, live: Callable[[str], bool]) -> bool:
+    """Whether ``spec`` may not define a case currently owned by ``owner``.
+
+    A remote source only references its cases, so it never conflicts; a calendar
+    file claims a case that a remote source created as a placeholder.
+    """
+    if not spec.defines_cases or is_remote_source(owner):
+        return False
+    return _owner_conflict(owner, spec.source, live)
+
+
 def apply_calendar(s: Session, spec: CalendarSpec, now: datetime,
                    live: Callable[[str], bool] = lambda _src: True,
                    remove_missing: bool = True) -> list[Change]:
@@ -88,12 +99,14 @@ def apply_calendar(s: Session, spec: CalendarSpec, now: datetime,
 
     ``live(source)`` says whether another source still exists; a case or UID owned
     by a live other source is a conflict (CalendarError), one owned by a vanished
-    source is taken over (a renamed file keeps its history).
+    source is taken over (a renamed file keeps its history). Cases of a spec with
+    ``defines_cases=False`` (remote sources) are created when missing and otherwise
+    left as their owner defined them, so a source can add events to a file's case.
     """
     problems: list[str] = []
     for c in spec.cases:
         row = s.get(Case, c.id)
-        if row is not None and _owner_conflict(row.source, spec.source, live):
+        if row is not None and _case_conflict(row.source, spec, live):
             problems.append(f"{spec.source}: case id {c.id!r} is already defined in "
                             f"{row.source}")
     uids = [e.uid for e in spec.events]
@@ -114,6 +127,9 @@ def apply_calendar(s: Session, spec: CalendarSpec, now: datetime,
     for c in spec.cases:
         tzs[c.id] = c.tz
         row = s.get(Case, c.id)
+        if row is not None and not spec.defines_cases and row.source != spec.source:
+            tzs[c.id] = ZoneInfo(row.timezone)  # its definer's metadata stays
+            continue
         if row is None:
             row = Case(id=c.id, title=c.title, source=spec.source, created_at=now)
         values = dict(title=c.title, court=c.court, judge=c.judge, url=c.url, timezone=c.timezone,

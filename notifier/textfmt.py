@@ -1,7 +1,8 @@
-"""Plain-text tables for CLI output. Call :func:`table`."""
+"""Plain-text helpers for CLI output and messages: :func:`table`, :func:`mask_url`."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 
@@ -17,3 +18,14 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]], max_width: i
     for r in cells:
         lines.append("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
     return "\n".join(lines)
+
+
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/@?#]*@")
+
+
+def mask_url(url: str) -> str:
+    """A URL safe to print: user:password and the query string (tokens) are masked."""
+    masked = _USERINFO.sub(r"\1***@", url)
+    base, sep, _query = masked.partition("?")
+    base = base.partition("#")[0]
+    return f"{base}?***" if sep else base

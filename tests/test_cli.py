@@ -62,7 +62,8 @@ def test_sync_events_history(project: Path) -> None:
 
     code, out, _ = run("events", "--case", "people-v-weinstein")
     assert code == 0
-    assert out.splitlines()[0].split() == ["CASE", "EVENT", "KIND", "WHEN", "STATUS", "TITLE"]
+    assert out.splitlines()[0].split() == ["CASE", "EVENT", "KIND", "WHEN", "STATUS", "TITLE",
+                                           "SOURCE"]
     assert "date to be set" in out
 
     code, out, _ = run("events", "--json", "--upcoming")

@@ -91,7 +91,7 @@ def test_change_by_another_process_shows_on_next_request(server: LiveServer, con
                      headers={"If-None-Match": first.headers["etag"]}).status_code == 304
     cal = cal_dir / WEINSTEIN.name
     cal.write_text(cal.read_text().replace("date = 2025-07-02", "date = 2025-07-09"))
-    done = subprocess.run([sys.executable, "-m", "notifier.cli", "--config", str(config),
+    done = subprocess.run([sys.executable, "-m", "notifier", "--config", str(config),
                            "sync"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "moved later" in done.stdout
@@ -161,7 +161,7 @@ def test_serve_command_runs_the_server(config: Path, store: Store, folders) -> N
     import time
 
     assert sync_calendars(store, folders).ok
-    proc = subprocess.Popen([sys.executable, "-m", "notifier.cli", "--config", str(config),
+    proc = subprocess.Popen([sys.executable, "-m", "notifier", "--config", str(config),
                              "serve", "--host", "127.0.0.1", "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

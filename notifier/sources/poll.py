@@ -1,0 +1,255 @@
+"""Poll remote sources: what the daemon's scheduler and ``notifier sources`` call.
+
+Call :func:`poll_due_sources` on a timer (every minute is fine: it fetches only
+the sources whose ``next_fetch_at`` has come), :func:`fetch_source` to fetch one
+now, and :func:`accept_held` when an operator accepts held changes. The network
+fetch happens outside any transaction; parsing and applying happen in one write
+transaction together with the state update and the optional ``hook`` (the
+outbox), so alerts commit atomically with the changes they describe.
+
+A failed fetch (network, HTTP error, oversized or malformed body, conflicting
+UIDs) never touches the source's stored events: it is recorded in its state
+with the error message and retried with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from ..config import Settings, SourceSettings
+from ..errors import CalendarError, NotifierError
+from ..icsfile import parse_ics
+from ..models import Change, SourceState
+from ..specs import CalendarSpec, is_remote_source
+from ..store import Store
+from ..sync import ChangeHook
+from ..timeutil import utcnow
+from .csvfile import parse_csv
+from .engine import HoldHook, apply_fetch, spec_digest
+from .fetch import FetchError, fetch_url
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FetchReport:
+    """The outcome of one fetch of one source."""
+
+    source: str
+    status: str  # ok, not_modified, held, error
+    changes: list[Change] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)  # the held changes, one line each
+    error: str | None = None
+    parsed: bool = False  # whether the body was parsed (not after a plain 304)
+    pending_missing: int = 0  # events missing from the feed, not yet removed
+    next_fetch_at: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "error"
+
+
+def parse_body(raw: bytes, src: SourceSettings, now: datetime) -> CalendarSpec:
+    """Bytes of a source -> CalendarSpec (raises CalendarError naming the source)."""
+    if src.format == "csv":
+        return parse_csv(raw, src)
+    spec = parse_ics(raw, src.key, default_case_id=src.name, case_id=src.case,
+                     timezone=src.timezone,
+                     expand=(now - src.expand_past, now + src.expand_future))
+    spec.defines_cases = False
+    return spec
+
+
+def backoff(src: SourceSettings, failures: int) -> timedelta:
+    """Delay before the next try after ``failures`` consecutive failures."""
+    if failures <= 0:
+        return src.interval
+    cap = max(src.max_backoff, src.interval)
+    return min(src.interval * (2 ** min(failures, 30)), cap)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _load_state(store: Store, name: str) -> SourceState:
+    with store.read() as s:
+        return s.get(SourceState, name) or SourceState(name=name)
+
+
+def _record_failure(store: Store, src: SourceSettings, now: datetime, message: str,
+                    retry_after: timedelta | None = None) -> FetchReport:
+    with store.write() as s:
+        state = s.get(SourceState, src.name) or SourceState(name=src.name)
+        state.failures += 1
+        state.last_fetch_at = state.last_error_at = now
+        state.last_error = message
+        state.last_status = "error"
+        delay = backoff(src, state.failures)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, max(src.max_backoff, src.interval)))
+        state.next_fetch_at = now + delay
+        s.add(state)
+    log.warning("%s (failure %d; next try %s)", message, state.failures,
+                state.next_fetch_at.isoformat() if state.next_fetch_at else "-")
+    return FetchReport(source=src.name, status="error", error=message,
+                       next_fetch_at=state.next_fetch_at)
+
+
+def fetch_source(store: Store, src: SourceSettings, now: datetime | None = None, *,
+                 hook: ChangeHook | None = None, on_hold: HoldHook | None = None,
+                 force: bool = False, live: Callable[[str], bool] | None = None,
+                 base_dir: Path | None = None) -> FetchReport:
+    """Fetch one source now and apply (or hold) what changed.
+
+    ``force`` skips the conditional request (re-download and re-parse).
+    ``live(key)`` says whether another owner of a UID still exists (default: all
+    do, so a UID clash is an error); ``base_dir`` resolves relative file paths.
+    """
+    now = now or utcnow()
+    state = _load_state(store, src.name)
+    url_digest = _digest(src.url)
+    same_url = state.url_digest == url_digest and not force
+    try:
+        got = fetch_url(src.url, name=src.name,
+                        etag=state.etag if same_url and state.body else None,
+                        last_modified=state.last_modified if same_url and state.body else None,
+                        timeout=src.timeout.total_seconds(), max_bytes=src.max_bytes,
+                        max_redirects=src.max_redirects, headers=dict(src.headers),
+                        base_dir=base_dir)
+    except FetchError as e:
+        return _record_failure(store, src, now, str(e), e.retry_after)
+
+    body = got.body
+    body_sha = hashlib.sha256(body).hexdigest() if body is not None else state.body_sha
+    unchanged = got.not_modified or (same_url and body_sha == state.body_sha)
+    pending = state.held_at is not None or state.missing not in ("", "{}")
+    if unchanged and not pending:
+        # Nothing new and nothing waiting on a further fetch: no parse, no transaction
+        # beyond the bookkeeping.
+        with store.write() as s:
+            row = s.get(SourceState, src.name) or SourceState(name=src.name)
+            _mark_success(row, src, now, "not_modified" if got.not_modified else "ok", got)
+            s.add(row)
+        return FetchReport(source=src.name, status="not_modified" if got.not_modified else "ok",
+                           next_fetch_at=row.next_fetch_at)
+    if body is None:
+        if state.body is None:
+            return _record_failure(store, src, now, f"source {src.name!r}: 304 Not Modified "
+                                   "but no stored copy; will fetch in full next time")
+        body = zlib.decompress(state.body)
+    try:
+        spec = parse_body(body, src, now)
+    except CalendarError as e:
+        return _record_failure(store, src, now, _error_text(src, e))
+    digest = spec_digest(spec)
+    try:
+        with store.write() as s:
+            row = s.get(SourceState, src.name) or SourceState(name=src.name)
+            confirmed = row.held_at is not None and row.held_digest == digest
+            out = apply_fetch(s, row, spec, src, now, bump=True, confirmed=confirmed,
+                              live=live or (lambda _k: True), hook=hook, on_hold=on_hold)
+            _mark_success(row, src, now, "held" if out.held else "ok", got)
+            row.url_digest = url_digest
+            row.body = zlib.compress(body)
+            row.body_sha = body_sha
+            s.add(row)
+    except CalendarError as e:
+        return _record_failure(store, src, now, _error_text(src, e))
+    return FetchReport(source=src.name, status="held" if out.held else "ok",
+                       changes=out.changes, held=out.held_lines, parsed=True,
+                       pending_missing=out.pending_missing, next_fetch_at=row.next_fetch_at)
+
+
+def _error_text(src: SourceSettings, e: NotifierError) -> str:
+    """One message naming the source, whatever prefix the parser used."""
+    head = f"source {src.name!r}: "
+    out = []
+    for p in getattr(e, "problems", None) or [str(e)]:
+        p = p.removeprefix(f"{src.key}: ").removeprefix(head)
+        out.append(p)
+    return head + "; ".join(out)
+
+
+def _mark_success(row: SourceState, src: SourceSettings, now: datetime, status: str,
+                  got: object) -> None:
+    row.last_fetch_at = row.last_success_at = now
+    row.last_status = status
+    row.failures = 0
+    row.last_error = None
+    row.next_fetch_at = now + src.interval
+    etag = getattr(got, "etag", None)
+    last_modified = getattr(got, "last_modified", None)
+    row.etag = etag
+    row.last_modified = last_modified
+
+
+def accept_held(store: Store, src: SourceSettings, now: datetime | None = None, *,
+                hook: ChangeHook | None = None,
+                live: Callable[[str], bool] | None = None) -> FetchReport:
+    """Apply a source's held changes now (``notifier sources accept NAME``)."""
+    now = now or utcnow()
+    with store.write() as s:
+        row = s.get(SourceState, src.name)
+        if row is None or row.held_at is None or row.body is None:
+            raise NotifierError(f"source {src.name!r} has no held changes")
+        try:
+            spec = parse_body(zlib.decompress(row.body), src, now)
+        except CalendarError as e:
+            raise NotifierError(_error_text(src, e)) from e
+        out = apply_fetch(s, row, spec, src, now, bump=False, confirmed=True,
+                          live=live or (lambda _k: True), hook=hook)
+        row.last_status = "ok"
+        s.add(row)
+    return FetchReport(source=src.name, status="ok", changes=out.changes, parsed=True,
+                       pending_missing=out.pending_missing, next_fetch_at=row.next_fetch_at)
+
+
+def live_owners(settings: Settings) -> Callable[[str], bool]:
+    """``live`` for fetches: every calendar file key, and every configured source."""
+    keys = {s.key for s in settings.sources}
+    return lambda key: not is_remote_source(key) or key in keys
+
+
+def poll_due_sources(store: Store, settings: Settings, now: datetime | None = None, *,
+                     hook: ChangeHook | None = None,
+                     on_hold: HoldHook | None = None) -> list[FetchReport]:
+    """Fetch every enabled source that is due (never fetched, or next_fetch_at <= now)."""
+    now = now or utcnow()
+    with store.read() as s:
+        states = {st.name: st for st in (s.get(SourceState, src.name)
+                                         for src in settings.sources) if st}
+    reports = []
+    live = live_owners(settings)
+    for src in settings.sources:
+        st = states.get(src.name)
+        if not src.enabled or (st and st.next_fetch_at and st.next_fetch_at > now):
+            continue
+        try:
+            reports.append(fetch_source(store, src, now, hook=hook, on_hold=on_hold,
+                                        live=live, base_dir=settings.base_dir))
+        except Exception as e:  # one source's bug must not stop the others
+            log.exception("source %r: unexpected error while polling", src.name)
+            reports.append(_record_failure(store, src, now, f"source {src.name!r}: "
+                                           f"unexpected error: {type(e).__name__}: {e}"))
+    return reports
+
+
+def next_due(store: Store, settings: Settings, now: datetime | None = None) -> datetime | None:
+    """When :func:`poll_due_sources` next has work (for arming the scheduler)."""
+    now = now or utcnow()
+    times = []
+    with store.read() as s:
+        for src in settings.sources:
+            if not src.enabled:
+                continue
+            st = s.get(SourceState, src.name)
+            times.append(st.next_fetch_at if st and st.next_fetch_at else now)
+    return min(times) if times else None
+
