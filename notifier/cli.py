@@ -116,10 +116,14 @@ def check() -> None:
 @handle_errors
 def sync() -> None:
     """Run one sync pass and print what changed."""
+    from .outbox import change_hook
     from .sync import sync_calendars
 
     ctx = get_ctx()
-    report = sync_calendars(ctx.store, ctx.settings.calendar_folders())
+    # Alerts and re-planned reminders are written with the changes; a running
+    # daemon (or `notifier dispatch`) sends them.
+    report = sync_calendars(ctx.store, ctx.settings.calendar_folders(),
+                            hook=change_hook(ctx.settings))
     for ch in report.changes:
         click.echo(f"{_event_ref(ch.event_uid)}  {ch.summary}")
     click.echo(f"{len(report.changes)} change(s) from {report.files} file(s)")
@@ -186,6 +190,62 @@ def history(event: str, as_json: bool) -> None:
     click.echo(table(["at (UTC)", "change", "details"],
                      [(f"{r.at:%Y-%m-%d %H:%M}", r.kind, r.summary) for r in rows],
                      max_width=90))
+
+
+@main.command()
+@config_option
+@click.option("--pending", is_flag=True, help="Only notifications still to be sent.")
+@click.option("--failed", is_flag=True, help="Only failed (retrying) and dead ones.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N rows.")
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@handle_errors
+def reminders(pending: bool, failed: bool, limit: int | None, as_json: bool) -> None:
+    """List planned, sent, late, missed, failed and withdrawn notifications."""
+    from .outboxview import list_notifications
+
+    statuses = None
+    if pending or failed:
+        statuses = ([*(["pending", "sending"] if pending else [])]
+                    + (["failed", "dead"] if failed else []))
+    with get_ctx().store.read() as s:
+        views = list_notifications(s, statuses=statuses, limit=limit)
+    if as_json:
+        click.echo(json.dumps([v.as_dict() for v in views], indent=2))
+        return
+    if not views:
+        click.echo("no notifications")
+        return
+    rows = [(v.due_local, v.n.type, v.state, v.n.channel, v.event_ref, v.what,
+             v.n.attempts, v.n.last_error or "") for v in views]
+    click.echo(table(["due (court time)", "type", "status", "channel", "event", "what",
+                      "tries", "last error"], rows, max_width=48))
+
+
+@main.command()
+@config_option
+@click.option("--once", is_flag=True, help="Send what is due now, then exit.")
+@handle_errors
+def dispatch(once: bool) -> None:
+    """Send due notifications from the outbox until SIGTERM/SIGINT (or once)."""
+    import signal
+
+    from .dispatch import Dispatcher
+
+    ctx = get_ctx()
+    logging.getLogger("notifier.notifications").setLevel(logging.INFO)
+    dispatcher = Dispatcher(ctx.store, ctx.settings)
+    if once:
+        stats = dispatcher.run_once()
+        click.echo(f"sent {stats.sent}, failed {stats.failed}, dead {stats.dead}, "
+                   f"withdrawn {stats.withdrawn}, missed {stats.missed}")
+        return
+
+    def _stop(_sig: int, _frame: Any) -> None:
+        dispatcher.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    dispatcher.serve()
 
 
 if __name__ == "__main__":  # pragma: no cover
