@@ -171,9 +171,12 @@ def test_two_claimers_never_get_the_same_row(db_url: str, store: Store) -> None:
     _fill(store, 300, NOW)
     got: list[list[int]] = [[], []]
     ready = threading.Barrier(2)
+    # Two engines on one file, as two processes would have (Alembic is not thread-safe,
+    # so they are opened here, not in the threads).
+    stores = [Store(db_url), Store(db_url)]
 
     def worker(i: int) -> None:
-        own = Store(db_url)
+        own = stores[i]
         ready.wait(10)
         try:
             for _ in range(1000):
