@@ -82,6 +82,16 @@ class ReminderSettings(_Section):
     late_grace: Duration = timedelta(hours=6)
     # Per event kind overrides, e.g. sentencing = ["14d", "1d"].
     kinds: dict[str, list[Duration]] = Field(default_factory=dict)
+    # Reminders are written to the outbox once they are due within this window;
+    # the hourly re-plan moves it forward. Bounds the work of a start.
+    horizon: Duration = timedelta(days=14)
+
+    @field_validator("horizon")
+    @classmethod
+    def _horizon(cls, v: timedelta) -> timedelta:
+        if v < timedelta(days=1):
+            raise ValueError("must be at least 1d")
+        return v
 
 
 class ChannelSettings(_Section):

@@ -67,7 +67,7 @@ def new_row(key: str, ntype: str, channel: str, due: datetime, now: datetime,
     return _row(key, ntype, channel, due, now, payload, **kw)
 
 
-def desired_reminders(ev: Event, case: Case, settings: Settings,
+def desired_reminders(ev: Any, case: Case, settings: Settings,
                       rules: planner.CaseRules | None = None) -> dict[str, dict[str, Any]]:
     """dedupe key -> row for every reminder ``ev`` should have on every channel."""
     planned = planner.plan_reminders(ev, case, settings.reminders, rules)
@@ -77,20 +77,19 @@ def desired_reminders(ev: Event, case: Case, settings: Settings,
                            ev.kind)
     out: dict[str, dict[str, Any]] = {}
     for p in planned:
-        payload = planner.reminder_payload(p, ev, case)
         for ch in chans:
-            key = p.key(ch)
-            out[key] = {"key": key, "channel": ch, "plan": p, "payload": payload}
+            out[p.key(ch)] = {"channel": ch, "plan": p, "event": ev, "case": case}
     return out
 
 
-def reconcile(s: Session, pairs: Iterable[tuple[Event, Case]], settings: Settings,
+def reconcile(s: Session, pairs: Iterable[tuple[Any, Case]], settings: Settings,
               now: datetime, *, scope: Sequence[str] | None,
               withdraw_overdue: bool) -> dict[str, int]:
     """Make the stored reminders of ``scope`` (event UIDs; None = all) match the plan.
 
-    New reminders due after ``now`` are inserted (ones already due are not
-    created: a hearing added an hour before it starts gets no 7-day reminder).
+    New reminders due after ``now`` and within ``[reminders] horizon`` are
+    inserted (ones already due are not created: a hearing added an hour before it
+    starts gets no 7-day reminder; later ones are written by a later re-plan).
     Waiting reminders no longer planned are withdrawn; with ``withdraw_overdue``
     false, ones already due are left to the dispatcher, which re-checks them and
     records them as sent, missed or withdrawn. A withdrawn reminder planned again
@@ -125,11 +124,13 @@ def reconcile(s: Session, pairs: Iterable[tuple[Event, Case]], settings: Setting
             status="pending", attempts=0, next_attempt_at=NT.c.due_at, last_error=None,
             claimed_until=None, updated_at=now))
     rows = []
+    until = now + settings.reminders.horizon
     for key, d in desired.items():
         p: planner.PlannedReminder = d["plan"]
-        if key in known or p.due_at <= now:
+        if key in known or not now < p.due_at <= until:
             continue
-        rows.append(_row(key, "reminder", d["channel"], p.due_at, now, d["payload"],
+        payload = planner.reminder_payload(p, d["event"], d["case"])
+        rows.append(_row(key, "reminder", d["channel"], p.due_at, now, payload,
                          event_uid=p.event_uid, case_id=p.case_id,
                          offset_s=int(p.offset.total_seconds())))
     insert_rows(s, rows)
@@ -137,11 +138,22 @@ def reconcile(s: Session, pairs: Iterable[tuple[Event, Case]], settings: Setting
 
 
 def replan_all(s: Session, settings: Settings, now: datetime) -> dict[str, int]:
-    """Re-plan the reminders of every upcoming event (startup, config change)."""
-    q = (select(Event, Case).join(Case, col(Event.case_id) == col(Case.id))
-         .where(col(Event.removed_at).is_(None), col(Event.status).in_(planner.REMINDABLE),
-                col(Event.sort_utc) > now))
-    return reconcile(s, s.exec(q).all(), settings, now, scope=None, withdraw_overdue=False)
+    """Re-plan the reminders of the events whose reminders fall within the horizon.
+
+    Run at start and periodically (the engine's housekeeping) to move the window.
+    Waiting rows of events outside the window are left alone: the dispatcher
+    re-checks every reminder against its event before sending it.
+    """
+    cases = {c.id: c for c in s.exec(select(Case)).all()}
+    rules = [planner.CaseRules.parse(c.reminders) for c in cases.values()]
+    reach = settings.reminders.horizon + planner.max_offset(settings.reminders, rules)
+    # Plain rows rather than ORM objects: cheaper when the window holds many events.
+    et = Event.__table__  # type: ignore[attr-defined]
+    q = et.select().where(et.c.removed_at.is_(None), et.c.status.in_(planner.REMINDABLE),
+                          et.c.sort_utc > now, et.c.sort_utc <= now + reach + timedelta(days=1))
+    pairs = [(r, cases[r.case_id]) for r in s.execute(q) if r.case_id in cases]
+    return reconcile(s, pairs, settings, now, scope=[r.uid for r, _c in pairs],
+                     withdraw_overdue=False)
 
 
 def _corrections(s: Session, ev: Event, changes: Sequence[Change]) -> dict[str, list[str]]:

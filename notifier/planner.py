@@ -118,21 +118,29 @@ def plan_reminders(ev: Event, case: Case, cfg: ReminderSettings,
     when = when_of(ev)
     skey = start_key(when)
     assert skey is not None
-    out: dict[datetime, PlannedReminder] = {}
-    tz: ZoneInfo | None = None
-    for offset in sorted(set(rules.offsets_for(ev.kind, cfg)), reverse=True):
-        if offset <= timedelta(0):
+    offsets = sorted(set(rules.offsets_for(ev.kind, cfg)), reverse=True)
+    if ev.start_utc is not None:
+        return [PlannedReminder(ev.uid, ev.case_id, o, ev.start_utc - o, skey)
+                for o in offsets if o > timedelta(0)]
+    out: list[PlannedReminder] = []
+    seen: set[int] = set()
+    tz = ZoneInfo(case.timezone)
+    for offset in offsets:
+        days = offset // DAY
+        if days < 1 or days in seen:
             continue
-        if ev.start_utc is not None:
-            due = ev.start_utc - offset
-        else:
-            days = offset // DAY
-            if days < 1:
-                continue
-            tz = tz or ZoneInfo(case.timezone)
-            due = _local(ev.date - timedelta(days=days), cfg.date_only_time, tz)
-        out.setdefault(due, PlannedReminder(ev.uid, ev.case_id, offset, due, skey))
-    return sorted(out.values(), key=lambda p: p.due_at)
+        seen.add(days)
+        due = _local(ev.date - timedelta(days=days), cfg.date_only_time, tz)
+        out.append(PlannedReminder(ev.uid, ev.case_id, offset, due, skey))
+    return out
+
+
+def max_offset(cfg: ReminderSettings, rules: Iterable[CaseRules]) -> timedelta:
+    """The longest offset any event may have (how far ahead of a window to look)."""
+    every = [*cfg.offsets, *(o for v in cfg.kinds.values() for o in v)]
+    for r in rules:
+        every += [*(r.offsets or ()), *(o for v in r.kinds.values() for o in v)]
+    return max(every, default=timedelta(0))
 
 
 def _local(day: Any, at: time, tz: ZoneInfo) -> datetime:

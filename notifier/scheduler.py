@@ -11,7 +11,8 @@ and :meth:`Engine.shutdown` on SIGTERM. The engine:
 - wakes the dispatcher exactly at the next due time (re-armed whenever the plan
   changes: :meth:`Engine.rearm`) and every ``[delivery] poll_interval`` as a
   safety net for rows written by other processes (``notifier sync``);
-- prunes finished rows every ``[housekeeping] interval``.
+- prunes finished rows and re-plans (moving the ``[reminders] horizon`` window
+  forward) every ``[housekeeping] interval``.
 
 APScheduler only ticks (in-memory job store, ``coalesce=True``,
 ``max_instances=1``, ``misfire_grace_time=None``): a lost or skipped tick costs
@@ -147,11 +148,15 @@ class Engine:
         return report
 
     def housekeeping(self) -> int:
+        """Prune old rows and move the planning window forward; returns rows pruned."""
         self.last_tick = self.clock()
         with self.store.write() as s:
             n = outbox.prune(s, self.clock(), self.settings.housekeeping.retention)
+        with self.store.write() as s:
+            self.plan_counts = outbox.replan_all(s, self.settings, self.clock())
         if n:
             log.info("pruned %d finished notification(s)", n)
+        self.rearm()
         return n
 
     def _safety_tick(self) -> None:

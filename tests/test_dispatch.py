@@ -23,7 +23,7 @@ from notifier.models import Delivery, Event, Notification
 from notifier.store import Store, alembic_config
 from notifier.sync import sync_calendars
 
-NOW = utc(2025, 6, 1, 12)
+NOW = utc(2025, 6, 20, 12)
 DUE_1D = utc(2025, 7, 1, 13, 30)  # the 1d reminder of a hearing at 09:30 EDT on 2 July
 
 

@@ -53,7 +53,7 @@ def rows(store: Store, **where: object) -> list[Notification]:
         return list(s.exec(q.order_by(Notification.due_at)).all())
 
 
-NOW = utc(2025, 6, 1, 12)
+NOW = utc(2025, 6, 20, 12)
 
 
 def test_new_event_gets_alert_and_future_reminders(store: Store, write_cal: WriteCal,
@@ -74,7 +74,7 @@ def test_new_event_gets_alert_and_future_reminders(store: Store, write_cal: Writ
 
 def test_event_added_shortly_before_start_gets_no_stale_reminders(
         store: Store, write_cal: WriteCal, folders, settings: Settings) -> None:
-    cal(write_cal, "start = 2025-06-01T09:00:00")  # 13:00 UTC, one hour after NOW
+    cal(write_cal, "start = 2025-06-20T09:00:00")  # 13:00 UTC, one hour after NOW
     sync(store, folders, settings, NOW)
     assert rows(store, type="reminder") == []
     assert len(rows(store, type="change")) == 1
@@ -141,7 +141,7 @@ def test_moved_earlier_within_72h_alert_is_urgent(store: Store, write_cal: Write
                                                   settings: Settings) -> None:
     cal(write_cal, "start = 2025-07-02T09:30:00")
     sync(store, folders, settings, NOW)
-    cal(write_cal, "start = 2025-06-03T09:30:00")
+    cal(write_cal, "start = 2025-06-22T09:30:00")
     assert sync(store, folders, settings, NOW) == ["rescheduled_earlier"]
     alert = rows(store, type="change")[-1]
     assert alert.urgent
@@ -233,3 +233,15 @@ def test_prune_deletes_only_old_finished_rows(store: Store, settings: Settings) 
     assert [r.status for r in rows(store)] == ["pending"]
     with store.read() as s:
         assert s.exec(select(Delivery)).all() == []
+
+
+def test_horizon_materialises_later_reminders_on_replan(store: Store, write_cal: WriteCal,
+                                                        folders, settings: Settings) -> None:
+    cal(write_cal, "start = 2025-08-20T09:30:00")  # two months after NOW
+    sync(store, folders, settings, NOW)
+    assert rows(store, type="reminder") == []  # nothing due within 14 days yet
+    with store.write() as s:
+        assert outbox.replan_all(s, settings, utc(2025, 8, 1, 12))["inserted"] == 1  # the 7d
+    with store.write() as s:
+        assert outbox.replan_all(s, settings, utc(2025, 8, 10, 12))["inserted"] == 2
+    assert len(rows(store, type="reminder")) == 3

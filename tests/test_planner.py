@@ -8,13 +8,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from outboxhelpers import make_case, make_event, utc
 
 from notifier import planner
 from notifier.config import ReminderSettings
 from notifier.models import Change
 from notifier.specs import When
-
-from outboxhelpers import make_case, make_event, utc
 
 NY = ZoneInfo("America/New_York")
 CFG = ReminderSettings()  # 7d, 1d, 2h at 09:00
