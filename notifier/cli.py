@@ -116,10 +116,14 @@ def check() -> None:
 @handle_errors
 def sync() -> None:
     """Run one sync pass and print what changed."""
+    from .outbox import change_hook
     from .sync import sync_calendars
 
     ctx = get_ctx()
-    report = sync_calendars(ctx.store, ctx.settings.calendar_folders())
+    # Alerts and re-planned reminders are written with the changes; a running
+    # daemon (or `notifier dispatch`) sends them.
+    report = sync_calendars(ctx.store, ctx.settings.calendar_folders(),
+                            hook=change_hook(ctx.settings))
     for ch in report.changes:
         click.echo(f"{_event_ref(ch.event_uid)}  {ch.summary}")
     click.echo(f"{len(report.changes)} change(s) from {report.files} file(s)")
@@ -287,23 +291,83 @@ def token_revoke(token_id: int) -> None:
     row = revoke_token(get_ctx().store, token_id)
     click.echo(f"token {row.id} revoked")
 
+@main.command()
+@config_option
+@click.option("--pending", is_flag=True, help="Only notifications still to be sent.")
+@click.option("--failed", is_flag=True, help="Only failed (retrying) and dead ones.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N rows.")
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@handle_errors
+def reminders(pending: bool, failed: bool, limit: int | None, as_json: bool) -> None:
+    """List planned, sent, late, missed, failed and withdrawn notifications."""
+    from .outboxview import list_notifications
+
+    statuses = None
+    if pending or failed:
+        statuses = ([*(["pending", "sending"] if pending else [])]
+                    + (["failed", "dead"] if failed else []))
+    with get_ctx().store.read() as s:
+        views = list_notifications(s, statuses=statuses, limit=limit)
+    if as_json:
+        click.echo(json.dumps([v.as_dict() for v in views], indent=2))
+        return
+    if not views:
+        click.echo("no notifications")
+        return
+    rows = [(v.due_local, v.n.type, v.state, v.n.channel, v.event_ref, v.what,
+             v.n.attempts, v.n.last_error or "") for v in views]
+    click.echo(table(["due (court time)", "type", "status", "channel", "event", "what",
+                      "tries", "last error"], rows, max_width=48))
+
 
 @main.command()
 @config_option
 @click.option("--host", metavar="HOST", help="Listen address (default: [server] host).")
-@click.option("--port", type=int, metavar="PORT", help="Port (default: [server] port).")
+@click.option("--port", type=click.IntRange(0, 65535), metavar="PORT", envvar="NOTIFIER_PORT",
+              help="Port (default: [server] port; env NOTIFIER_PORT).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              envvar="NOTIFIER_LOG_FORMAT", show_default=True,
+              help="Readable lines or JSON lines (env NOTIFIER_LOG_FORMAT).")
+@click.option("--shutdown-timeout", type=float, default=20.0, show_default=True,
+              metavar="SECONDS", help="How long in-flight deliveries may take on SIGTERM.")
 @handle_errors
-def serve(host: str | None, port: int | None) -> None:
-    """Serve the feeds and pages only (no sync, no reminders) until interrupted."""
-    import uvicorn
+def run(host: str | None, port: int | None, log_format: str, shutdown_timeout: float) -> None:
+    """The daemon: sync, reminders and alerts, and the HTTP server, until SIGTERM/SIGINT."""
+    from .daemon import run as run_daemon
+    from .logs import setup_logging
 
-    from .web import create_app
+    verbose = click.get_current_context().find_root().params.get("verbose", False)
+    setup_logging("json" if log_format == "json" else "text",
+                  logging.DEBUG if verbose else logging.INFO)
+    sys.exit(run_daemon(get_ctx().settings, host=host, port=port,
+                        shutdown_timeout=shutdown_timeout))
+
+
+@main.command()
+@config_option
+@click.option("--once", is_flag=True, help="Send what is due now, then exit.")
+@handle_errors
+def dispatch(once: bool) -> None:
+    """Only send due notifications from the outbox until SIGTERM/SIGINT (or once)."""
+    import signal
+
+    from .dispatch import Dispatcher
 
     ctx = get_ctx()
-    app = create_app(ctx.settings, ctx.store)
-    uvicorn.run(app, host=host or ctx.settings.server.host,
-                port=ctx.settings.server.port if port is None else port,
-                log_level="info", proxy_headers=False)
+    logging.getLogger("notifier.notifications").setLevel(logging.INFO)
+    dispatcher = Dispatcher(ctx.store, ctx.settings)
+    if once:
+        stats = dispatcher.run_once()
+        click.echo(f"sent {stats.sent}, failed {stats.failed}, dead {stats.dead}, "
+                   f"withdrawn {stats.withdrawn}, missed {stats.missed}")
+        return
+
+    def _stop(_sig: int, _frame: Any) -> None:
+        dispatcher.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    dispatcher.serve()
 
 
 def _register() -> None:
@@ -313,4 +377,9 @@ def _register() -> None:
     main.add_command(sources)
 
 
-_register()
+if __name__ == "__main__":  # `python -m notifier.cli`: run the real module's group
+    from notifier.cli import main as _main
+
+    _main()
+else:
+    _register()

@@ -104,6 +104,16 @@ class ReminderSettings(_Section):
     late_grace: Duration = timedelta(hours=6)
     # Per event kind overrides, e.g. sentencing = ["14d", "1d"].
     kinds: dict[str, list[Duration]] = Field(default_factory=dict)
+    # Reminders are written to the outbox once they are due within this window;
+    # the hourly re-plan moves it forward. Bounds the work of a start.
+    horizon: Duration = timedelta(days=14)
+
+    @field_validator("horizon")
+    @classmethod
+    def _horizon(cls, v: timedelta) -> timedelta:
+        if v < timedelta(days=1):
+            raise ValueError("must be at least 1d")
+        return v
 
 
 class ChannelSettings(_Section):
@@ -185,6 +195,33 @@ class CsvMapping(_Section):
         if self.id:
             return ["case_number", "id"] if self.case_number else ["id"]
         return [f for f in ("case_number", "kind") if getattr(self, f)]
+
+class DeliverySettings(_Section):
+    # A notification is dead-lettered after this many failed attempts.
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    # Retry n waits backoff * 2**(n-1) (with jitter), at most backoff_max.
+    backoff: Duration = timedelta(seconds=30)
+    backoff_max: Duration = timedelta(hours=6)
+    # How long a claimed row stays reserved for one dispatcher; after a crash the
+    # row is retried once the lease expires (at most one duplicate per crash).
+    lease: Duration = timedelta(minutes=2)
+    # The dispatcher also checks the outbox this often (rows written by another
+    # process, e.g. `notifier sync`).
+    poll_interval: Duration = timedelta(seconds=30)
+
+    @field_validator("lease", "poll_interval", "backoff")
+    @classmethod
+    def _positive(cls, v: timedelta) -> timedelta:
+        if v <= timedelta(0):
+            raise ValueError("must be longer than 0s")
+        return v
+
+
+class HousekeepingSettings(_Section):
+    # Finished notifications (sent, dead, withdrawn, missed) and their delivery
+    # history are deleted this long after they finished.
+    retention: Duration = timedelta(days=90)
+    interval: Duration = timedelta(hours=1)
 
 
 class SourceSettings(_Section):
@@ -268,6 +305,9 @@ class Settings(_Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     reminders: ReminderSettings = Field(default_factory=ReminderSettings)
     feed: FeedSettings = Field(default_factory=FeedSettings)
+
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    housekeeping: HousekeepingSettings = Field(default_factory=HousekeepingSettings)
     channels: list[ChannelSettings] = Field(default_factory=list)
     sources: list[SourceSettings] = Field(default_factory=list)
     # Where the settings came from; not a TOML key.

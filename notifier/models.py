@@ -126,3 +126,55 @@ class SourceState(SQLModel, table=True):
     held_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     held_digest: str | None = None  # digest of the parsed content that was held
     held_summary: str | None = None  # JSON list of the held changes, one line each
+
+# Statuses of an outbox row. pending/failed rows are waiting to be (re)sent;
+# sending rows are claimed under a lease; the rest are final.
+WAITING = ("pending", "failed")
+FINAL = ("sent", "dead", "withdrawn", "missed")
+
+
+class Notification(SQLModel, table=True):
+    """The outbox: one row per notification per channel, written before it is sent.
+
+    ``dedupe_key`` makes planning idempotent: a reminder's key includes the event
+    UID, the offset, the event's start and the channel, so re-planning never
+    duplicates a row and a moved hearing gets fresh reminders.
+    """
+
+    __table_args__ = (
+        sa.Index("ux_notification_dedupe_key", "dedupe_key", unique=True),
+        sa.Index("ix_notification_status_next", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=1000)
+    type: str  # reminder, change, digest, test
+    channel: str = Field(max_length=200)
+    event_uid: str | None = Field(default=None, index=True, max_length=500)
+    case_id: str | None = Field(default=None, max_length=200)
+    change_id: int | None = None
+    offset_s: int | None = None  # reminders: how long before the event
+    due_at: datetime = Field(sa_type=UTCDateTime)
+    status: str = "pending"  # pending, sending, sent, failed, dead, withdrawn, missed
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime)
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = None
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    late: bool = False
+    urgent: bool = False
+    payload: str = "{}"  # JSON: what the message needs (event snapshot, changes, ...)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+class Delivery(SQLModel, table=True):
+    """One attempt to send one notification: the delivery history."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    notification_id: int = Field(foreign_key="notification.id", index=True)
+    channel: str = Field(max_length=200)
+    attempted_at: datetime = Field(sa_type=UTCDateTime)
+    outcome: str  # sent, retry, dead, withdrawn, missed
+    error: str | None = None
+    duration_ms: int = 0

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -28,10 +28,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from . import metrics
 from .config import Settings
 from .diff import label
 from .feed import FeedEvent
 from .feedcache import FeedService, Rendered, options_from
+from .health import HealthReport, health_report
+from .outbox import counts as outbox_counts
 from .specs import When
 from .store import Store
 from .timeutil import utcnow
@@ -90,8 +93,13 @@ def _upcoming(ev: FeedEvent, tz: ZoneInfo, now: datetime) -> bool:
     return (ev.end_date or ev.date) >= now.astimezone(tz).date()
 
 
-def create_app(settings: Settings, store: Store, feeds: FeedService | None = None) -> Starlette:
-    """The ASGI app. ``feeds`` lets the daemon share one cache; one is made if omitted."""
+def create_app(settings: Settings, store: Store, feeds: FeedService | None = None, *,
+               health: Callable[[], HealthReport] | None = None) -> Starlette:
+    """The ASGI app. ``feeds`` lets the daemon share one cache; one is made if omitted.
+
+    ``health`` builds the ``/healthz`` report; the daemon passes one that knows its
+    scheduler. Without it only the database is checked.
+    """
     service = feeds or FeedService(store, options_from(settings))
     private = settings.feed.private
     base = settings.server.base_url
@@ -125,7 +133,9 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
             headers["Last-Modified"] = format_datetime(rendered.last_modified.astimezone(UTC),
                                                        usegmt=True)
         if _etag_matches(request.headers.get("if-none-match"), rendered.etag):
+            metrics.record_feed_request(304)
             return Response(status_code=304, headers=headers)
+        metrics.record_feed_request(200)
         if request.method == "HEAD":
             headers["Content-Length"] = str(len(rendered.body))
             return Response(b"", media_type=MEDIA_TYPE, headers=headers)
@@ -137,6 +147,7 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
             return not_found()
         rendered = await run_in_threadpool(service.get, case_id, _kinds(request))
         if rendered is None:
+            metrics.record_feed_request(404)
             return not_found()
         return feed_response(request, rendered, f"{case_id or 'all'}.ics")
 
@@ -178,19 +189,25 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
                                              base_url=base, private=private)
         return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
 
+    def report() -> HealthReport:
+        return health() if health is not None else health_report(store, None, settings)
+
     async def healthz(_request: Request) -> Response:
-        def ping() -> bool:
+        rep = await run_in_threadpool(report)
+        if rep.status_code != 200:
+            log.warning("health check failed: %s", rep.body)
+        return JSONResponse(rep.body, status_code=rep.status_code,
+                            headers={"Cache-Control": "no-store"})
+
+    async def metrics_page(_request: Request) -> Response:
+        def collect() -> bytes:
             try:
-                with store.engine.connect() as conn:
-                    conn.execute(sa.text("SELECT 1"))
-                return True
-            except sa.exc.SQLAlchemyError as e:
-                log.warning("health check: database unreachable: %s", e)
-                return False
-        ok = await run_in_threadpool(ping)
-        body: dict[str, Any] = {"status": "ok" if ok else "error",
-                                "database": "ok" if ok else "unreachable"}
-        return JSONResponse(body, status_code=200 if ok else 503)
+                with store.read() as s:
+                    counts = outbox_counts(s)
+            except sa.exc.SQLAlchemyError:
+                counts = None
+            return metrics.render(counts)
+        return Response(await run_in_threadpool(collect), media_type=metrics.CONTENT_TYPE)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette):  # type: ignore[no-untyped-def]
@@ -206,6 +223,7 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
         Route("/cases/{case_id}", page, methods=["GET", "HEAD"]),
         Route("/", page, methods=["GET", "HEAD"]),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
+        Route("/metrics", metrics_page, methods=["GET"]),
     ], lifespan=lifespan)
     app.state.feeds = service
     return app

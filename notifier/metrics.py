@@ -1,0 +1,81 @@
+"""Prometheus metrics for ``GET /metrics`` (prometheus-client, one registry per process).
+
+Modules record with the helpers here (``record_notification``, ``record_sync``,
+``record_feed_request``); :func:`render` produces the text format, refreshing the
+outbox gauges from the database first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+NOTIFICATIONS = Counter(
+    "notifier_notifications_total", "Notifications handled by the dispatcher, by outcome.",
+    ["type", "outcome"], registry=REGISTRY)
+DELIVERY_SECONDS = Histogram(
+    "notifier_delivery_duration_seconds", "Time one delivery attempt took.", ["channel"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60), registry=REGISTRY)
+LATENESS_SECONDS = Histogram(
+    "notifier_dispatch_lateness_seconds", "How long after its due time a notification was sent.",
+    ["type"], buckets=(0.1, 0.5, 1, 2, 5, 15, 60, 300, 3600, 21600), registry=REGISTRY)
+SYNC_SECONDS = Histogram(
+    "notifier_sync_duration_seconds", "Duration of one calendar sync pass.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=REGISTRY)
+SYNC_CHANGES = Counter(
+    "notifier_sync_changes_total", "Changes recorded by sync, by kind.", ["kind"],
+    registry=REGISTRY)
+SYNC_ERRORS = Counter(
+    "notifier_sync_file_errors_total", "Calendar files that could not be synced.",
+    registry=REGISTRY)
+FEED_REQUESTS = Counter(
+    "notifier_feed_requests_total", "Feed requests by HTTP status (200, 304, 404).", ["status"],
+    registry=REGISTRY)
+OUTBOX = Gauge(
+    "notifier_outbox_notifications", "Outbox rows by status.", ["status"], registry=REGISTRY)
+LAST_SYNC = Gauge(
+    "notifier_last_sync_timestamp_seconds", "Unix time of the last finished sync.",
+    registry=REGISTRY)
+
+OUTBOX_STATUSES = ("pending", "sending", "sent", "failed", "dead", "withdrawn", "missed")
+
+
+def record_notification(type_: str, outcome: str, *, channel: str | None = None,
+                        duration_s: float | None = None, lateness_s: float | None = None) -> None:
+    NOTIFICATIONS.labels(type_, outcome).inc()
+    if channel is not None and duration_s is not None:
+        DELIVERY_SECONDS.labels(channel).observe(duration_s)
+    if lateness_s is not None:
+        LATENESS_SECONDS.labels(type_).observe(max(lateness_s, 0.0))
+
+
+def record_sync(duration_s: float, change_kinds: list[str], errors: int,
+                finished_ts: float) -> None:
+    SYNC_SECONDS.observe(duration_s)
+    for kind in change_kinds:
+        SYNC_CHANGES.labels(kind).inc()
+    if errors:
+        SYNC_ERRORS.inc(errors)
+    LAST_SYNC.set(finished_ts)
+
+
+def record_feed_request(status: int) -> None:
+    FEED_REQUESTS.labels(str(status)).inc()
+
+
+def render(outbox_counts: Mapping[str, int] | None = None) -> bytes:
+    if outbox_counts is not None:
+        for status in OUTBOX_STATUSES:
+            OUTBOX.labels(status).set(outbox_counts.get(status, 0))
+    return generate_latest(REGISTRY)

@@ -1,0 +1,219 @@
+"""Dispatcher with an injected clock: late/missed, re-check before sending, retries, Apprise."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from conftest import WriteCal
+from outboxhelpers import Recorder, Sink, make_settings, utc
+from sqlalchemy import text
+from sqlmodel import SQLModel, select
+
+from notifier import outbox
+from notifier.config import Settings
+from notifier.dispatch import Dispatcher, backoff
+from notifier.errors import DeliveryError
+from notifier.models import Delivery, Event, Notification
+from notifier.store import Store, alembic_config
+from notifier.sync import sync_calendars
+
+NOW = utc(2025, 6, 20, 12)
+DUE_1D = utc(2025, 7, 1, 13, 30)  # the 1d reminder of a hearing at 09:30 EDT on 2 July
+
+
+def planned(store: Store, write_cal: WriteCal, folders: list[tuple[str, Path]],
+            settings: Settings, start: str = "2025-07-02T09:30:00") -> None:
+    write_cal("c.toml", f"""
+[case]
+id = "c"
+title = "People v. Test"
+timezone = "America/New_York"
+
+[[events]]
+id = "h"
+kind = "hearing"
+title = "Hearing"
+start = {start}
+status = "scheduled"
+""")
+    sync_calendars(store, folders, now=NOW, hook=outbox.change_hook(settings))
+    Dispatcher(store, settings, sender=Recorder(), clock=lambda: NOW).run_once()  # the alert
+
+
+def reminder(store: Store, due: datetime) -> Notification:
+    with store.read() as s:
+        return s.exec(select(Notification).where(Notification.type == "reminder",
+                                                 Notification.due_at == due)).one()
+
+
+def run_at(store: Store, settings: Settings, at: datetime, rec: Recorder | None = None):  # type: ignore[no-untyped-def]
+    return Dispatcher(store, settings, sender=rec or Recorder(), clock=lambda: at,
+                      rng=random.Random(1)).run_once()
+
+
+def test_on_time_reminder_is_sent_not_late(store, write_cal, folders, settings) -> None:  # type: ignore[no-untyped-def]
+    planned(store, write_cal, folders, settings)
+    rec = Recorder()
+    assert run_at(store, settings, DUE_1D + timedelta(seconds=2), rec).sent == 1
+    n = reminder(store, DUE_1D)
+    assert n.status == "sent" and not n.late and n.attempts == 1
+    assert rec.sent[0][1].startswith("Reminder: Hearing in 1d") and "late" not in rec.sent[0][2]
+
+
+def test_late_within_grace_is_sent_marked_late(store, write_cal, folders, settings) -> None:  # type: ignore[no-untyped-def]
+    planned(store, write_cal, folders, settings)
+    rec = Recorder()
+    stats = run_at(store, settings, DUE_1D + timedelta(hours=5), rec)  # grace is 6h
+    assert stats.sent == 1 and stats.missed == 1  # 1d sent late; the 7d one is days stale
+    n = reminder(store, DUE_1D)
+    assert n.status == "sent" and n.late
+    assert "Sent late" in rec.sent[0][2] and "Tue 01 Jul 09:30 EDT" in rec.sent[0][2]
+    assert reminder(store, utc(2025, 6, 25, 13, 30)).status == "missed"
+
+
+def test_late_beyond_grace_is_missed_never_sent(store, write_cal, folders, settings) -> None:  # type: ignore[no-untyped-def]
+    planned(store, write_cal, folders, settings)
+    rec = Recorder()
+    run_at(store, settings, DUE_1D + timedelta(hours=7), rec)
+    n = reminder(store, DUE_1D)
+    assert n.status == "missed" and "late_grace" in (n.last_error or "")
+    assert all("in 1d" not in t for _c, t, _b, _u in rec.sent)
+    # A restart never resends or resurrects it.
+    with store.write() as s:
+        outbox.replan_all(s, settings, DUE_1D + timedelta(hours=8))
+    run_at(store, settings, DUE_1D + timedelta(hours=8), rec)
+    assert reminder(store, DUE_1D).status == "missed"
+
+
+def test_reminder_after_event_started_is_missed(store, write_cal, folders, settings) -> None:  # type: ignore[no-untyped-def]
+    planned(store, write_cal, folders, settings)
+    rec = Recorder()
+    run_at(store, settings, utc(2025, 7, 2, 13, 31), rec)  # one minute after the start
+    assert {r.status for r in _all(store, "reminder")} == {"missed"}
+    assert not [t for _c, t, _b, _u in rec.sent if t.startswith("Reminder")]
+
+
+def _all(store: Store, ntype: str) -> list[Notification]:
+    with store.read() as s:
+        return list(s.exec(select(Notification).where(Notification.type == ntype)).all())
+
+
+def test_event_moved_behind_the_outboxes_back_is_withdrawn_at_send_time(
+        store, write_cal, folders, settings) -> None:  # type: ignore[no-untyped-def]
+    planned(store, write_cal, folders, settings)
+    with store.write() as s:  # e.g. another process changed the event without the hook
+        ev = s.exec(select(Event)).one()
+        ev.start_utc = ev.start_utc + timedelta(days=7)  # type: ignore[operator]
+        ev.sort_utc = ev.start_utc
+        s.add(ev)
+    rec = Recorder()
+    assert run_at(store, settings, DUE_1D + timedelta(seconds=1), rec).withdrawn == 2
+    assert rec.sent == []
+    assert reminder(store, DUE_1D).status == "withdrawn"
+
+
+def test_transient_failures_back_off_then_dead_letter(tmp_path, db_url, store, write_cal,  # type: ignore[no-untyped-def]
+                                                      folders) -> None:
+    settings = make_settings(tmp_path, db_url, delivery={"max_attempts": 3, "backoff": "10s"})
+    planned(store, write_cal, folders, settings)
+    rec = Recorder()
+    rec.fail = DeliveryError("503 from server")
+    at = DUE_1D
+    for attempt in (1, 2):
+        run_at(store, settings, at, rec)
+        n = reminder(store, DUE_1D)
+        assert n.status == "failed" and n.attempts == attempt and n.last_error == "503 from server"
+        wait = n.next_attempt_at - at
+        top = timedelta(seconds=10 * 2 ** (attempt - 1))
+        assert top / 2 <= wait <= top
+        assert run_at(store, settings, n.next_attempt_at - timedelta(seconds=1), rec).handled == 0
+        at = n.next_attempt_at
+    run_at(store, settings, at, rec)
+    n = reminder(store, DUE_1D)
+    assert n.status == "dead" and n.attempts == 3
+    with store.read() as s:
+        outcomes = [d.outcome for d in s.exec(select(Delivery).where(
+            Delivery.notification_id == n.id).order_by(Delivery.id)).all()]
+    assert outcomes == ["retry", "retry", "dead"]
+
+
+def test_permanent_failure_is_dead_at_once(store, write_cal, folders, settings) -> None:  # type: ignore[no-untyped-def]
+    planned(store, write_cal, folders, settings)
+    rec = Recorder()
+    rec.fail = DeliveryError("401 bad token", permanent=True)
+    assert run_at(store, settings, DUE_1D, rec).dead == 1
+    assert reminder(store, DUE_1D).status == "dead"
+
+
+def test_backoff_is_capped() -> None:
+    from notifier.config import DeliverySettings
+    cfg = DeliverySettings(backoff="30s", backoff_max="1h")
+    rng = random.Random(0)
+    assert backoff(20, cfg, rng) <= timedelta(hours=1)
+    assert timedelta(seconds=15) <= backoff(1, cfg, rng) <= timedelta(seconds=30)
+
+
+def test_apprise_channel_posts_to_a_local_webhook(tmp_path, db_url, store) -> None:  # type: ignore[no-untyped-def]
+    with Sink() as sink:
+        settings = make_settings(tmp_path, db_url, channels=[{"name": "hook", "url": sink.url}])
+        with store.write() as s:
+            outbox.insert_rows(s, [outbox.new_row("test:1", "test", "hook", NOW, NOW,
+                                                  {"title": "t", "text": "hello"})])
+        assert Dispatcher(store, settings, clock=lambda: NOW).run_once().sent == 1
+    assert sink.bodies == {"hello": 1}
+
+
+def test_unreachable_webhook_is_retried_and_secret_url_not_in_error(tmp_path, db_url,  # type: ignore[no-untyped-def]
+                                                                    store) -> None:
+    with Sink() as sink:
+        port = sink.port  # closed after the block: nothing listens there any more
+    settings = make_settings(tmp_path, db_url, channels=[
+        {"name": "hook", "url": f"json://127.0.0.1:{port}/secret-token"}])
+    with store.write() as s:
+        outbox.insert_rows(s, [outbox.new_row("test:1", "test", "hook", NOW, NOW, {"text": "x"})])
+    assert Dispatcher(store, settings, clock=lambda: NOW).run_once().failed == 1
+    with store.read() as s:
+        n = s.exec(select(Notification)).one()
+    assert n.status == "failed" and "hook" in (n.last_error or "")
+    assert "secret-token" not in (n.last_error or "")
+
+
+def test_unconfigured_channel_is_dead(store, settings) -> None:  # type: ignore[no-untyped-def]
+    with store.write() as s:
+        outbox.insert_rows(s, [outbox.new_row("test:1", "test", "gone", NOW, NOW, {"text": "x"})])
+    assert Dispatcher(store, settings, clock=lambda: NOW).run_once().dead == 1
+
+
+def test_migrations_match_models(store: Store) -> None:
+    with store.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(ctx, SQLModel.metadata) == []
+
+
+def test_upgrade_from_0001_keeps_rows(db_url: str) -> None:
+    old = Store(db_url, migrate=False)
+    old.migrate("0001")
+    with old.engine.begin() as conn:
+        conn.execute(text("INSERT INTO \"case\" (id, title, timezone, tags, source, created_at, "
+                          "updated_at) VALUES ('c', 'T', 'UTC', '[]', 'x', '2025-01-01 00:00:00',"
+                          " '2025-01-01 00:00:00')"))
+    old.close()
+    new = Store(db_url)
+    assert new.current_revision() == new.head_revision()
+    with new.engine.connect() as conn:
+        assert conn.execute(text("SELECT title FROM \"case\"")).scalar_one() == "T"
+        assert conn.execute(text("SELECT count(*) FROM notification")).scalar_one() == 0
+    command.downgrade(alembic_config(new.engine), "0001")
+    new.close()
+
+
+def test_payload_is_json(store, write_cal, folders, settings) -> None:  # type: ignore[no-untyped-def]
+    planned(store, write_cal, folders, settings)
+    payload = json.loads(reminder(store, DUE_1D).payload)
+    assert payload["offset_text"] == "1d" and payload["event"]["case_id"] == "c"
