@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, delete, func, or_, update
 from sqlmodel import Session, col, select
@@ -24,6 +25,7 @@ from sqlmodel import Session, col, select
 from . import planner
 from .config import Settings
 from .models import FINAL, WAITING, Case, Change, Delivery, Event, Notification
+from .specs import When
 from .sync import ChangeHook
 
 _CHUNK = 500
@@ -190,8 +192,15 @@ def record_changes(s: Session, changes: Sequence[Change], settings: Settings,
         case = s.get(Case, ev.case_id) if ev else None
         if ev is None or case is None:
             continue
+        tz = ZoneInfo(case.timezone)
         pairs.append((ev, case))
         fixes = _corrections(s, ev, chs)
+        over_before = all(planner.is_over(When.from_json(c.before), tz, now)
+                          for c in chs if c.field == "when")
+        if not fixes and over_before and planner.is_over(planner.when_of(ev), tz, now):
+            # A change to an event that was and still is over is history, not news
+            # (first import of past dates, a court tidying old entries): no alert.
+            continue
         alert = planner.plan_alert(chs, ev, case, now)
         chans = planner.routes(settings.channels, "change", case.id, planner.case_tags(case),
                                ev.kind)

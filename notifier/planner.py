@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo
 from .config import ChannelSettings, ReminderSettings
 from .models import Case, Change, Event
 from .specs import When
-from .timeutil import format_duration
+from .timeutil import day_start_utc, format_duration
 
 REMINDABLE = ("scheduled", "tentative")
 URGENT_WITHIN = timedelta(hours=72)
@@ -65,6 +65,20 @@ def start_key(when: When) -> str | None:
 def start_instant(when: When, tz: ZoneInfo) -> datetime | None:
     """When the event begins: its start, or local midnight for a date-only event."""
     return when.sort_utc(tz)
+
+
+def end_instant(when: When, tz: ZoneInfo) -> datetime | None:
+    """When the event is over: its end (or start), or the midnight after its last day."""
+    if when.start is not None:
+        return when.end or when.start
+    last = when.end_date or when.date
+    return None if last is None else day_start_utc(last + timedelta(days=1), tz)
+
+
+def is_over(when: When, tz: ZoneInfo, now: datetime) -> bool:
+    """True for a dated event that has ended (undated events are never over)."""
+    end = end_instant(when, tz)
+    return end is not None and end <= now
 
 
 @dataclass(frozen=True)

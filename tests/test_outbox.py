@@ -245,3 +245,22 @@ def test_horizon_materialises_later_reminders_on_replan(store: Store, write_cal:
     with store.write() as s:
         assert outbox.replan_all(s, settings, utc(2025, 8, 10, 12))["inserted"] == 2
     assert len(rows(store, type="reminder")) == 3
+
+
+def test_changes_to_events_already_over_are_history_not_alerts(
+        store: Store, write_cal: WriteCal, folders, settings: Settings) -> None:
+    # First import of a hearing that is already over: recorded, but no alert.
+    cal(write_cal, "date = 2025-06-03", status="completed")
+    assert sync(store, folders, settings, NOW) == ["added"]
+    assert rows(store, type="change") == []
+    # Moved to another past date (a court tidying old entries): still no alert.
+    cal(write_cal, "date = 2025-06-04", status="completed")
+    assert sync(store, folders, settings, NOW + timedelta(minutes=1)) == ["rescheduled_later"]
+    assert rows(store, type="change") == []
+    # Moved from the past into the future: that is news.
+    cal(write_cal, "date = 2025-07-09")
+    kinds = sync(store, folders, settings, NOW + timedelta(minutes=2))
+    assert kinds == ["rescheduled_later", "status_changed"]
+    (alert,) = rows(store, type="change")
+    summaries = [c["summary"] for c in json.loads(alert.payload)["changes"]]
+    assert summaries[0] == "Hearing moved later: Wed 4 Jun 2025 -> Wed 9 Jul 2025"
