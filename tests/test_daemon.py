@@ -1,0 +1,269 @@
+"""`notifier run` as users run it: a subprocess with real SMTP and webhook servers.
+
+Covers the issue's end-to-end case (an event added to a calendar file while the
+daemon runs: its change alert and its reminder arrive by email and webhook; SIGTERM
+exits 0 with nothing pending lost), plus SIGHUP reloads, JSON logs, a second signal,
+and a clear failure on bad config.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.policy import default as email_policy
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+from outboxhelpers import Sink
+from sqlmodel import select
+
+from notifier.models import Notification
+from notifier.store import Store
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Mailbox:
+    """aiosmtpd handler keeping every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        with self.lock:
+            self.messages.append(message_from_bytes(envelope.content, policy=email_policy))
+        return "250 OK"
+
+    def subjects(self) -> list[str]:
+        with self.lock:
+            return [str(m["Subject"]) for m in self.messages]
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    box = Mailbox()
+    port = free_port()
+    ctl = Controller(box, hostname="127.0.0.1", port=port)
+    ctl.start()
+    try:
+        yield box, port
+    finally:
+        ctl.stop()
+
+
+def wait_for(cond: Callable[[], bool], limit: float, what: str) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {limit}s waiting for {what}")
+
+
+CASE = """
+[case]
+id = "c1"
+title = "People v. Example"
+court = "Part 99"
+timezone = "UTC"
+"""
+
+
+class Run:
+    """A `notifier run` subprocess whose stderr is collected in the background."""
+
+    def __init__(self, config: Path, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "notifier", "--config", str(config), "run", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=timeout)
+        self.reader.join(timeout=5)
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+def write_config(tmp_path: Path, port: int, channels: str = "", extra: str = "") -> Path:
+    (tmp_path / "calendars").mkdir(exist_ok=True)
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(textwrap.dedent(f"""
+        [database]
+        url = "sqlite:///data/notifier.db"
+        [calendars]
+        paths = ["calendars"]
+        sync_interval = "1h"
+        [server]
+        host = "127.0.0.1"
+        port = {port}
+        base_url = "http://127.0.0.1:{port}"
+        [reminders]
+        offsets = ["1m"]
+        [delivery]
+        poll_interval = "2s"
+        """) + extra + channels)
+    return cfg
+
+
+def healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_event_added_while_running_alerts_then_reminds_then_stops_cleanly(
+        tmp_path: Path, smtp: tuple[Mailbox, int]) -> None:
+    box, smtp_port = smtp
+    port = free_port()
+    with Sink() as hook:
+        cfg = write_config(tmp_path, port, channels=textwrap.dedent(f"""
+            [[channels]]
+            name = "desk-email"
+            url = "mailto://127.0.0.1:{smtp_port}?from=notifier@example.org&to=desk@example.org"
+            [[channels]]
+            name = "webhook"
+            url = "{hook.url}"
+            """))
+        (tmp_path / "calendars" / "c1.toml").write_text(CASE)
+        run = Run(cfg)
+        try:
+            wait_for(lambda: healthy(port), 30, "/healthz")
+            # A hearing 80 s from now, whose 1-minute reminder falls due in ~20 s.
+            start = (datetime.now(UTC) + timedelta(seconds=80)).replace(microsecond=0)
+            (tmp_path / "calendars" / "c1.toml").write_text(CASE + textwrap.dedent(f"""
+                [[events]]
+                id = "h"
+                kind = "hearing"
+                title = "Bail hearing"
+                start = {start:%Y-%m-%dT%H:%M:%S}
+                duration = "30m"
+                """))
+            run.proc.send_signal(signal.SIGHUP)  # re-read calendars now, not in an hour
+            wait_for(lambda: len(hook.bodies) >= 1 and len(box.subjects()) >= 1, 30,
+                     "the change alert by webhook and email")
+            assert any("Hearing added" in s for s in box.subjects()), box.subjects()
+            assert any("Hearing added" in b for b in hook.bodies)
+            wait_for(lambda: len(hook.bodies) >= 2 and len(box.subjects()) >= 2, 60,
+                     "the reminder by webhook and email")
+            reminder_at = max(hook.times.values())
+            due = start - timedelta(minutes=1)
+            assert abs((reminder_at - due).total_seconds()) < 5
+        finally:
+            t0 = time.monotonic()
+            code = run.stop(signal.SIGTERM)
+            took = time.monotonic() - t0
+            run.kill()
+    assert code == 0, run.output[-3000:]
+    assert took < 10
+    assert "SIGTERM received: shutting down" in run.output
+    assert sum(hook.bodies.values()) == 2 and len(box.subjects()) == 2  # nothing twice
+    store = Store(f"sqlite:///{tmp_path / 'data' / 'notifier.db'}")
+    with store.read() as s:
+        rows = s.exec(select(Notification)).all()
+    store.close()
+    assert sorted((r.type, r.channel, r.status) for r in rows) == [
+        ("change", "desk-email", "sent"), ("change", "webhook", "sent"),
+        ("reminder", "desk-email", "sent"), ("reminder", "webhook", "sent")]
+
+
+def test_json_logs_second_signal_and_exit_status(tmp_path: Path) -> None:
+    port = free_port()
+    cfg = write_config(tmp_path, port)
+    (tmp_path / "calendars" / "c1.toml").write_text(CASE)
+    run = Run(cfg, "--log-format", "json")
+    try:
+        wait_for(lambda: healthy(port), 30, "/healthz")
+        body = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()
+        assert body["scheduler"]["running"] is True and body["last_sync"]["ok"] is True
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        assert "notifier_sync_duration_seconds_count" in metrics
+    finally:
+        code = run.stop(signal.SIGINT)
+        run.kill()
+    assert code == 0
+    records = [json.loads(line) for line in run.lines if line.startswith("{")]
+    assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    assert any(r["message"] == "stopped" for r in records)
+
+
+def test_bad_config_fails_fast_with_the_key(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, free_port(), extra='[reminders.nope]\nx = 1\n')
+    done = subprocess.run([sys.executable, "-m", "notifier", "--config", str(cfg), "run"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1
+    assert "config.toml" in done.stderr and "reminders.nope" in done.stderr
+
+
+def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cfg = write_config(tmp_path, port)
+        done = subprocess.run([sys.executable, "-m", "notifier", "--config", str(cfg), "run"],
+                              capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1
+    assert f"the HTTP server did not start on 127.0.0.1:{port}" in done.stderr
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="SIGHUP is POSIX-only")
+def test_sighup_reloads_calendars(tmp_path: Path) -> None:
+    port = free_port()
+    cfg = write_config(tmp_path, port)
+    (tmp_path / "calendars" / "c1.toml").write_text(CASE)
+    run = Run(cfg)
+    try:
+        wait_for(lambda: healthy(port), 30, "/healthz")
+        url = f"http://127.0.0.1:{port}/calendars/c1.ics"
+        assert "Sentencing" not in httpx.get(url, timeout=5).text
+        (tmp_path / "calendars" / "c1.toml").write_text(CASE + textwrap.dedent("""
+            [[events]]
+            id = "s"
+            kind = "sentencing"
+            title = "Sentencing"
+            date = 2030-01-15
+            """))
+        run.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "Sentencing" in httpx.get(url, timeout=5).text, 15, "the reload")
+    finally:
+        assert run.stop() == 0
+        run.kill()
+    assert "SIGHUP: re-reading calendar files" in run.output
+    assert os.path.exists(tmp_path / "data" / "notifier.db")
