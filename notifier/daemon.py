@@ -130,5 +130,5 @@ def run(settings: Settings, *, host: str | None = None, port: int | None = None,
         log.info("stopped")
         return 0
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

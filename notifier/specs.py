@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -32,8 +33,8 @@ class When:
     local start date.
     """
 
-    date: date | None = None
-    end_date: date | None = None
+    date: dt.date | None = None
+    end_date: dt.date | None = None
     start: datetime | None = None
     end: datetime | None = None
 

@@ -113,13 +113,13 @@ def apply_calendar(s: Session, spec: CalendarSpec, now: datetime,
     existing = {e.uid: e for e in s.exec(select(Event).where(col(Event.uid).in_(uids)))} \
         if uids else {}
     for e in spec.events:
-        row = existing.get(e.uid)
-        if row is not None and row.case_id != e.case_id:
+        held = existing.get(e.uid)
+        if held is not None and held.case_id != e.case_id:
             problems.append(f"{spec.source}: event UID {e.uid!r} already belongs to case "
-                            f"{row.case_id!r} ({row.source})")
-        elif row is not None and _owner_conflict(row.source, spec.source, live):
+                            f"{held.case_id!r} ({held.source})")
+        elif held is not None and _owner_conflict(held.source, spec.source, live):
             problems.append(f"{spec.source}: event UID {e.uid!r} is already defined in "
-                            f"{row.source}")
+                            f"{held.source}")
     if problems:
         raise CalendarError(spec.source, problems)
 
@@ -144,35 +144,35 @@ def apply_calendar(s: Session, spec: CalendarSpec, now: datetime,
     changes: list[Change] = []
     for e in spec.events:
         tz = tzs.get(e.case_id) or ZoneInfo(s.get(Case, e.case_id).timezone)  # type: ignore[union-attr]
-        row = existing.get(e.uid)
-        if row is None:
-            row = Event(uid=e.uid, case_id=e.case_id, event_id=e.event_id, source=spec.source,
+        ev = existing.get(e.uid)
+        if ev is None:
+            ev = Event(uid=e.uid, case_id=e.case_id, event_id=e.event_id, source=spec.source,
                         title=e.title, created_at=now, updated_at=now)
-            _fill(row, e, tz)
-            s.add(row)
+            _fill(ev, e, tz)
+            s.add(ev)
             s.flush()
-            changes += _record(s, row, [diff.added(e, tz)], now)
+            changes += _record(s, ev, [diff.added(e, tz)], now)
             continue
         deltas = []
-        if row.removed_at is not None:
+        if ev.removed_at is not None:
             deltas.append(diff.restored(e, tz))
-        deltas += diff.classify(_snapshot(row), e, tz)
-        moved = row.source != spec.source
+        deltas += diff.classify(_snapshot(ev), e, tz)
+        moved = ev.source != spec.source
         if deltas or moved:
-            _fill(row, e, tz)
-            row.source = spec.source
-            row.removed_at = None
+            _fill(ev, e, tz)
+            ev.source = spec.source
+            ev.removed_at = None
             if deltas:
-                row.sequence += 1
-                row.updated_at = now
-            s.add(row)
-            changes += _record(s, row, deltas, now)
+                ev.sequence += 1
+                ev.updated_at = now
+            s.add(ev)
+            changes += _record(s, ev, deltas, now)
     if remove_missing:
         stale = s.exec(select(Event).where(Event.source == spec.source,
                                            col(Event.removed_at).is_(None),
                                            col(Event.uid).not_in(uids)))
-        for row in stale:
-            changes += remove_event(s, row, now, where=spec.source)
+        for gone in stale:
+            changes += remove_event(s, gone, now, where=spec.source)
     s.flush()
     return changes
 

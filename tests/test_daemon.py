@@ -47,7 +47,7 @@ class Mailbox:
         self.messages: list[Any] = []
         self.lock = threading.Lock()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
             self.messages.append(message_from_bytes(envelope.content, policy=email_policy))
         return "250 OK"
