@@ -18,10 +18,7 @@ FROM ${BASE_IMAGE}
 ENV PATH=/opt/notifier/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     NOTIFIER_CONFIG=/etc/notifier/config.toml
-# chmod: some locally built base images (debootstrap + import) ship "/" as 0700,
-# which would lock the non-root user out of the whole file system.
-RUN chmod 0755 / \
- && (getent group notifier || groupadd --system --gid 10001 notifier) \
+RUN (getent group notifier || groupadd --system --gid 10001 notifier) \
  && (getent passwd notifier || useradd --system --uid 10001 --gid notifier \
         --home-dir /data --no-create-home --shell /usr/sbin/nologin notifier) \
  && mkdir -p /data /app \
