@@ -33,6 +33,8 @@ from .timeutil import local_to_utc, parse_duration, to_utc, zone
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 SLUG = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+# Court dates outside this range are typos (and would overflow date arithmetic).
+MIN_YEAR, MAX_YEAR = 1900, 2200
 
 
 class _In(BaseModel):
@@ -70,15 +72,28 @@ class EventIn(_In):
     url: str | None = None
     judge: str | None = None
 
-    @model_validator(mode="before")
+    @field_validator("date", "end_date", mode="before")
     @classmethod
-    def _no_datetime_in_date(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for key in ("date", "end_date"):
-                if isinstance(data.get(key), dt.datetime):
-                    raise ValueError(f"{key} must be a date such as 2025-07-02; for a time use "
-                                     "start = 2025-07-02T09:30:00")
-        return data
+    def _date_not_datetime(cls, v: Any) -> Any:
+        if isinstance(v, dt.datetime):
+            raise ValueError("must be a date such as 2025-07-02; for a time use "
+                             "start = 2025-07-02T09:30:00")
+        return v
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _datetime_not_date(cls, v: Any) -> Any:
+        if isinstance(v, dt.date) and not isinstance(v, dt.datetime):
+            raise ValueError("needs a time, e.g. 2025-07-02T09:30:00; for a date-only event "
+                             "use date = 2025-07-02")
+        return v
+
+    @field_validator("date", "end_date", "start", "end")
+    @classmethod
+    def _plausible_year(cls, v: Any) -> Any:
+        if v is not None and not MIN_YEAR <= v.year <= MAX_YEAR:
+            raise ValueError(f"year {v.year} is outside {MIN_YEAR}-{MAX_YEAR}")
+        return v
 
     @model_validator(mode="after")
     def _consistent(self) -> EventIn:
@@ -92,8 +107,12 @@ class EventIn(_In):
             raise ValueError("end_date needs a date")
         if self.end_date and self.date and self.end_date < self.date:
             raise ValueError(f"end_date {self.end_date} is before date {self.date}")
-        if self.end and self.start and self.end <= self.start:
-            raise ValueError(f"end {self.end} is not after start {self.start}")
+        if self.end and self.start:
+            if (self.end.tzinfo is None) != (self.start.tzinfo is None):
+                raise ValueError("start and end must both be local times, or both carry a "
+                                 "UTC offset")
+            if self.end <= self.start:
+                raise ValueError(f"end {self.end} is not after start {self.start}")
         dated = bool(self.date or self.start)
         if self.status == "tbd" and dated:
             raise ValueError("status \"tbd\" means the date is still to be set; remove the "
@@ -286,9 +305,16 @@ def scan(folders: list[tuple[str, Path]]) -> ScanResult:
             result.errors.append(CalendarError(label, [
                 f"{label}: calendar folder not found ({folder}); its stored events are kept"]))
             continue
-        files = sorted(p for p in folder.iterdir()
-                       if p.is_file() and p.suffix.lower() in (".toml", ".ics")
-                       and not p.name.startswith("."))
+        try:
+            files = sorted(p for p in folder.iterdir()
+                           if p.is_file() and p.suffix.lower() in (".toml", ".ics")
+                           and not p.name.startswith("."))
+        except OSError as e:
+            result.unreadable_dirs.append(label)
+            result.errors.append(CalendarError(label, [
+                f"{label}: cannot read calendar folder {folder}: {e.strerror or e}; its "
+                "stored events are kept"]))
+            continue
         for path in files:
             source = f"{label.rstrip('/')}/{path.name}"
             result.seen.add(source)

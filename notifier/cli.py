@@ -17,6 +17,7 @@ import click
 
 from .config import Settings, load_settings
 from .errors import NotifierError
+from .logs import register_settings_secrets
 from .store import Store
 from .textfmt import table
 from .timeutil import utcnow
@@ -36,6 +37,7 @@ class Ctx:
     def settings(self) -> Settings:
         if self._settings is None:
             self._settings = load_settings(self.config_path)
+            register_settings_secrets(self._settings)
         return self._settings
 
     @property

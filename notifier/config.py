@@ -333,7 +333,9 @@ class Settings(_Section):
 
     def calendar_folders(self) -> list[tuple[str, Path]]:
         """(label as configured, absolute path) of every calendar folder."""
-        return [(p, self.resolve(p)) for p in self.calendars.paths]
+        # Labels are normalised ("./cal/" -> "cal"): they are part of every
+        # event's source key, so spelling a folder differently must not orphan it.
+        return [(os.path.normpath(p), self.resolve(p)) for p in self.calendars.paths]
 
     def database_url(self) -> str:
         """The database URL with a relative SQLite path made absolute."""

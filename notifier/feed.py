@@ -171,6 +171,18 @@ def description(ev: FeedEvent, case: FeedCase, undated: Sequence[str], opts: Fee
     return "\n".join(lines)
 
 
+def _unambiguous(local: datetime) -> datetime:
+    """``local``, or the same instant in UTC when its wall time happens twice.
+
+    A TZID wall time cannot say which 01:30 of a fall-back night it means (clients
+    take the first), so such times are written in UTC, which RFC 5545 allows next
+    to a TZID start or end.
+    """
+    if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
+        return local.astimezone(UTC)
+    return local
+
+
 def event_fragment(ev: FeedEvent, case: FeedCase, undated: tuple[str, ...],
                    opts: FeedOptions) -> Fragment | None:
     """The VEVENT for one dated event, or None for an event still to be dated.
@@ -188,8 +200,8 @@ def event_fragment(ev: FeedEvent, case: FeedCase, undated: tuple[str, ...],
     end: date | datetime | None
     if ev.start_utc is not None:
         tz = _tz(case.timezone)
-        start = ev.start_utc.astimezone(tz)
-        end = ev.end_utc.astimezone(tz) if ev.end_utc is not None else None
+        start = _unambiguous(ev.start_utc.astimezone(tz))
+        end = _unambiguous(ev.end_utc.astimezone(tz)) if ev.end_utc is not None else None
         if tz is not UTC:
             tzid = case.timezone
             years = (start.year, (end or start).year)

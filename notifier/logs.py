@@ -13,7 +13,10 @@ import re
 import sys
 import threading
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 MASK = "***"
 _lock = threading.Lock()
@@ -24,18 +27,42 @@ _TOKEN_PARAM = re.compile(r"(?P<key>[?&](?:token|key|apikey|api_key|secret|passw
                           r"access_token)=)[^&\s\"']+", re.IGNORECASE)
 
 
-def register_secret(value: str | None) -> None:
-    """Mask this exact string (and, for URLs, their path parts) in every log line."""
+def register_secret(value: str | None, *, keep_host: bool = False) -> None:
+    """Mask this exact string (and, for URLs, their parts) in every log line.
+
+    Apprise URLs carry tokens anywhere (``slack://T000/B000/XXXX``), so every long
+    part is masked. ``keep_host`` leaves the host readable (for calendar source
+    URLs, whose secrets sit in the path or query).
+    """
     if not value or len(value) < 6:
         return
     with _lock:
-        _secrets.add(value)
-        # Apprise URLs carry tokens in the path (slack://T000/B000/XXXX): mask the parts.
-        if "://" in value:
-            rest = value.split("://", 1)[1]
+        if "://" not in value:
+            _secrets.add(value)
+            return
+        rest = value.split("://", 1)[1]
+        if keep_host:
+            rest = rest.split("/", 1)[1] if "/" in rest else ""
+            if len(rest) >= 6:
+                _secrets.add(rest)
+        else:
+            _secrets.add(value)
+        if rest:
             for part in re.split(r"[/?&=@:]", rest):
                 if len(part) >= 8:
                     _secrets.add(part)
+
+
+def register_settings_secrets(settings: Settings) -> None:
+    """Register every secret the configuration holds: channel URLs, source URLs/headers."""
+    for ch in settings.channels:
+        register_secret(ch.url.get_secret_value())
+    for src in settings.sources:
+        register_secret(src.url, keep_host=True)
+        for value in (getattr(src, "headers", None) or {}).values():
+            register_secret(str(value))
+            for word in str(value).split():  # "Bearer <token>"
+                register_secret(word)
 
 
 def mask(text: str) -> str:

@@ -19,7 +19,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, create_engine
@@ -28,6 +28,7 @@ from .errors import StoreError
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
+_SYNC_LOCK_KEY = 0x6E6F7469  # "noti": the advisory lock id for sync transactions
 
 
 def _sqlite_hooks(engine: Engine) -> None:
@@ -102,6 +103,18 @@ class Store:
 
     def head_revision(self) -> str | None:
         return ScriptDirectory.from_config(alembic_config(self.engine)).get_current_head()
+
+    def serialize_sync(self, s: Session) -> None:
+        """Make sync transactions (from any process) run one at a time.
+
+        SQLite already does (``BEGIN IMMEDIATE`` takes the write lock before the
+        first read). PostgreSQL's READ COMMITTED would let a ``notifier sync`` and
+        the daemon both diff the same file against the same old state and record
+        every change (and send every alert) twice, so take a transaction-scoped
+        advisory lock there.
+        """
+        if self.dialect == "postgresql":
+            s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SYNC_LOCK_KEY})
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -10,13 +10,14 @@ fails to parse leaves its stored events exactly as they were.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from . import diff
 from .calendars import scan
@@ -25,6 +26,8 @@ from .models import Case, Change, Event
 from .specs import CalendarSpec, CaseSpec, EventSpec, When, is_remote_source
 from .store import Store
 from .timeutil import utcnow
+
+log = logging.getLogger(__name__)
 
 # Called inside the write transaction with the changes just recorded, so that
 # work derived from them (the notification outbox) commits atomically with them.
@@ -75,6 +78,19 @@ def _record(s: Session, ev: Event, deltas: Iterable[diff.Delta], now: datetime) 
     for r in rows:
         s.add(r)
     return rows
+
+
+def _case_stamp(s: Session, now: datetime) -> datetime:
+    """A case update time later than every stored one.
+
+    Readers (the feed cache) notice case edits by the newest ``updated_at``; two
+    cases edited in one pass (same ``now``), or by a process whose clock is behind,
+    must still move it.
+    """
+    newest = s.exec(select(func.max(Case.updated_at))).one()
+    if newest is not None and newest.tzinfo is None:
+        newest = newest.replace(tzinfo=UTC)
+    return now if newest is None or newest < now else newest + timedelta(microseconds=1)
 
 
 def _owner_conflict(owner: str, source: str, live: Callable[[str], bool]) -> bool:
@@ -137,7 +153,7 @@ def apply_calendar(s: Session, spec: CalendarSpec, now: datetime,
         if any(getattr(row, k) != v for k, v in values.items()) or row not in s:
             for k, v in values.items():
                 setattr(row, k, v)
-            row.updated_at = now
+            row.updated_at = _case_stamp(s, now)
             s.add(row)
     s.flush()
 
@@ -196,28 +212,43 @@ def sync_calendars(store: Store, folders: list[tuple[str, Path]], *, now: dateti
     report = SyncReport(errors=list(found.errors), files=len(found.seen))
     readable = [label.rstrip("/") + "/" for label, _ in folders
                 if label not in found.unreadable_dirs]
+    unreadable = [label.rstrip("/") + "/" for label in found.unreadable_dirs]
 
     def is_file_source(src: str) -> bool:
         return any(src.startswith(prefix) for prefix in readable)
 
     def live(src: str) -> bool:
-        # Sources that are not calendar files in our folders (remote sources, or
-        # files under an unreadable folder) are always treated as live.
-        return src in found.seen or not is_file_source(src)
+        """Whether the owner of a case or event still exists.
+
+        Remote sources and files under a folder we could not read count as live (we
+        cannot tell). A calendar file that is in none of the folders we read has
+        vanished (deleted, renamed, or its folder is now written differently in the
+        config), so a file defining the same case or UIDs takes them over.
+        """
+        if src in found.seen or is_remote_source(src):
+            return True
+        return any(src.startswith(prefix) for prefix in unreadable)
 
     for spec in found.calendars:
         try:
             with store.write() as s:
+                store.serialize_sync(s)
                 changes = apply_calendar(s, spec, now, live=live)
                 if hook and changes:
                     hook(s, changes, now)
                 report.changes += changes
         except CalendarError as e:
             report.errors.append(e)
+        except Exception as e:  # one broken file must never stop the others
+            log.exception("could not apply %s", spec.source)
+            report.errors.append(CalendarError(spec.source, [
+                f"{spec.source}: could not be applied ({type(e).__name__}: {e}); its "
+                "stored events are unchanged"]))
 
     # Files that were deleted: their events are removed (a deliberate act, unlike a
     # file that failed to parse, whose events are kept as they were).
     with store.write() as s:
+        store.serialize_sync(s)
         sources = s.exec(select(Event.source).where(col(Event.removed_at).is_(None))
                          .distinct()).all()
         changes = []

@@ -215,3 +215,33 @@ def test_scan_reports_bad_files_and_keeps_good_ones(tmp_path: Path) -> None:
     messages = [p for e in result.errors for p in e.problems]
     assert any(m.startswith("cals/bad.toml: invalid TOML") for m in messages)
     assert any("missing: calendar folder not found" in m for m in messages)
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ('[[events]]\nid = "x"\ntitle = "T"\nstart = 2025-07-02\n',
+     "start = datetime.date(2025, 7, 2): needs a time, e.g. 2025-07-02T09:30:00; for a "
+     "date-only event use date = 2025-07-02"),
+    ('[[events]]\nid = "x"\ntitle = "T"\nstart = 2025-07-02T09:00:00-04:00\n'
+     'end = 2025-07-02T10:00:00\n', "start and end must both be local times"),
+    ('[[events]]\nid = "x"\ntitle = "T"\ndate = 9999-12-31\n', "year 9999 is outside 1900-2200"),
+    ('[[events]]\nid = "x"\ntitle = "T"\nstart = 9999-12-31T23:00:00\n',
+     "year 9999 is outside 1900-2200"),
+])
+def test_more_bad_times_are_clear_errors(body: str, expected: str) -> None:
+    assert expected in problems(body)
+
+
+def test_unreadable_folder_is_reported_not_raised(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    real = Path.iterdir
+
+    def deny(self: Path):  # type: ignore[no-untyped-def]
+        if self == tmp_path:
+            raise PermissionError(13, "Permission denied")
+        return real(self)
+
+    monkeypatch.setattr(Path, "iterdir", deny)
+    result = scan([("cals", tmp_path)])
+    assert result.unreadable_dirs == ["cals"]
+    assert "cals: cannot read calendar folder" in str(result.errors[0])
+    assert "Permission denied" in str(result.errors[0])

@@ -35,7 +35,8 @@ def _wait(cond, timeout: float) -> bool:  # type: ignore[no-untyped-def]
 def test_reminder_due_in_2s_is_delivered_within_1s_of_due(tmp_path: Path, db_url: str,
                                                           store: Store, write_cal: WriteCal,
                                                           folders) -> None:
-    start = (datetime.now(UTC) + timedelta(hours=1, seconds=3)).replace(microsecond=0)
+    # Due in 3-4 s: about 2 s after the engine has started, even on a loaded machine.
+    start = (datetime.now(UTC) + timedelta(hours=1, seconds=4)).replace(microsecond=0)
     due = start - timedelta(hours=1)
     write_cal("c.toml", f"""
 [case]
@@ -57,7 +58,7 @@ status = "scheduled"
         engine = Engine(store, settings)
         engine.start()
         try:
-            assert (due - datetime.now(UTC)).total_seconds() > 1
+            assert (due - datetime.now(UTC)).total_seconds() > 1.5
             got = lambda: [m for m in sink.times if "Clock hearing" in m]  # noqa: E731
             assert _wait(lambda: len(got()) == 2, 10), sink.bodies  # "added" alert + reminder
             reminder = next(m for m in got() if "Hearing added" not in m)

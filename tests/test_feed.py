@@ -285,3 +285,36 @@ def test_unexpected_history_edit_falls_back_to_full_reload(weinstein: FeedServic
     second = weinstein.get(None, now=T0)
     assert first is not None and second is not None and second.body != first.body
     assert second.body == FeedService(store, OPTS).get(None, now=T0).body  # type: ignore[union-attr]
+
+
+def test_case_edits_at_the_same_instant_still_refresh_the_cache(
+        store: Store, write_cal, folders) -> None:  # type: ignore[no-untyped-def]
+    a = TIMED
+    b = TIMED.replace("state-v-doe", "state-v-roe").replace("State v. Doe", "State v. Roe")
+    write_cal("a.toml", a)
+    write_cal("b.toml", b)
+    sync(store, folders, T0)
+    service = FeedService(store, OPTS)
+    assert service.get("state-v-roe") is not None
+    write_cal("a.toml", a.replace("State v. Doe", "State v. Doe II"))
+    sync(store, folders, T0 + timedelta(hours=1))  # A's title changes at T
+    service.get("state-v-doe")  # a request between the two edits
+    write_cal("b.toml", b.replace("State v. Roe", "State v. Roe II"))
+    sync(store, folders, T0 + timedelta(hours=1))  # B's title changes at the same T
+    rendered = service.get("state-v-roe")
+    assert rendered is not None and b"State v. Roe II" in rendered.body
+
+
+def test_times_in_the_repeated_fall_back_hour_are_written_in_utc(
+        store: Store, write_cal, folders) -> None:  # type: ignore[no-untyped-def]
+    # 01:30 PDT on 2 Nov 2025, one hour long: it ends at 01:30 PST, the same wall time.
+    write_cal("a.toml", TIMED.replace("start = 2025-07-10T09:30:00\nduration = \"90m\"",
+                                      "start = 2025-11-02T01:30:00-07:00\nduration = \"1h\""))
+    sync(store, folders, T0)
+    rendered = FeedService(store, OPTS).get("state-v-doe")
+    assert rendered is not None
+    ev = events_of(rendered.body)["state-v-doe/arraignment@notifier"]
+    start, end = ev["DTSTART"].dt, ev["DTEND"].dt  # type: ignore[index]
+    assert end - start == timedelta(hours=1)
+    assert end.utcoffset() == timedelta(0)
+    assert b"DTEND:20251102T093000Z" in rendered.body

@@ -251,3 +251,56 @@ def test_same_case_in_two_files_is_an_error_for_the_second(world: World) -> None
         str(r.errors[0])
     with world.store.read() as s:
         assert s.get(Event, "c1/other@notifier") is None
+
+
+def test_one_file_failing_unexpectedly_does_not_stop_the_others(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    import notifier.sync as sync_module
+
+    real = sync_module.apply_calendar
+
+    def flaky(s, spec, now, **kw):  # type: ignore[no-untyped-def]
+        if spec.source.endswith("a.toml"):
+            raise RuntimeError("disk on fire")
+        return real(s, spec, now, **kw)
+
+    monkeypatch.setattr(sync_module, "apply_calendar", flaky)
+    world.write_cal("a.toml", cal(ev()))
+    r = world.sync("b.toml", cal(ev("x", when="date = 2025-09-01")).replace('"c1"', '"c2"'))
+    assert kinds(r) == ["added"]
+    assert "calendars/a.toml: could not be applied (RuntimeError: disk on fire)" in \
+        str(r.errors[0])
+
+
+def test_folder_spelled_differently_in_the_config_keeps_its_events(
+        store: Store, write_cal, cal_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    write_cal("c1.toml", cal(ev()))
+    assert kinds(sync_calendars(store, [("cal", cal_dir)], now=T0)) == ["added"]
+    # Same folder, new label (e.g. the config moved, or "./cal" instead of "cal").
+    r = sync_calendars(store, [("/srv/cal", cal_dir)], now=T0 + timedelta(minutes=1))
+    assert r.ok and r.changes == []
+    with store.read() as s:
+        e = s.get(Event, "c1/h@notifier")
+        assert e is not None and e.source == "/srv/cal/c1.toml" and e.removed_at is None
+
+
+def test_config_labels_are_normalised(tmp_path: Path) -> None:
+    from notifier.config import parse_settings
+
+    s = parse_settings({"calendars": {"paths": ["./cal/", "other"]}}, origin="t",
+                       base_dir=tmp_path)
+    assert [label for label, _ in s.calendar_folders()] == ["cal", "other"]
+
+
+def test_case_edits_in_one_pass_get_distinct_increasing_stamps(world: World) -> None:
+    world.write_cal("a.toml", cal(ev()))
+    world.sync("b.toml", cal(ev("x", when="date = 2025-09-01")).replace('"c1"', '"c2"'))
+    world.write_cal("a.toml", cal(ev()).replace("People v. Example", "People v. A"))
+    world.now -= timedelta(minutes=5)  # a process whose clock is behind
+    world.sync("b.toml", cal(ev("x", when="date = 2025-09-01")).replace('"c1"', '"c2"')
+               .replace("People v. Example", "People v. B"))
+    with world.store.read() as s:
+        a, b = s.get(Case, "c1"), s.get(Case, "c2")
+        assert a is not None and b is not None
+        stamps = sorted([a.updated_at, b.updated_at])
+    assert stamps[0] < stamps[1] and stamps[0] > T0 + timedelta(minutes=1)
