@@ -69,3 +69,60 @@ def test_sync_and_history_on_postgres(pg_store: Store, write_cal, folders) -> No
         assert ev.start_utc == datetime(2025, 7, 9, 13, 30, tzinfo=UTC)
         assert [h.kind for h in history(s, ev.uid)] == ["added", "rescheduled_later",
                                                        "postponed"]
+
+
+def test_concurrent_syncs_record_each_change_once(pg_store: Store, write_cal, folders,  # type: ignore[no-untyped-def]
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `notifier sync` beside the daemon's sync: every change recorded exactly once."""
+    import threading
+    import time
+
+    import notifier.sync as sync_module
+
+    real_classify = sync_module.diff.classify
+
+    def slow_classify(*args, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(0.01)  # widen the read-then-write window inside the transaction
+        return real_classify(*args, **kwargs)
+
+    monkeypatch.setattr(sync_module.diff, "classify", slow_classify)
+
+    from sqlmodel import func, select
+
+    from notifier.models import Change
+
+    head = ('[case]\nid = "c1"\ntitle = "P v. X"\ntimezone = "UTC"\n')
+
+    def events(year: int) -> str:
+        return "".join(f'[[events]]\nid = "e{i}"\ntitle = "Hearing {i}"\n'
+                       f'date = {year}-01-{i + 1:02d}\n' for i in range(20))
+
+    write_cal("c1.toml", head + events(2030))
+    second = Store(pg_store.url)
+    try:
+        for round_ in range(3):
+            if round_:
+                write_cal("c1.toml", head + events(2030 + round_))
+            barrier = threading.Barrier(2)
+            errors: list[BaseException] = []
+
+            def run(store: Store, barrier: threading.Barrier,
+                    errors: list[BaseException]) -> None:
+                try:
+                    barrier.wait(timeout=10)
+                    sync_calendars(store, folders)
+                except BaseException as e:
+                    errors.append(e)
+
+            threads = [threading.Thread(target=run, args=(st, barrier, errors))
+                       for st in (pg_store, second)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=60)
+            assert not errors and not any(t.is_alive() for t in threads)
+        with pg_store.read() as s:
+            n = s.exec(select(func.count()).select_from(Change)).one()
+        assert n == 20 * 3  # added once, then moved twice: never twice each
+    finally:
+        second.close()
