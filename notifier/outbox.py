@@ -14,7 +14,7 @@ All times are aware UTC; every function takes ``now`` (no hidden clock).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -221,6 +221,19 @@ def change_hook(settings: Settings) -> ChangeHook:
     return hook
 
 
+def hold_hook(settings: Settings) -> Callable[[Session, Any, datetime], None]:
+    """The ``on_hold`` hook of source polling: the operator notice becomes an outbox row
+    for every channel with ``"operator"`` in ``notify``, in the fetch's transaction
+    (with none, the notice is only logged, which the source engine does anyway)."""
+    def hook(s: Session, notice: Any, now: datetime) -> None:
+        chans = [c.name for c in settings.channels if "operator" in c.notify]
+        payload = {"title": f"Source {notice.source!r}: changes held", "text": notice.text}
+        at = notice.at.strftime("%Y%m%dT%H%M%SZ")
+        insert_rows(s, [_row(f"operator:hold:{notice.source}:{at}:{ch}", "operator", ch, now,
+                             now, payload) for ch in chans])
+    return hook
+
+
 def set_status(s: Session, ids: Sequence[int], status: str, now: datetime,
                reason: str | None = None) -> None:
     for chunk in _chunks(list(ids)):
@@ -228,17 +241,24 @@ def set_status(s: Session, ids: Sequence[int], status: str, now: datetime,
             status=status, last_error=reason, claimed_until=None, updated_at=now))
 
 
-def claim(s: Session, now: datetime, lease: timedelta, limit: int) -> list[Notification]:
+def claim(s: Session, now: datetime, lease: timedelta, limit: int, *,
+          channel: str | None = None, exclude: Sequence[str] = ()) -> list[Notification]:
     """Reserve up to ``limit`` due rows for this caller, atomically.
 
     One conditional ``UPDATE ... RETURNING``: a row is taken only while it is
     waiting and due, or ``sending`` under an expired lease (its dispatcher died
     mid-send: it is sent again, at most one duplicate per crash). Two dispatchers
-    never get the same row. On PostgreSQL the candidates are locked with
-    ``FOR UPDATE SKIP LOCKED`` so concurrent claimers do not wait on each other.
+    never get the same row. ``channel`` claims only that channel's rows and
+    ``exclude`` skips those channels (the dispatcher's per-channel lanes). On
+    PostgreSQL the candidates are locked with ``FOR UPDATE SKIP LOCKED`` so
+    concurrent claimers do not wait on each other.
     """
     due = or_(and_(NT.c.status.in_(WAITING), NT.c.next_attempt_at <= now),
               and_(NT.c.status == "sending", NT.c.claimed_until < now))
+    if channel is not None:
+        due = and_(NT.c.channel == channel, due)
+    elif exclude:
+        due = and_(NT.c.channel.not_in(list(exclude)), due)
     pick = select(NT.c.id).where(due).order_by(NT.c.next_attempt_at).limit(limit)
     if s.get_bind().dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
