@@ -288,6 +288,12 @@ class Dispatcher:
             assert self.sender is not None
             self.sender(n.channel, msg.title, msg.body, urgent=msg.urgent)
 
+    def process(self, n: Notification) -> Stats:
+        """Check, send and record one row already claimed (``status='sending'``)."""
+        stats = Stats()
+        self._process(n, stats)
+        return stats
+
     def _process(self, n: Notification, stats: Stats) -> None:
         now = self.clock()
         final, reason, extra = self._check(n, now)
