@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -143,6 +144,7 @@ class Channel:
         kind = apprise.NotifyType.WARNING if msg.urgent else apprise.NotifyType.INFO
         attach = [AttachMemory(content=data, name=name, mimetype=mime)
                   for name, data, mime in msg.attachments] if self.attachments else None
+        t0 = time.monotonic()
         try:
             result = client.notify(title=msg.title, body=msg.body, notify_type=kind,
                                    body_format=msg.format, attach=attach or None,
@@ -152,6 +154,9 @@ class Channel:
                                 permanent=True) from None
         if not result:
             reason, permanent = classify(result)
+            secs = self.cfg.timeout.total_seconds()
+            if time.monotonic() - t0 >= secs * 0.95 and "did not finish" not in reason:
+                reason = f"timed out after {secs:g}s (no answer): {reason}"
             raise DeliveryError(f"channel {self.name!r}: {reason}", permanent=permanent)
 
 
