@@ -36,7 +36,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -114,6 +114,7 @@ class Dispatcher:
         self._idle = threading.Condition(self._lock)
         self._pool = ThreadPoolExecutor(max_workers=len(self.lanes),
                                         thread_name_prefix="notifier-lane")
+        self._recorders: dict[Lane, ThreadPoolExecutor] = {}
 
     def stop(self) -> None:
         """Take no new rows; rows being sent finish, claimed ones are handed back."""
@@ -199,24 +200,54 @@ class Dispatcher:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            recorders = list(self._recorders.values())
+        for ex in recorders:
+            ex.shutdown(wait=True)
+
+    def _recorder(self, lane: Lane) -> ThreadPoolExecutor:
+        with self._lock:
+            ex = self._recorders.get(lane)
+            if ex is None:
+                ex = self._recorders[lane] = ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix="notifier-record")
+            return ex
 
     def _drain(self, lane: Lane, max_batches: int = 10_000) -> Stats:
+        # Sending and recording are pipelined one deep: the outcome of message i
+        # commits while message i+1 is being sent, never more. So a crash can
+        # repeat at most the last two messages of a lane (see README).
         stats = Stats()
-        for _ in range(max_batches):
-            if self.stopping:
-                break
-            with self.store.write() as s:
-                rows = outbox.claim(s, self.clock(), self.settings.delivery.lease, self.batch,
-                                    channel=lane, exclude=self._named if lane is None else ())
-            if not rows:
-                break
-            for i, row in enumerate(rows):
+        pending: Future[str] | None = None
+
+        def settle() -> None:
+            nonlocal pending
+            if pending is not None:
+                outcome, pending = pending.result(), None
+                setattr(stats, outcome, getattr(stats, outcome) + 1)
+        try:
+            for _ in range(max_batches):
                 if self.stopping:
-                    with self.store.write() as s:
-                        outbox.release(s, [r.id for r in rows[i:] if r.id is not None],
-                                       self.clock())
                     break
-                self._process(row, stats)
+                with self.store.write() as s:
+                    rows = outbox.claim(s, self.clock(), self.settings.delivery.lease,
+                                        self.batch, channel=lane,
+                                        exclude=self._named if lane is None else ())
+                if not rows:
+                    break
+                for i, row in enumerate(rows):
+                    if self.stopping:
+                        settle()
+                        with self.store.write() as s:
+                            outbox.release(s, [r.id for r in rows[i:] if r.id is not None],
+                                           self.clock())
+                        break
+                    job = self._process(row, stats)
+                    if job is not None:
+                        settle()
+                        pending = self._recorder(lane).submit(job)
+        finally:
+            settle()
         return stats
 
     # -- one row -----------------------------------------------------------------
@@ -291,10 +322,14 @@ class Dispatcher:
     def process(self, n: Notification) -> Stats:
         """Check, send and record one row already claimed (``status='sending'``)."""
         stats = Stats()
-        self._process(n, stats)
+        job = self._process(n, stats)
+        if job is not None:
+            outcome = job()
+            setattr(stats, outcome, getattr(stats, outcome) + 1)
         return stats
 
-    def _process(self, n: Notification, stats: Stats) -> None:
+    def _process(self, n: Notification, stats: Stats) -> Callable[[], str] | None:
+        """Check and send ``n``; return the job that records the send (None: recorded)."""
         now = self.clock()
         final, reason, extra = self._check(n, now)
         if final is not None:
@@ -303,7 +338,7 @@ class Dispatcher:
             setattr(stats, final, getattr(stats, final) + 1)
             metrics.record_notification(n.type, final)
             log.info("notification %s %s: %s", n.id, final, reason)
-            return
+            return None
         late = now - n.due_at > LATE_AFTER
         error: DeliveryError | None = None
         t0 = time.perf_counter()
@@ -316,22 +351,23 @@ class Dispatcher:
             error = DeliveryError(mask(f"{type(e).__name__}: {e}"))
         ms = int((time.perf_counter() - t0) * 1000)
         done = self.clock()
-        self._record(n, error, done, ms, late, stats)
+        return lambda: self._record(n, error, done, ms, late)
 
     def _record(self, n: Notification, error: DeliveryError | None, done: datetime, ms: int,
-                late: bool, stats: Stats) -> None:
+                late: bool) -> str:
+        """Commit the outcome of one send; returns the Stats field it counts as."""
         text = mask(str(error)) if error is not None else None
-        with self.store.write() as s:
+        with self.store.write_conn() as s:
             if error is None:
                 outbox.finish(s, n, done, "sent", late=late, duration_ms=ms)
-                stats.sent += 1
+                outcome = "sent"
                 metrics.record_notification(n.type, "sent", channel=n.channel,
                                             duration_s=ms / 1000,
                                             lateness_s=(done - n.due_at).total_seconds())
             elif error.permanent or n.attempts >= self.settings.delivery.max_attempts:
                 why = "permanent: " if error.permanent else ""
                 outbox.finish(s, n, done, "dead", error=why + (text or ""), duration_ms=ms)
-                stats.dead += 1
+                outcome = "dead"
                 metrics.record_notification(n.type, "dead", channel=n.channel,
                                             duration_s=ms / 1000)
                 log.warning("notification %s dead after %d attempt(s): %s", n.id,
@@ -340,11 +376,12 @@ class Dispatcher:
                 retry = done + backoff(n.attempts, self.settings.delivery, self.rng)
                 outbox.finish(s, n, done, "failed", error=text, retry_at=retry,
                               outcome="retry", duration_ms=ms)
-                stats.failed += 1
+                outcome = "failed"
                 metrics.record_notification(n.type, "failed", channel=n.channel,
                                             duration_s=ms / 1000)
                 log.info("notification %s failed (attempt %d), retry at %s: %s", n.id,
                          n.attempts, retry.isoformat(), text)
+        return outcome
 
 
 def _case_next(s: Any, case_id: str, now: datetime) -> str | None:

@@ -97,7 +97,7 @@ def _env(folder: Path) -> SandboxedEnvironment:
     return SandboxedEnvironment(
         loader=FileSystemLoader(str(folder)), undefined=ChainableUndefined,
         autoescape=lambda name: bool(name and name.endswith(".html.j2")),
-        trim_blocks=True, lstrip_blocks=True)
+        trim_blocks=True, lstrip_blocks=True, auto_reload=False)
 
 
 class Renderer:
