@@ -31,10 +31,16 @@ from apprise.attachment.memory import AttachMemory
 
 from .config import ChannelSettings
 from .errors import DeliveryError
-from .logs import mask, register_secret
+from .logs import MaskingFilter, mask, register_secret
 from .planner import LOG_CHANNEL
 
 log = logging.getLogger("notifier.notifications")
+# Apprise (and urllib3 under it) log the URLs they use at DEBUG: mask them at the
+# source, so that every handler (not only ours from setup_logging) sees them masked.
+for _name in ("apprise", "urllib3.connectionpool"):
+    _lg = logging.getLogger(_name)
+    if not any(isinstance(f, MaskingFilter) for f in _lg.filters):
+        _lg.addFilter(MaskingFilter())
 FORMATS = ("text", "markdown", "html")
 _HTTP_CODE = re.compile(r"(?:error=|HTTP[ /]?|status(?: code)?[ :=]+|code[ :=]+)(\d{3})\b",
                         re.IGNORECASE)

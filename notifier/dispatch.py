@@ -36,7 +36,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -114,7 +114,6 @@ class Dispatcher:
         self._idle = threading.Condition(self._lock)
         self._pool = ThreadPoolExecutor(max_workers=len(self.lanes),
                                         thread_name_prefix="notifier-lane")
-        self._recorders: dict[Lane, ThreadPoolExecutor] = {}
 
     def stop(self) -> None:
         """Take no new rows; rows being sent finish, claimed ones are handed back."""
@@ -200,54 +199,30 @@ class Dispatcher:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-        with self._lock:
-            recorders = list(self._recorders.values())
-        for ex in recorders:
-            ex.shutdown(wait=True)
-
-    def _recorder(self, lane: Lane) -> ThreadPoolExecutor:
-        with self._lock:
-            ex = self._recorders.get(lane)
-            if ex is None:
-                ex = self._recorders[lane] = ThreadPoolExecutor(
-                    max_workers=1, thread_name_prefix="notifier-record")
-            return ex
 
     def _drain(self, lane: Lane, max_batches: int = 10_000) -> Stats:
-        # Sending and recording are pipelined one deep: the outcome of message i
-        # commits while message i+1 is being sent, never more. So a crash can
-        # repeat at most the last two messages of a lane (see README).
+        # Each outcome commits before the next send starts (no pipelining): a crash
+        # repeats at most the one message in flight per lane.
         stats = Stats()
-        pending: Future[str] | None = None
-
-        def settle() -> None:
-            nonlocal pending
-            if pending is not None:
-                outcome, pending = pending.result(), None
-                setattr(stats, outcome, getattr(stats, outcome) + 1)
-        try:
-            for _ in range(max_batches):
+        for _ in range(max_batches):
+            if self.stopping:
+                break
+            with self.store.write() as s:
+                rows = outbox.claim(s, self.clock(), self.settings.delivery.lease,
+                                    self.batch, channel=lane,
+                                    exclude=self._named if lane is None else ())
+            if not rows:
+                break
+            for i, row in enumerate(rows):
                 if self.stopping:
+                    with self.store.write() as s:
+                        outbox.release(s, [r.id for r in rows[i:] if r.id is not None],
+                                       self.clock())
                     break
-                with self.store.write() as s:
-                    rows = outbox.claim(s, self.clock(), self.settings.delivery.lease,
-                                        self.batch, channel=lane,
-                                        exclude=self._named if lane is None else ())
-                if not rows:
-                    break
-                for i, row in enumerate(rows):
-                    if self.stopping:
-                        settle()
-                        with self.store.write() as s:
-                            outbox.release(s, [r.id for r in rows[i:] if r.id is not None],
-                                           self.clock())
-                        break
-                    job = self._process(row, stats)
-                    if job is not None:
-                        settle()
-                        pending = self._recorder(lane).submit(job)
-        finally:
-            settle()
+                job = self._process(row, stats)
+                if job is not None:
+                    outcome = job()
+                    setattr(stats, outcome, getattr(stats, outcome) + 1)
         return stats
 
     # -- one row -----------------------------------------------------------------
