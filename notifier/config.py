@@ -36,7 +36,7 @@ from .textfmt import mask_url
 from .timeutil import parse_duration, zone
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-NOTIFICATION_TYPES = ("reminder", "change", "digest")
+NOTIFICATION_TYPES = ("reminder", "change", "digest", "operator")
 
 
 def _parse_clock(value: object) -> object:
@@ -117,14 +117,44 @@ class ReminderSettings(_Section):
 
 
 class ChannelSettings(_Section):
+    """One ``[[channels]]`` entry: an Apprise URL, what it wants, how messages look."""
+
     name: str = Field(min_length=1)
     url: SecretStr
-    notify: list[Literal["reminder", "change", "digest"]] = Field(
+    notify: list[Literal["reminder", "change", "digest", "operator"]] = Field(
         default_factory=lambda: ["reminder", "change"]
     )
     cases: list[str] = Field(default_factory=lambda: ["*"])
     tags: list[str] = Field(default_factory=list)
     kinds: list[str] = Field(default_factory=list)
+    # Body format; "auto" = what the Apprise service prefers (Slack: markdown, email: html).
+    format: Literal["auto", "text", "markdown", "html"] = "auto"
+    # A folder of Jinja2 templates overriding the shipped ones (see README).
+    templates: str | None = None
+    # A send taking longer than this is cut off and retried later.
+    timeout: Duration = timedelta(seconds=15)
+    # Apprise ?priority= value for urgent alerts; unset = "high" where the service has it.
+    urgent_priority: str | None = None
+    # Attach the event as an .ics file; unset = on for services that take attachments
+    # and prefer HTML (email).
+    attach_ics: bool | None = None
+    # Daily agenda: at this court-local time (needs "digest" in notify), the coming days.
+    digest_time: Clock | None = None
+    digest_days: int = Field(default=7, ge=1, le=62)
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        zone(v)
+        return v
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, v: timedelta) -> timedelta:
+        if not timedelta(0) < v <= timedelta(minutes=10):
+            raise ValueError("must be longer than 0s and at most 10m")
+        return v
 
     def wants_case(self, case_id: str, case_tags: list[str] | None = None) -> bool:
         if not any(fnmatch.fnmatchcase(case_id, pat) for pat in self.cases):

@@ -14,9 +14,18 @@ For each claimed row, right before sending:
   :data:`LATE_AFTER` after its due time says so in the message. Change alerts are
   never dropped for lateness: a late "hearing moved" alert is still news.
 
-Then it is rendered and sent. A failure is retried with exponential backoff and
+Then it is rendered for its channel (:mod:`notifier.messages`: the channel's
+templates and body format; an ``.ics`` attachment where the channel takes one)
+and sent. A failure is retried with exponential backoff and
 jitter, and dead-lettered after ``[delivery] max_attempts`` or at once when the
 error is permanent. Every attempt leaves a :class:`~notifier.models.Delivery` row.
+
+Channels never wait for each other: each configured channel has its own *lane*
+(one thread at a time, claiming only that channel's rows with the same atomic
+claim), plus one lane for rows of channels no longer configured. A slow or
+failing Slack webhook delays only Slack. :meth:`Dispatcher.kick` starts every
+idle lane without waiting (the engine's way); :meth:`Dispatcher.run_once` runs
+them all and waits (tests, ``notifier dispatch --once``).
 """
 
 from __future__ import annotations
@@ -27,14 +36,20 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from . import messages, metrics, outbox, planner
+from sqlmodel import col, select
+
+from . import digest, messages, metrics, outbox, planner
 from .config import DeliverySettings, Settings
-from .delivery import Deliverer, Sender
+from .delivery import Deliverer, Message, Sender
 from .errors import DeliveryError
+from .icsattach import event_ics
+from .logs import mask
 from .models import Case, Event, Notification
 from .store import Store
 from .timeutil import utcnow
@@ -52,6 +67,10 @@ class Stats:
     withdrawn: int = 0
     missed: int = 0
 
+    def add(self, other: Stats) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
     @property
     def handled(self) -> int:
         return self.sent + self.failed + self.dead + self.withdrawn + self.missed
@@ -63,35 +82,135 @@ def backoff(attempts: int, cfg: DeliverySettings, rng: random.Random) -> timedel
     return base * rng.uniform(0.5, 1.0)
 
 
+Lane = str | None  # a channel name; None = rows of channels not configured (any more)
+
+
 class Dispatcher:
     """Sends due outbox rows. Safe to run in several processes at once (atomic claims)."""
 
     def __init__(self, store: Store, settings: Settings, *, sender: Sender | None = None,
-                 clock: Clock = utcnow, batch: int = 20, rng: random.Random | None = None):
+                 clock: Clock = utcnow, batch: int = 20, rng: random.Random | None = None,
+                 deliverer: Deliverer | None = None,
+                 on_idle: Callable[[], None] | None = None) -> None:
         self.store = store
         self.settings = settings
-        self.sender: Sender = sender or Deliverer(settings.channels).send
+        # A plain ``sender`` (tests, benchmarks) gets text; the Deliverer gets each
+        # channel's format and attachments.
+        self.sender = sender
+        self.deliverer = deliverer if deliverer is not None or sender is not None \
+            else Deliverer(settings.channels)
+        self.renderer = messages.Renderer({c.name: settings.resolve(c.templates)
+                                           for c in settings.channels if c.templates})
         self.clock = clock
         self.batch = batch
         self.rng = rng or random.Random()
+        self.on_idle = on_idle
         self._stop = threading.Event()
+        self._named = [c.name for c in settings.channels] or [planner.LOG_CHANNEL]
+        self.lanes: list[Lane] = [*self._named, None]
+        self._lock = threading.Lock()
+        self._busy: set[Lane] = set()
+        self._again: set[Lane] = set()
+        self._idle = threading.Condition(self._lock)
+        self._pool = ThreadPoolExecutor(max_workers=len(self.lanes),
+                                        thread_name_prefix="notifier-lane")
 
     def stop(self) -> None:
-        """Take no new rows; the row being sent finishes, claimed ones are handed back."""
+        """Take no new rows; rows being sent finish, claimed ones are handed back."""
         self._stop.set()
 
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    # -- lanes -----------------------------------------------------------------
+    def kick(self) -> None:
+        """Start every idle lane without waiting; a busy lane runs again when done."""
+        with self._lock:
+            if self.stopping:
+                return
+            for lane in self.lanes:
+                if lane in self._busy:
+                    self._again.add(lane)
+                else:
+                    self._busy.add(lane)
+                    self._pool.submit(self._lane_loop, lane)
+
+    def _lane_loop(self, lane: Lane) -> None:
+        while True:
+            try:
+                stats = self._drain(lane)
+                if stats.handled:
+                    log.debug("lane %s: %s", lane or "(other)", stats)
+            except Exception:  # keep the lane usable; the safety tick retries
+                log.exception("dispatch lane %s failed", lane or "(other)")
+            with self._lock:
+                if lane in self._again and not self.stopping:
+                    self._again.discard(lane)
+                    continue
+                self._busy.discard(lane)
+                self._idle.notify_all()
+            break
+        if self.on_idle is not None and not self.stopping:
+            self.on_idle()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no lane is running; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(left)
+        return True
+
+    @property
+    def busy(self) -> bool:
+        with self._lock:
+            return bool(self._busy)
+
     def run_once(self, max_batches: int = 10_000) -> Stats:
-        """Send everything due now (bounded by ``max_batches`` claims); return counts."""
+        """Send everything due now on every lane (in parallel) and wait; return counts."""
+        stats = Stats()
+        futures = [self._pool.submit(self._drain, lane, max_batches) for lane in self.lanes]
+        for f in futures:
+            stats.add(f.result())
+        return stats
+
+    def serve(self, poll: timedelta | None = None) -> None:
+        """Dispatch until :meth:`stop`: wake at the next due time, or every ``poll``."""
+        poll_s = (poll or self.settings.delivery.poll_interval).total_seconds()
+        changed = threading.Event()
+        previous = self.on_idle
+        self.on_idle = changed.set
+        try:
+            while not self.stopping:
+                changed.clear()
+                self.kick()
+                with self.store.read() as s:
+                    nxt = outbox.next_due(s)
+                wait = poll_s if nxt is None else (nxt - self.clock()).total_seconds()
+                # Due now but its lane is busy: that lane drains it; wait for a lane.
+                changed.wait(min(wait if wait > 0 else poll_s, poll_s))
+        finally:
+            self.on_idle = previous
+            self.wait_idle(self.settings.delivery.lease.total_seconds())
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _drain(self, lane: Lane, max_batches: int = 10_000) -> Stats:
+        # Each outcome commits before the next send starts (no pipelining): a crash
+        # repeats at most the one message in flight per lane.
         stats = Stats()
         for _ in range(max_batches):
             if self.stopping:
                 break
             with self.store.write() as s:
-                rows = outbox.claim(s, self.clock(), self.settings.delivery.lease, self.batch)
+                rows = outbox.claim(s, self.clock(), self.settings.delivery.lease,
+                                    self.batch, channel=lane,
+                                    exclude=self._named if lane is None else ())
             if not rows:
                 break
             for i, row in enumerate(rows):
@@ -100,88 +219,155 @@ class Dispatcher:
                         outbox.release(s, [r.id for r in rows[i:] if r.id is not None],
                                        self.clock())
                     break
-                self._process(row, stats)
+                job = self._process(row, stats)
+                if job is not None:
+                    outcome = job()
+                    setattr(stats, outcome, getattr(stats, outcome) + 1)
         return stats
 
-    def serve(self, poll: timedelta | None = None) -> None:
-        """Dispatch until :meth:`stop`: wake at the next due time, or every ``poll``."""
-        poll_s = (poll or self.settings.delivery.poll_interval).total_seconds()
-        while not self.stopping:
-            self.run_once()
-            with self.store.read() as s:
-                nxt = outbox.next_due(s)
-            wait = poll_s if nxt is None else (nxt - self.clock()).total_seconds()
-            self._stop.wait(min(max(wait, 0.0), poll_s))
-
+    # -- one row -----------------------------------------------------------------
     def _check(self, n: Notification, now: datetime) -> tuple[str | None, str | None,
-                                                              dict[str, object] | None]:
-        """(final status or None to send, reason, current event snapshot)."""
+                                                              dict[str, Any]]:
+        """(final status or None to send, reason, what the message needs now)."""
+        if n.type == "digest":
+            return self._check_digest(n, now)
         if n.event_uid is None:
-            return None, None, None
+            return None, None, {}
         with self.store.read() as s:
             ev = s.get(Event, n.event_uid)
             case = s.get(Case, ev.case_id) if ev else None
+            nxt = _case_next(s, case.id, now) if case is not None else None
         if ev is None or case is None:
-            return ("withdrawn", "the event no longer exists", None) \
-                if n.type == "reminder" else (None, None, None)
-        snap = planner.event_snapshot(ev, case)
+            return ("withdrawn", "the event no longer exists", {}) \
+                if n.type == "reminder" else (None, None, {})
+        tz = ZoneInfo(case.timezone)
+        when = planner.when_of(ev)
+        start = planner.start_instant(when, tz)
+        extra: dict[str, Any] = {
+            "event": planner.event_snapshot(ev, case),
+            "until": messages.until_text(start, now, date_only=ev.start_utc is None, tz=tz),
+            "case_next": nxt}
+        if self.deliverer is not None and self.deliverer.wants_ics(n.channel) and \
+                ev.removed_at is None:
+            extra["ics"] = event_ics(ev, case, self.settings)
         if n.type != "reminder":
-            return None, None, snap
+            return None, None, extra
         if n.dedupe_key not in outbox.desired_reminders(ev, case, self.settings):
             return "withdrawn", "the event moved, was cancelled or removed, or the " \
-                                "reminder rules changed since it was planned", snap
-        start = planner.start_instant(planner.when_of(ev), ZoneInfo(case.timezone))
+                                "reminder rules changed since it was planned", extra
         if start is not None and start <= now:
-            return "missed", "not sent: the event had already started", snap
+            return "missed", "not sent: the event had already started", extra
         grace = self.settings.reminders.late_grace
         if now - n.due_at > grace:
-            return "missed", f"not sent: more than {grace} late (late_grace)", snap
-        return None, None, snap
+            return "missed", f"not sent: more than {grace} late (late_grace)", extra
+        return None, None, extra
 
-    def _process(self, n: Notification, stats: Stats) -> None:
+    def _check_digest(self, n: Notification, now: datetime) -> tuple[str | None, str | None,
+                                                                     dict[str, Any]]:
+        ch = next((c for c in self.settings.channels if c.name == n.channel), None)
+        if ch is None:
+            return None, None, {}  # delivery reports the channel as not configured
+        grace = self.settings.reminders.late_grace
+        if now - n.due_at > grace:
+            return "missed", f"not sent: more than {grace} late (late_grace)", {}
+        with self.store.read() as s:
+            extra = digest.agenda(s, ch, digest.payload_day(n.payload))
+        if not extra["agenda_count"]:
+            return "withdrawn", "nothing on the agenda", extra
+        return None, None, extra
+
+    def _message(self, n: Notification, extra: dict[str, Any], now: datetime,
+                 late: bool) -> Message:
+        ics = extra.pop("ics", None)
+        fmt = self.deliverer.format_for(n.channel) if self.deliverer is not None else "text"
+        ctx = messages.context(n.type, json.loads(n.payload), due=n.due_at, now=now, late=late,
+                               urgent=n.urgent, extra=extra, channel=n.channel,
+                               base_url=self.settings.server.base_url)
+        title, body = self.renderer.render(n.channel, n.type, ctx, fmt)
+        return Message(title, body, fmt, n.urgent,
+                       (("event.ics", ics, "text/calendar"),) if ics else ())
+
+    def _send(self, n: Notification, msg: Message) -> None:
+        if self.deliverer is not None:
+            self.deliverer.deliver(n.channel, msg)
+        else:
+            assert self.sender is not None
+            self.sender(n.channel, msg.title, msg.body, urgent=msg.urgent)
+
+    def process(self, n: Notification) -> Stats:
+        """Check, send and record one row already claimed (``status='sending'``)."""
+        stats = Stats()
+        job = self._process(n, stats)
+        if job is not None:
+            outcome = job()
+            setattr(stats, outcome, getattr(stats, outcome) + 1)
+        return stats
+
+    def _process(self, n: Notification, stats: Stats) -> Callable[[], str] | None:
+        """Check and send ``n``; return the job that records the send (None: recorded)."""
         now = self.clock()
-        final, reason, snap = self._check(n, now)
+        final, reason, extra = self._check(n, now)
         if final is not None:
             with self.store.write() as s:
                 outbox.finish(s, n, now, final, error=reason, outcome=final)
             setattr(stats, final, getattr(stats, final) + 1)
             metrics.record_notification(n.type, final)
             log.info("notification %s %s: %s", n.id, final, reason)
-            return
+            return None
         late = now - n.due_at > LATE_AFTER
-        title, body = messages.render(n.type, json.loads(n.payload), due=n.due_at, late=late,
-                                      urgent=n.urgent, event=snap)
         error: DeliveryError | None = None
         t0 = time.perf_counter()
         try:
-            self.sender(n.channel, title, body, urgent=n.urgent)
+            self._send(n, self._message(n, extra, now, late))
         except DeliveryError as e:
             error = e
         except Exception as e:  # a bug in a sender must not stop the dispatcher
             log.exception("unexpected error sending notification %s", n.id)
-            error = DeliveryError(f"{type(e).__name__}: {e}")
+            error = DeliveryError(mask(f"{type(e).__name__}: {e}"))
         ms = int((time.perf_counter() - t0) * 1000)
         done = self.clock()
-        with self.store.write() as s:
+        return lambda: self._record(n, error, done, ms, late)
+
+    def _record(self, n: Notification, error: DeliveryError | None, done: datetime, ms: int,
+                late: bool) -> str:
+        """Commit the outcome of one send; returns the Stats field it counts as."""
+        text = mask(str(error)) if error is not None else None
+        with self.store.write_conn() as s:
             if error is None:
                 outbox.finish(s, n, done, "sent", late=late, duration_ms=ms)
-                stats.sent += 1
+                outcome = "sent"
                 metrics.record_notification(n.type, "sent", channel=n.channel,
                                             duration_s=ms / 1000,
                                             lateness_s=(done - n.due_at).total_seconds())
             elif error.permanent or n.attempts >= self.settings.delivery.max_attempts:
-                outbox.finish(s, n, done, "dead", error=str(error), duration_ms=ms)
-                stats.dead += 1
+                why = "permanent: " if error.permanent else ""
+                outbox.finish(s, n, done, "dead", error=why + (text or ""), duration_ms=ms)
+                outcome = "dead"
                 metrics.record_notification(n.type, "dead", channel=n.channel,
                                             duration_s=ms / 1000)
                 log.warning("notification %s dead after %d attempt(s): %s", n.id,
-                            n.attempts, error)
+                            n.attempts, text)
             else:
                 retry = done + backoff(n.attempts, self.settings.delivery, self.rng)
-                outbox.finish(s, n, done, "failed", error=str(error), retry_at=retry,
+                outbox.finish(s, n, done, "failed", error=text, retry_at=retry,
                               outcome="retry", duration_ms=ms)
-                stats.failed += 1
+                outcome = "failed"
                 metrics.record_notification(n.type, "failed", channel=n.channel,
                                             duration_s=ms / 1000)
                 log.info("notification %s failed (attempt %d), retry at %s: %s", n.id,
-                         n.attempts, retry.isoformat(), error)
+                         n.attempts, retry.isoformat(), text)
+        return outcome
+
+
+def _case_next(s: Any, case_id: str, now: datetime) -> str | None:
+    """The case's next dated, scheduled event not yet over, as text (court time)."""
+    rows = s.exec(select(Event, Case).join(Case, col(Case.id) == col(Event.case_id)).where(
+        Event.case_id == case_id, col(Event.removed_at).is_(None),
+        col(Event.status).in_(planner.REMINDABLE),
+        col(Event.sort_utc) > now - timedelta(days=2),
+    ).order_by(col(Event.sort_utc)).limit(10)).all()
+    for ev, case in rows:
+        tz = ZoneInfo(case.timezone)
+        if not planner.is_over(planner.when_of(ev), tz, now):
+            return f"{planner.when_of(ev).describe(tz)}: {ev.title}"
+    return None

@@ -3,7 +3,7 @@
 Call :func:`health_report` with the store and (in the daemon) the engine. It returns
 a :class:`HealthReport`: HTTP status 200 when healthy, 503 when the database is
 unreachable or the scheduler is stopped or stuck. Sync errors, failing sources and
-dead notifications are reported but keep the status 200 ("degraded"), because a
+channels, and dead notifications are reported but keep the status 200 ("degraded"), because a
 restart would not fix them. Nothing secret is included.
 """
 
@@ -70,6 +70,20 @@ def health_report(store: Store, engine: Engine | None, settings: Settings,
             "at": _iso(engine.last_sync_at), "ok": report.ok, "files": report.files,
             "changes": len(report.changes), "errors": len(report.errors)}
         degraded |= report is not None and not report.ok
+    if settings.channels and counts is not None:
+        from .channelstatus import channel_status
+
+        try:
+            with store.read() as s:
+                chans = channel_status(s, settings)
+            # Names and counts only: never a URL.
+            body["channels"] = [{"name": c.name, "healthy": c.healthy,
+                                 "consecutive_failures": c.consecutive_failures,
+                                 "last_success": _iso(c.last_success), "dead": c.dead}
+                                for c in chans]
+            degraded |= not all(c.healthy for c in chans)
+        except sa.exc.SQLAlchemyError:
+            pass
     if settings.sources:
         from .sources import source_status
 

@@ -14,22 +14,23 @@ All times are aware UTC; every function takes ``now`` (no hidden clock).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, delete, func, or_, update
+from sqlalchemy import Boolean, Connection, and_, bindparam, delete, func, or_, text, update
 from sqlmodel import Session, col, select
 
 from . import planner
 from .config import Settings
-from .models import FINAL, WAITING, Case, Change, Delivery, Event, Notification
+from .models import FINAL, WAITING, Case, Change, Delivery, Event, Notification, UTCDateTime
 from .specs import When
 from .sync import ChangeHook
 
 _CHUNK = 500
 NT = Notification.__table__  # type: ignore[attr-defined]
+DT = Delivery.__table__  # type: ignore[attr-defined]
 
 
 def _chunks(items: Sequence[Any], n: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -221,6 +222,19 @@ def change_hook(settings: Settings) -> ChangeHook:
     return hook
 
 
+def hold_hook(settings: Settings) -> Callable[[Session, Any, datetime], None]:
+    """The ``on_hold`` hook of source polling: the operator notice becomes an outbox row
+    for every channel with ``"operator"`` in ``notify``, in the fetch's transaction
+    (with none, the notice is only logged, which the source engine does anyway)."""
+    def hook(s: Session, notice: Any, now: datetime) -> None:
+        chans = [c.name for c in settings.channels if "operator" in c.notify]
+        payload = {"title": f"Source {notice.source!r}: changes held", "text": notice.text}
+        at = notice.at.strftime("%Y%m%dT%H%M%SZ")
+        insert_rows(s, [_row(f"operator:hold:{notice.source}:{at}:{ch}", "operator", ch, now,
+                             now, payload) for ch in chans])
+    return hook
+
+
 def set_status(s: Session, ids: Sequence[int], status: str, now: datetime,
                reason: str | None = None) -> None:
     for chunk in _chunks(list(ids)):
@@ -228,17 +242,24 @@ def set_status(s: Session, ids: Sequence[int], status: str, now: datetime,
             status=status, last_error=reason, claimed_until=None, updated_at=now))
 
 
-def claim(s: Session, now: datetime, lease: timedelta, limit: int) -> list[Notification]:
+def claim(s: Session, now: datetime, lease: timedelta, limit: int, *,
+          channel: str | None = None, exclude: Sequence[str] = ()) -> list[Notification]:
     """Reserve up to ``limit`` due rows for this caller, atomically.
 
     One conditional ``UPDATE ... RETURNING``: a row is taken only while it is
     waiting and due, or ``sending`` under an expired lease (its dispatcher died
     mid-send: it is sent again, at most one duplicate per crash). Two dispatchers
-    never get the same row. On PostgreSQL the candidates are locked with
-    ``FOR UPDATE SKIP LOCKED`` so concurrent claimers do not wait on each other.
+    never get the same row. ``channel`` claims only that channel's rows and
+    ``exclude`` skips those channels (the dispatcher's per-channel lanes). On
+    PostgreSQL the candidates are locked with ``FOR UPDATE SKIP LOCKED`` so
+    concurrent claimers do not wait on each other.
     """
     due = or_(and_(NT.c.status.in_(WAITING), NT.c.next_attempt_at <= now),
               and_(NT.c.status == "sending", NT.c.claimed_until < now))
+    if channel is not None:
+        due = and_(NT.c.channel == channel, due)
+    elif exclude:
+        due = and_(NT.c.channel.not_in(list(exclude)), due)
     pick = select(NT.c.id).where(due).order_by(NT.c.next_attempt_at).limit(limit)
     if s.get_bind().dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
@@ -253,20 +274,30 @@ def claim(s: Session, now: datetime, lease: timedelta, limit: int) -> list[Notif
     return rows
 
 
-def finish(s: Session, n: Notification, now: datetime, status: str, *,
+_FINISH = text(
+    "UPDATE notification SET status = :status, claimed_until = NULL, updated_at = :now, "
+    "last_error = :error, late = :late, sent_at = COALESCE(:sent_at, sent_at), "
+    "next_attempt_at = COALESCE(:retry_at, next_attempt_at) "
+    "WHERE id = :id AND status = 'sending'",
+).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("sent_at", type_=UTCDateTime()),
+             bindparam("retry_at", type_=UTCDateTime()), bindparam("late", type_=Boolean()))
+_DELIVERY = text(
+    "INSERT INTO delivery (notification_id, channel, attempted_at, outcome, error, duration_ms)"
+    " VALUES (:nid, :channel, :at, :outcome, :error, :ms)",
+).bindparams(bindparam("at", type_=UTCDateTime()))
+
+
+def finish(s: Session | Connection, n: Notification, now: datetime, status: str, *,
            error: str | None = None, retry_at: datetime | None = None, late: bool = False,
            outcome: str | None = None, duration_ms: int = 0) -> bool:
     """Record the outcome of a claimed row and one Delivery row; False if the lease was lost."""
-    values: dict[str, Any] = {"status": status, "claimed_until": None, "updated_at": now,
-                              "last_error": error, "late": late}
-    if status == "sent":
-        values["sent_at"] = now
-    if retry_at is not None:
-        values["next_attempt_at"] = retry_at
-    res = s.execute(update(NT).where(NT.c.id == n.id, NT.c.status == "sending")
-                    .values(**values))
-    s.add(Delivery(notification_id=n.id or 0, channel=n.channel, attempted_at=now,
-                   outcome=outcome or status, error=error, duration_ms=duration_ms))
+    # Two pre-built textual statements: this runs once per message sent, and building
+    # Core statements per call cost more CPU than the SQL itself.
+    res = s.execute(_FINISH, {"id": n.id, "status": status, "now": now, "error": error,
+                              "late": late, "sent_at": now if status == "sent" else None,
+                              "retry_at": retry_at})
+    s.execute(_DELIVERY, {"nid": n.id or 0, "channel": n.channel, "at": now,
+                          "outcome": outcome or status, "error": error, "ms": duration_ms})
     return bool(getattr(res, "rowcount", 1))
 
 

@@ -12,13 +12,16 @@ and :meth:`Engine.shutdown` on SIGTERM. The engine:
   changes: :meth:`Engine.rearm`) and every ``[delivery] poll_interval`` as a
   safety net for rows written by other processes (``notifier sync``);
 - prunes finished rows and re-plans (moving the ``[reminders] horizon`` window
-  forward) every ``[housekeeping] interval``.
+  forward, and writing the channels' daily digests) every ``[housekeeping] interval``;
+- routes a source's held mass-change notice to the ``operator`` channels.
 
 APScheduler only ticks (in-memory job store, ``coalesce=True``,
 ``max_instances=1``, ``misfire_grace_time=None``): a lost or skipped tick costs
 at most a delay, never a notification, because what must be sent lives in the
-outbox. Sending runs on one dispatcher thread fed by a wake-up flag, so a tick
-that arrives while it is busy is never dropped.
+outbox. A dispatcher thread fed by a wake-up flag starts the dispatcher's
+per-channel lanes (:meth:`Dispatcher.kick`), so a tick that arrives while a lane
+is busy is never dropped and a slow channel never holds up the others; each lane
+re-arms the wake-up when it goes idle.
 """
 
 from __future__ import annotations
@@ -32,10 +35,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from . import metrics, outbox
+from . import digest, metrics, outbox
 from .config import Settings
 from .delivery import Sender
-from .dispatch import Clock, Dispatcher, Stats
+from .dispatch import Clock, Dispatcher
 from .sources import FetchReport, HoldHook, poll_due_sources
 from .store import Store
 from .sync import SyncReport, sync_calendars
@@ -53,12 +56,13 @@ class Engine:
     def __init__(self, store: Store, settings: Settings, *, clock: Clock = utcnow,
                  sender: Sender | None = None, sync: bool = True,
                  on_hold: HoldHook | None = None) -> None:
-        self.on_hold = on_hold
+        self.on_hold = on_hold if on_hold is not None else outbox.hold_hook(settings)
         self.store = store
         self.settings = settings
         self.clock = clock
         self.sync_enabled = sync
-        self.dispatcher = Dispatcher(store, settings, sender=sender, clock=clock)
+        self.dispatcher = Dispatcher(store, settings, sender=sender, clock=clock,
+                                     on_idle=self.rearm)
         self.hook = outbox.change_hook(settings)
         self.last_tick: datetime | None = None
         self.last_sync: SyncReport | None = None
@@ -78,6 +82,7 @@ class Engine:
         """Re-plan, start the ticker and the dispatcher thread, arm the first wake-up."""
         with self.store.write() as s:
             self.plan_counts = outbox.replan_all(s, self.settings, self.clock())
+            self.plan_counts["digests"] = digest.plan_digests(s, self.settings, self.clock())
         log.info("plan at start: %s", self.plan_counts)
         sch = self._scheduler
         now = datetime.now(UTC)
@@ -112,9 +117,12 @@ class Engine:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         clean = True
+        deadline = time.monotonic() + wait_timeout
         if self._worker is not None:
             self._worker.join(wait_timeout)
             clean = not self._worker.is_alive()
+        clean &= self.dispatcher.wait_idle(max(deadline - time.monotonic(), 0.0))
+        self.dispatcher.close()
         if self._sync_lock.acquire(timeout=max(wait_timeout, 0.0)):
             self._sync_lock.release()
         else:
@@ -188,6 +196,7 @@ class Engine:
             n = outbox.prune(s, self.clock(), self.settings.housekeeping.retention)
         with self.store.write() as s:
             self.plan_counts = outbox.replan_all(s, self.settings, self.clock())
+            self.plan_counts["digests"] = digest.plan_digests(s, self.settings, self.clock())
         if n:
             log.info("pruned %d finished notification(s)", n)
         self.rearm()
@@ -205,9 +214,6 @@ class Engine:
                 break
             self.last_tick = self.clock()
             try:
-                stats: Stats = self.dispatcher.run_once()
-                if stats.handled:
-                    log.debug("dispatched: %s", stats)
+                self.dispatcher.kick()
             except Exception:  # keep the daemon alive; the safety tick retries
                 log.exception("dispatch pass failed")
-            self.rearm()

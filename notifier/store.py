@@ -127,5 +127,12 @@ class Store:
         with Session(self._write_engine, expire_on_commit=False) as s, s.begin():
             yield s
 
+    @contextmanager
+    def write_conn(self) -> Iterator[Any]:
+        """A write transaction on a bare Core connection (no ORM session): for the
+        hot path of recording one delivery; committed on success."""
+        with self._write_engine.begin() as conn:
+            yield conn
+
     def close(self) -> None:
         self.engine.dispose()

@@ -63,7 +63,7 @@ def test_on_time_reminder_is_sent_not_late(store, write_cal, folders, settings) 
     assert run_at(store, settings, DUE_1D + timedelta(seconds=2), rec).sent == 1
     n = reminder(store, DUE_1D)
     assert n.status == "sent" and not n.late and n.attempts == 1
-    assert rec.sent[0][1].startswith("Reminder: Hearing in 1d") and "late" not in rec.sent[0][2]
+    assert rec.sent[0][1].startswith("Reminder: Hearing in 1 day") and "late" not in rec.sent[0][2]
 
 
 def test_late_within_grace_is_sent_marked_late(store, write_cal, folders, settings) -> None:  # type: ignore[no-untyped-def]

@@ -125,9 +125,11 @@ url = "{sink.url}"
         proc = _start_dispatcher(cfg, log)
         try:
             assert _wait(lambda: len(sink.bodies) >= total, 60), log.read_text()
-            with store.read() as s:
-                assert _wait(lambda: all(n.status == "sent" for n in s.exec(
-                    select(Notification)).all()), 10)
+            def statuses() -> set[str]:
+                # A fresh session per look: one session would keep stale row states.
+                with store.read() as s:
+                    return {n.status for n in s.exec(select(Notification)).all()}
+            assert _wait(lambda: statuses() == {"sent"}, 10), statuses()
         finally:
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(10) == 0, log.read_text()

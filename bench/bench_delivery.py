@@ -1,0 +1,119 @@
+"""Delivery throughput: the dispatcher versus a bare loop of ``apprise.notify()``.
+
+A local webhook sink (``json://127.0.0.1``, a threaded HTTP server answering 200,
+in its own process as a real webhook would be, so its CPU time is not charged to
+the sender) receives N messages twice in the same run:
+
+- **baseline**: a bare loop of ``Apprise.notify()`` calls on one client;
+- **dispatch**: N pending outbox rows in a real SQLite file, sent by
+  :meth:`Dispatcher.run_once` through the real :class:`Deliverer` (claim, re-check,
+  Jinja2 render, Apprise send, one committed Delivery row per message).
+
+Throughput = messages / second; target: dispatch >= 0.8x the bare loop while every
+delivery is recorded durably (the run asserts N sent rows and N Delivery rows).
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import apprise
+from run import Result
+from sqlalchemy import func
+from sqlmodel import select
+
+from notifier import outbox
+from notifier.config import parse_settings
+from notifier.dispatch import Dispatcher
+from notifier.models import Delivery, Notification
+from notifier.store import Store
+
+_SINK = """
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+srv.daemon_threads = True
+print(srv.server_address[1], flush=True)
+srv.serve_forever()
+"""
+
+
+@contextmanager
+def _sink() -> Iterator[str]:
+    proc = subprocess.Popen([sys.executable, "-c", _SINK], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        yield f"json://127.0.0.1:{port}/hook"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _bare(url: str, n: int) -> float:
+    client = apprise.Apprise()
+    client.add(url)
+    t0 = time.perf_counter()
+    for i in range(n):
+        assert client.notify(title="bench", body=f"message {i}")
+    return n / (time.perf_counter() - t0)
+
+
+def _dispatch(url: str, n: int) -> float:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-delivery-"))
+    try:
+        settings = parse_settings({"database": {"url": f"sqlite:///{tmp / 'n.db'}"},
+                                   "channels": [{"name": "hook", "url": url}]},
+                                  origin="bench", base_dir=tmp)
+        store = Store(settings.database_url())
+        now = datetime.now(UTC)
+        with store.write() as s:
+            outbox.insert_rows(s, [outbox.new_row(f"b:{i}", "test", "hook", now, now,
+                                                  {"title": "bench", "text": f"message {i}"})
+                                   for i in range(n)])
+        d = Dispatcher(store, settings)
+        t0 = time.perf_counter()
+        stats = d.run_once()
+        rate = n / (time.perf_counter() - t0)
+        d.close()
+        with store.read() as s:
+            sent = s.exec(select(func.count()).select_from(Notification)
+                          .where(Notification.status == "sent")).one()
+            recorded = s.exec(select(func.count()).select_from(Delivery)).one()
+        assert stats.sent == sent == recorded == n, (stats, sent, recorded)
+        store.close()
+        return rate
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(quick: bool) -> list[Result]:
+    n, repeats = (200, 3) if quick else (1000, 5)
+    bare: list[float] = []
+    disp: list[float] = []
+    with _sink() as url:
+        _bare(url, 20)  # warm up imports and the connection path
+        for _ in range(repeats):  # interleaved: both see the same machine load
+            bare.append(_bare(url, n))
+            disp.append(_dispatch(url, n))
+    b, d = statistics.median(bare), statistics.median(disp)
+    return [Result(f"dispatch to json:// sink ({n} msgs, durable)", d, "msg/s", baseline=b,
+                   target=">= 0.8x bare apprise", ok=d >= 0.8 * b)]
