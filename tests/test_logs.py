@@ -13,7 +13,7 @@ from notifier.config import parse_settings
 from notifier.logs import JsonFormatter, MaskingFilter, mask, register_settings_secrets
 
 SLACK = "slack://T0AAAAAAA/B0BBBBBBB/XXXXsecretXXXXtokenXXXX"
-FEED = "https://calendar.example.com/private-0123456789abcdef/basic.ics?key=qwertyuiop123"
+FEED = "https://feeds.courthouse-demo.net/private-0123456789abcdef/basic.ics?key=qwertyuiop123"
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def test_registered_secrets_are_masked(settings) -> None:  # type: ignore[no-unt
     for secret in ("XXXXsecretXXXXtokenXXXX", "B0BBBBBBB", "private-0123456789abcdef",
                    "qwertyuiop123", "abcdefgh12345678"):
         assert secret not in line
-    assert "calendar.example.com" in line  # source hosts stay readable
+    assert "feeds.courthouse-demo.net" in line  # source hosts stay readable
 
 
 @pytest.mark.parametrize("formatter", [logging.Formatter("%(message)s"), JsonFormatter()])
