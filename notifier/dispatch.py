@@ -152,7 +152,10 @@ class Dispatcher:
                 self._idle.notify_all()
             break
         if self.on_idle is not None and not self.stopping:
-            self.on_idle()
+            try:
+                self.on_idle()
+            except Exception:  # e.g. the database is briefly unreachable
+                log.exception("re-arming the dispatcher failed; the safety tick retries")
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no lane is running; False on timeout."""

@@ -62,9 +62,10 @@ def health_report(store: Store, engine: Engine | None, settings: Settings,
         last_tick = engine.last_tick
         stuck = last_tick is None or now - last_tick > stuck_after(settings)
         running = engine.running
+        dispatcher = engine.dispatcher_alive
         body["scheduler"] = {"running": running, "last_tick": _iso(last_tick),
-                             "stuck": bool(running and stuck)}
-        healthy &= running and not stuck
+                             "stuck": bool(running and stuck), "dispatcher": dispatcher}
+        healthy &= running and not stuck and dispatcher
         report = engine.last_sync
         body["last_sync"] = None if report is None else {
             "at": _iso(engine.last_sync_at), "ok": report.ok, "files": report.files,

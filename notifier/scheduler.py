@@ -130,6 +130,11 @@ class Engine:
         return clean
 
     @property
+    def dispatcher_alive(self) -> bool:
+        """Whether the thread that wakes the dispatcher is still there."""
+        return self._worker is not None and self._worker.is_alive()
+
+    @property
     def running(self) -> bool:
         return self._scheduler.running and not self._stopping.is_set()
 
