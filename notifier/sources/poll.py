@@ -103,11 +103,15 @@ def _record_failure(store: Store, src: SourceSettings, now: datetime, message: s
 
 
 def fetch_source(store: Store, src: SourceSettings, now: datetime | None = None, *,
-                 hook: ChangeHook | None = None, on_hold: HoldHook | None = None,
+                 hook: ChangeHook | None, on_hold: HoldHook | None = None,
                  force: bool = False, live: Callable[[str], bool] | None = None,
                  base_dir: Path | None = None) -> FetchReport:
     """Fetch one source now and apply (or hold) what changed.
 
+    ``hook`` (required, so no caller forgets it: pass the outbox's
+    :func:`~notifier.outbox.change_hook`, or None on purpose) runs in the write
+    transaction with the changes applied, so their alerts and re-planned
+    reminders commit with them.
     ``force`` skips the conditional request (re-download and re-parse).
     ``live(key)`` says whether another owner of a UID still exists (default: all
     do, so a UID clash is an error); ``base_dir`` resolves relative file paths.
@@ -191,9 +195,12 @@ def _mark_success(row: SourceState, src: SourceSettings, now: datetime, status: 
 
 
 def accept_held(store: Store, src: SourceSettings, now: datetime | None = None, *,
-                hook: ChangeHook | None = None,
+                hook: ChangeHook | None,
                 live: Callable[[str], bool] | None = None) -> FetchReport:
-    """Apply a source's held changes now (``notifier sources accept NAME``)."""
+    """Apply a source's held changes now (``notifier sources accept NAME``).
+
+    ``hook`` as for :func:`fetch_source` (required).
+    """
     now = now or utcnow()
     with store.write() as s:
         row = s.get(SourceState, src.name)
@@ -218,7 +225,7 @@ def live_owners(settings: Settings) -> Callable[[str], bool]:
 
 
 def poll_due_sources(store: Store, settings: Settings, now: datetime | None = None, *,
-                     hook: ChangeHook | None = None,
+                     hook: ChangeHook | None,
                      on_hold: HoldHook | None = None) -> list[FetchReport]:
     """Fetch every enabled source that is due (never fetched, or next_fetch_at <= now)."""
     now = now or utcnow()
