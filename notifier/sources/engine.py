@@ -31,6 +31,7 @@ from ..specs import CalendarSpec, EventSpec
 from ..sync import ChangeHook, apply_calendar, remove_event, when_of
 from ..textfmt import mask_url
 from ..timeutil import day_start_utc
+from .matching import match_stored
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,8 @@ def apply_fetch(s: Session, state: SourceState, spec: CalendarSpec, src: SourceS
 
     ``bump`` counts this fetch for the missing counters (False when re-applying
     content already counted, as ``accept`` does); ``confirmed`` skips the hold.
+    CSV rows sharing a key are first matched to the stored events they continue
+    (:func:`.matching.match_stored`); a hold records the digest of ``spec`` as given.
     """
     tzs: dict[str, ZoneInfo] = {}
 
@@ -110,6 +113,8 @@ def apply_fetch(s: Session, state: SourceState, spec: CalendarSpec, src: SourceS
             tzs[case_id] = ZoneInfo(case.timezone if case else src.timezone)
         return tzs[case_id]
 
+    digest = spec_digest(spec)
+    spec = match_stored(s, spec, src.name, lambda ev: _is_over(ev, tz_of(ev.case_id), now))
     stored = list(s.exec(select(Event).where(Event.source == spec.source,
                                              col(Event.removed_at).is_(None))).all())
     upcoming = {ev.uid: ev for ev in stored if not _is_over(ev, tz_of(ev.case_id), now)}
@@ -137,7 +142,7 @@ def apply_fetch(s: Session, state: SourceState, spec: CalendarSpec, src: SourceS
                          f"({new.status})")
         out.held_lines = lines
         state.missing = json.dumps(counts, sort_keys=True)
-        state.held_digest = spec_digest(spec)
+        state.held_digest = digest
         state.held_summary = json.dumps(lines)
         out.pending_missing = len(counts)
         if out.new_hold:

@@ -66,6 +66,28 @@ def parse_body(raw: bytes, src: SourceSettings, now: datetime) -> CalendarSpec:
     return spec
 
 
+_warned_unkeyed: set[str] = set()
+
+
+def warn_if_unkeyed(src: SourceSettings) -> bool:
+    """Log once per process that a CSV source maps neither ``id`` nor ``key``.
+
+    Its rows are then identified by case number + kind; rows sharing those are
+    told apart by date (see :mod:`.matching`), which is a guess. Returns whether
+    it warned now.
+    """
+    m = src.csv
+    if m is None or m.id or m.key is not None or src.name in _warned_unkeyed:
+        return False
+    _warned_unkeyed.add(src.name)
+    log.warning("source %r: [sources.csv] maps neither id nor key, so hearings are "
+                "identified by %s; several with the same values in one case are told apart "
+                "by date (matched to the stored ones nearest in time). Map an upstream id "
+                "column if the export has one.", src.name,
+                " + ".join(m.key_fields()) or "their kind")
+    return True
+
+
 def backoff(src: SourceSettings, failures: int) -> timedelta:
     """Delay before the next try after ``failures`` consecutive failures."""
     if failures <= 0:
@@ -117,6 +139,7 @@ def fetch_source(store: Store, src: SourceSettings, now: datetime | None = None,
     do, so a UID clash is an error); ``base_dir`` resolves relative file paths.
     """
     now = now or utcnow()
+    warn_if_unkeyed(src)
     state = _load_state(store, src.name)
     url_digest = _digest(src.url)
     same_url = state.url_digest == url_digest and not force
