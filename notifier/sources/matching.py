@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ..models import Event
 from ..specs import CalendarSpec, EventSpec, When
@@ -109,7 +109,7 @@ def match_stored(s: Session, spec: CalendarSpec, source_name: str,
     if not isinstance(spec, CsvSpec) or not spec.groups:
         return spec
     stored = list(s.exec(select(Event).where(Event.source == spec.source)
-                         .order_by(Event.sort_utc, Event.uid)).all())
+                         .order_by(col(Event.sort_utc), col(Event.uid))).all())
     keys = set(spec.groups)
     by_group: dict[tuple[str, str], list[Event]] = {}
     for ev in stored:
@@ -123,11 +123,11 @@ def match_stored(s: Session, spec: CalendarSpec, source_name: str,
         rows = [events[i] for i in idxs]
         matched = _assign(rows, by_group.get((case_id, key), []), is_over)
         for n, i in enumerate(idxs):
-            ev = matched.get(n)
-            if ev is None:
+            found = matched.get(n)
+            if found is None:
                 leftover.append((i, key))
             else:
-                events[i] = replace(events[i], uid=ev.uid, event_id=ev.event_id)
+                events[i] = replace(events[i], uid=found.uid, event_id=found.event_id)
     for i, key in leftover:
         event_id, uid = _free_id(key, events[i].case_id, source_name, taken)
         taken.add(uid)
