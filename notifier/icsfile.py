@@ -52,8 +52,16 @@ def _rid(value: date | datetime) -> str:
 
 
 def _components(cal: Any, expand: tuple[datetime, datetime] | None) -> list[tuple[Any, str | None]]:
-    """(VEVENT, UID override) pairs: recurring masters expanded when a window is given."""
+    """(VEVENT, UID override) pairs: recurring masters expanded when a window is given.
+
+    An override (RECURRENCE-ID) of a UID whose master is in the file is dropped
+    here, wherever it comes in the file: the master stands for the series.
+    """
     events = list(cal.walk("VEVENT"))
+    masters = {_text(ev, "UID") for ev in events if "RECURRENCE-ID" not in ev}
+    masters.discard(None)
+    events = [ev for ev in events
+              if "RECURRENCE-ID" not in ev or _text(ev, "UID") not in masters]
     if expand is None:
         return [(ev, None) for ev in events]
     recurring = {_text(ev, "UID") for ev in events
@@ -127,7 +135,7 @@ def parse_ics(raw: bytes, source: str, default_case_id: str, *, case_id: str | N
                 f"@{case_id}.notifier"
         if uid in seen:
             if "RECURRENCE-ID" in ev:
-                continue  # an override of a recurring event: keep the master only
+                continue  # overrides without a master in the file: keep the first
             problems.append(f"{label}: duplicate UID {uid!r}")
             continue
         seen.add(uid)
