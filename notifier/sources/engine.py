@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from ..config import SourceSettings
+from ..icsfile import IcsSpec
 from ..models import Case, Change, Event, SourceState
 from ..specs import CalendarSpec, EventSpec
 from ..sync import ChangeHook, apply_calendar, remove_event, when_of
@@ -69,8 +70,20 @@ class Outcome:
 
 
 def spec_digest(spec: CalendarSpec) -> str:
-    """A fingerprint of the parsed content (not the bytes: DTSTAMP changes every fetch)."""
-    parts = sorted(repr(e) for e in spec.events) + sorted(repr(c) for c in spec.cases)
+    """A fingerprint of the parsed content (not the bytes: DTSTAMP changes every fetch).
+
+    Occurrences of expanded recurring events are left out for the series
+    themselves (:class:`~notifier.icsfile.IcsSpec`): which occurrences fall in the
+    window depends on when the body was parsed, not on what it says, and a hold
+    must be confirmable by the same content fetched later.
+    """
+    events: list[EventSpec] = spec.events
+    series: tuple[str, ...] = ()
+    if isinstance(spec, IcsSpec):
+        events = [e for e in spec.events if e.uid not in spec.expanded]
+        series = spec.series
+    parts = sorted(repr(e) for e in events) + sorted(repr(c) for c in spec.cases) + \
+        [f"series {s}" for s in series]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 

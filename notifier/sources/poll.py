@@ -4,8 +4,10 @@ Call :func:`poll_due_sources` on a timer (every minute is fine: it fetches only
 the sources whose ``next_fetch_at`` has come), :func:`fetch_source` to fetch one
 now, and :func:`accept_held` when an operator accepts held changes. The network
 fetch happens outside any transaction; parsing and applying happen in one write
-transaction together with the state update and the optional ``hook`` (the
-outbox), so alerts commit atomically with the changes they describe.
+transaction together with the state update and the ``hook`` (the outbox), so
+alerts commit atomically with the changes they describe. An unchanged body (a
+304, or the same bytes) is not parsed again, except by the first fetch of each
+UTC day for iCal sources (:func:`window_moved`: recurring events' window).
 
 A failed fetch (network, HTTP error, oversized or malformed body, conflicting
 UIDs) never touches the source's stored events: it is recorded in its state
@@ -19,7 +21,7 @@ import logging
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ..config import Settings, SourceSettings
@@ -96,6 +98,20 @@ def backoff(src: SourceSettings, failures: int) -> timedelta:
     return min(src.interval * (2 ** min(failures, 30)), cap)
 
 
+def window_moved(src: SourceSettings, state: SourceState, now: datetime) -> bool:
+    """Whether an iCal source is re-parsed even if its body is unchanged.
+
+    Its recurring events are expanded within a window around ``now``, which moves
+    with time: a static weekly series must still gain its new occurrences. So the
+    first successful fetch of each UTC day re-parses (at least once a day while
+    the source is polled; at once after a longer pause).
+    """
+    if src.format != "ics":
+        return False
+    last = state.last_success_at
+    return last is None or last.astimezone(UTC).date() != now.astimezone(UTC).date()
+
+
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -157,9 +173,9 @@ def fetch_source(store: Store, src: SourceSettings, now: datetime | None = None,
     body_sha = hashlib.sha256(body).hexdigest() if body is not None else state.body_sha
     unchanged = got.not_modified or (same_url and body_sha == state.body_sha)
     pending = state.held_at is not None or state.missing not in ("", "{}")
-    if unchanged and not pending:
-        # Nothing new and nothing waiting on a further fetch: no parse, no transaction
-        # beyond the bookkeeping.
+    if unchanged and not pending and not window_moved(src, state, now):
+        # Nothing new, nothing waiting on a further fetch and the same expansion
+        # day: no parse, no transaction beyond the bookkeeping.
         with store.write() as s:
             row = s.get(SourceState, src.name) or SourceState(name=src.name)
             _mark_success(row, src, now, "not_modified" if got.not_modified else "ok", got)
