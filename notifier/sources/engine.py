@@ -42,7 +42,7 @@ class HoldNotice:
     """What the operator is told once when a source's changes are held."""
 
     source: str  # the [[sources]] name
-    url: str  # masked
+    url: str  # scheme and host only (mask_url)
     at: datetime
     affected: int  # events that would be removed or moved
     total: int  # the source's upcoming events

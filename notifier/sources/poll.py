@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import traceback
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from ..models import Change, SourceState
 from ..specs import CalendarSpec, is_remote_source
 from ..store import Store
 from ..sync import ChangeHook
+from ..textfmt import mask_urls
 from ..timeutil import utcnow
 from .csvfile import parse_csv
 from .engine import HoldHook, apply_fetch, spec_digest
@@ -281,9 +283,12 @@ def poll_due_sources(store: Store, settings: Settings, now: datetime | None = No
             reports.append(fetch_source(store, src, now, hook=hook, on_hold=on_hold,
                                         live=live, base_dir=settings.base_dir))
         except Exception as e:  # one source's bug must not stop the others
-            log.exception("source %r: unexpected error while polling", src.name)
+            # The traceback may quote the URL (a secret feed's path): masked.
+            log.error("source %r: unexpected error while polling\n%s", src.name,
+                      mask_urls("".join(traceback.format_exception(e))).rstrip())
             reports.append(_record_failure(store, src, now, f"source {src.name!r}: "
-                                           f"unexpected error: {type(e).__name__}: {e}"))
+                                           f"unexpected error: {type(e).__name__}: "
+                                           f"{mask_urls(str(e))}"))
     return reports
 
 
