@@ -55,10 +55,11 @@ def run(quick: bool) -> list[Result]:
         store = Store(settings.database_url())
         base = _median(lambda: parse_ics(body, "b", "c"), repeats)
         t0 = time.perf_counter()
-        fetch_source(store, src, NOW, base_dir=d)
+        fetch_source(store, src, NOW, hook=None, base_dir=d)
         first = (time.perf_counter() - t0) * 1000
-        unchanged = _median(lambda: fetch_source(store, src, NOW, base_dir=d), repeats)
-        reparse = _median(lambda: fetch_source(store, src, NOW, force=True, base_dir=d), repeats)
+        unchanged = _median(lambda: fetch_source(store, src, NOW, hook=None, base_dir=d), repeats)
+        reparse = _median(lambda: fetch_source(store, src, NOW, hook=None, force=True,
+                                               base_dir=d), repeats)
         store.close()
     return [
         Result(f"sources: first fetch, {n} events (apply all)", first, "ms", base,

@@ -4,13 +4,15 @@ Call :func:`parse_ics`. The file is one case: its id is ``X-NOTIFIER-CASE`` or t
 file name, its title ``X-WR-CALNAME``, its time zone ``X-WR-TIMEZONE`` (else UTC).
 Events keep their UIDs. Recurring events are read as their first occurrence, or,
 when an ``expand`` window is given (remote sources), expanded into one event per
-occurrence in the window with UID ``<uid>/<recurrence-id>``.
+occurrence in the window with UID ``<uid>/<recurrence-id>``; the result is then
+an :class:`IcsSpec` recording which events are occurrences.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -51,14 +53,53 @@ def _rid(value: date | datetime) -> str:
     return value.strftime("%Y%m%d")
 
 
+@dataclass
+class IcsSpec(CalendarSpec):
+    """A parsed iCalendar file.
+
+    When recurring events were expanded, ``expanded`` holds the occurrences' UIDs
+    and ``series`` the recurring VEVENTs (masters and overrides) as canonical text
+    without DTSTAMP: what the series are, whatever the window. Together with the
+    other events they fingerprint the content independently of when it was parsed.
+    """
+
+    expanded: frozenset[str] = frozenset()
+    series: tuple[str, ...] = ()
+
+
+_VOLATILE = ("DTSTAMP", "LAST-MODIFIED")
+
+
+def _canonical(comp: Any) -> str:
+    """A component's content lines, unfolded and sorted, without volatile stamps."""
+    text = comp.to_ical().decode("utf-8", "replace").replace("\r\n ", "").replace("\r\n\t", "")
+    lines = [ln for ln in text.split("\r\n")
+             if ln and ln.split(":", 1)[0].split(";", 1)[0].upper() not in _VOLATILE]
+    return "\n".join(sorted(lines))
+
+
+def _recurring(events: list[Any]) -> set[str | None]:
+    """UIDs of the recurring masters (RRULE or RDATE) among ``events``."""
+    out = {_text(ev, "UID") for ev in events
+           if ("RRULE" in ev or "RDATE" in ev) and "RECURRENCE-ID" not in ev}
+    out.discard(None)
+    return out
+
+
 def _components(cal: Any, expand: tuple[datetime, datetime] | None) -> list[tuple[Any, str | None]]:
-    """(VEVENT, UID override) pairs: recurring masters expanded when a window is given."""
+    """(VEVENT, UID override) pairs: recurring masters expanded when a window is given.
+
+    An override (RECURRENCE-ID) of a UID whose master is in the file is dropped
+    here, wherever it comes in the file: the master stands for the series.
+    """
     events = list(cal.walk("VEVENT"))
+    masters = {_text(ev, "UID") for ev in events if "RECURRENCE-ID" not in ev}
+    masters.discard(None)
+    events = [ev for ev in events
+              if "RECURRENCE-ID" not in ev or _text(ev, "UID") not in masters]
     if expand is None:
         return [(ev, None) for ev in events]
-    recurring = {_text(ev, "UID") for ev in events
-                 if ("RRULE" in ev or "RDATE" in ev) and "RECURRENCE-ID" not in ev}
-    recurring.discard(None)
+    recurring = _recurring(events)
     out: list[tuple[Any, str | None]] = [
         (ev, None) for ev in events if _text(ev, "UID") not in recurring]
     if recurring:
@@ -107,6 +148,12 @@ def parse_ics(raw: bytes, source: str, default_case_id: str, *, case_id: str | N
         components = _components(cal, expand)
     except ValueError as e:
         raise CalendarError(source, [f"{source}: {e}"]) from e
+    expanded = frozenset(o for _ev, o in components if o is not None)
+    series: tuple[str, ...] = ()
+    if expand is not None:
+        every = list(cal.walk("VEVENT"))
+        recurring = _recurring(every)
+        series = tuple(sorted(_canonical(ev) for ev in every if _text(ev, "UID") in recurring))
     case = CaseSpec(id=case_id, title=_text(cal, "X-WR-CALNAME") or case_id, timezone=tz_name,
                     court=_text(cal, "X-NOTIFIER-COURT"), judge=_text(cal, "X-NOTIFIER-JUDGE"))
     events: list[EventSpec] = []
@@ -127,7 +174,7 @@ def parse_ics(raw: bytes, source: str, default_case_id: str, *, case_id: str | N
                 f"@{case_id}.notifier"
         if uid in seen:
             if "RECURRENCE-ID" in ev:
-                continue  # an override of a recurring event: keep the master only
+                continue  # overrides without a master in the file: keep the first
             problems.append(f"{label}: duplicate UID {uid!r}")
             continue
         seen.add(uid)
@@ -147,7 +194,8 @@ def parse_ics(raw: bytes, source: str, default_case_id: str, *, case_id: str | N
         ))
     if problems:
         raise CalendarError(source, problems)
-    return CalendarSpec(source=source, cases=[case], events=events)
+    return IcsSpec(source=source, cases=[case], events=events, expanded=expanded,
+                   series=series)
 
 
 def _when(ev: Any, start: Any, tz: ZoneInfo) -> When:

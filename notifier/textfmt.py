@@ -1,4 +1,5 @@
-"""Plain-text helpers for CLI output and messages: :func:`table`, :func:`mask_url`."""
+"""Plain-text helpers for CLI output and messages: :func:`table`, :func:`mask_url`,
+:func:`mask_urls`."""
 
 from __future__ import annotations
 
@@ -20,12 +21,24 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]], max_width: i
     return "\n".join(lines)
 
 
-_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/@?#]*@")
+_AUTHORITY = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)")
+_NET_URL = re.compile(r"\b(?:https?|webcal)://[^\s'\"<>]+", re.IGNORECASE)
 
 
 def mask_url(url: str) -> str:
-    """A URL safe to print: user:password and the query string (tokens) are masked."""
-    masked = _USERINFO.sub(r"\1***@", url)
-    base, sep, _query = masked.partition("?")
-    base = base.partition("#")[0]
-    return f"{base}?***" if sep else base
+    """A source URL safe to print: its scheme and host only, ``https://host/…``.
+
+    Secret calendar feeds (Google, Outlook, iCloud) carry the secret in the path,
+    others in the user:password or the query string, so none of these is shown.
+    Local paths and ``file://`` URLs are shown as they are.
+    """
+    m = _AUTHORITY.match(url.strip())
+    if m is None or m.group(1).lower() == "file":
+        return url
+    host = m.group(2).rpartition("@")[2]
+    return f"{m.group(1)}://{host}/…"
+
+
+def mask_urls(text: str) -> str:
+    """``text`` with every http(s) and webcal URL in it shown as by :func:`mask_url`."""
+    return _NET_URL.sub(lambda m: mask_url(m.group(0)), text)

@@ -63,7 +63,7 @@ def events(store: Store) -> dict[str, Event]:
 def test_csv_export_with_mapping_and_local_times(store: Store, cfg: Settings,
                                                  server: FeedServer) -> None:
     put(server, ROWS)
-    rep = fetch_source(store, source(cfg), NOW)
+    rep = fetch_source(store, source(cfg), NOW, hook=None)
     assert rep.status == "ok", rep.error
     assert len(rep.changes) == 4
     evs = events(store)
@@ -87,12 +87,12 @@ def test_csv_export_with_mapping_and_local_times(store: Store, cfg: Settings,
 
 def test_csv_moved_time_and_cancellation(store: Store, cfg: Settings, server: FeedServer) -> None:
     put(server, ROWS)
-    fetch_source(store, source(cfg), NOW)
+    fetch_source(store, source(cfg), NOW, hook=None)
     rows = list(ROWS)
     rows[0] = rows[0].replace("9:30 AM", "11:00 AM")
     rows[2] = rows[2].replace(",Set", ",Off calendar")
     put(server, rows)
-    rep = fetch_source(store, source(cfg), NOW + timedelta(hours=1))
+    rep = fetch_source(store, source(cfg), NOW + timedelta(hours=1), hook=None)
     kinds = sorted((c.event_uid.split("@")[0], c.kind) for c in rep.changes)
     assert kinds == [("CR-2025-001/cr-2025-001-arraignment", "cancelled"),
                      ("IND-75345-2020/ind-75345-2020-hearing", "time_changed")]
@@ -103,7 +103,7 @@ def test_csv_same_kind_twice_gets_stable_ids(store: Store, cfg: Settings,
     rows = [*ROWS, "IND-75345/2020,People v. Weinstein,Hearing,08/20/2025,9:30 AM,Part 99,"
                    "Farber,Scheduled"]
     put(server, list(reversed(rows)))  # row order must not matter
-    fetch_source(store, source(cfg), NOW)
+    fetch_source(store, source(cfg), NOW, hook=None)
     evs = events(store)
     assert evs["ind-75345-2020-hearing"].date == datetime(2025, 7, 2).date()
     assert evs["ind-75345-2020-hearing-2"].date == datetime(2025, 8, 20).date()
@@ -121,10 +121,10 @@ def test_csv_same_kind_twice_gets_stable_ids(store: Store, cfg: Settings,
 def test_bad_csv_rows_leave_events_untouched(store: Store, cfg: Settings, server: FeedServer,
                                              bad_row: str, message: str) -> None:
     put(server, ROWS)
-    fetch_source(store, source(cfg), NOW)
+    fetch_source(store, source(cfg), NOW, hook=None)
     before, changes = snapshot(store), change_count(store)
     put(server, [*ROWS, bad_row])
-    rep = fetch_source(store, source(cfg), NOW + timedelta(hours=1))
+    rep = fetch_source(store, source(cfg), NOW + timedelta(hours=1), hook=None)
     assert rep.status == "error"
     assert rep.error is not None and rep.error.startswith("source 'clerk-daily': ")
     assert message in rep.error
@@ -134,7 +134,7 @@ def test_bad_csv_rows_leave_events_untouched(store: Store, cfg: Settings, server
 def test_csv_missing_column_names_the_header(store: Store, cfg: Settings,
                                              server: FeedServer) -> None:
     server.routes["/daily.csv"] = Route(body=b"Case,Date\r\nX,07/02/2025\r\n")
-    rep = fetch_source(store, source(cfg), NOW)
+    rep = fetch_source(store, source(cfg), NOW, hook=None)
     assert rep.status == "error" and rep.error is not None
     assert "'Case No' (case_number)" in rep.error and "the header has: 'Case', 'Date'" in \
         rep.error
@@ -149,7 +149,7 @@ def test_csv_for_one_configured_case_with_id_column(tmp_path: Path, db_url: str,
                 "delimiter": ";"},
     })
     server.routes["/j.csv"] = Route(body=b"Ref;Day;At;What\nA-1;2025-07-02;10:00;Hearing\n")
-    rep = fetch_source(store, source(cfg), NOW)
+    rep = fetch_source(store, source(cfg), NOW, hook=None)
     assert rep.status == "ok", rep.error
     ev = events(store)["a-1"]
     assert ev.case_id == "doe" and ev.uid == "doe/a-1@judge-list.source.notifier"

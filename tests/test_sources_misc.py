@@ -51,7 +51,7 @@ def test_source_adds_events_to_a_case_defined_by_a_file(
     cfg = make_settings(tmp_path, db_url, {"name": "part-99", "url": server.url("/p.ics"),
                                            "case": "people-v-weinstein"})
     server.routes["/p.ics"] = Route(body=ics(BASE, name="Part 99 calendar"))
-    rep = fetch_source(store, source(cfg), NOW)
+    rep = fetch_source(store, source(cfg), NOW, hook=None)
     assert rep.status == "ok" and len(rep.changes) == 4
     with store.read() as s:
         case = s.get(Case, "people-v-weinstein")
@@ -66,8 +66,8 @@ def test_source_adds_events_to_a_case_defined_by_a_file(
     assert report.ok and report.changes == []
     # ... and a re-fetch of the source leaves the file's event alone.
     server.routes["/p.ics"] = Route(body=ics(dict(list(BASE.items())[:3]), name="x"))
-    fetch_source(store, source(cfg), NOW + timedelta(minutes=2), force=True)
-    fetch_source(store, source(cfg), NOW + timedelta(minutes=3), force=True)
+    fetch_source(store, source(cfg), NOW + timedelta(minutes=2), hook=None, force=True)
+    fetch_source(store, source(cfg), NOW + timedelta(minutes=3), hook=None, force=True)
     assert "people-v-weinstein/hearing-2025-07-02@notifier" in live_uids(
         store, "calendars/weinstein.toml")
     assert live_uids(store) == set(list(BASE)[:3])
@@ -79,7 +79,7 @@ def test_a_file_claims_a_case_a_source_created(
     cfg = make_settings(tmp_path, db_url, {"name": "part-99", "url": server.url("/p.ics"),
                                            "case": "people-v-weinstein"})
     server.routes["/p.ics"] = Route(body=ics(BASE))
-    fetch_source(store, source(cfg), NOW)
+    fetch_source(store, source(cfg), NOW, hook=None)
     write_cal("weinstein.toml", CASE_FILE)
     report = sync_calendars(store, folders, now=NOW)
     assert report.ok, [e.problems for e in report.errors]
@@ -100,7 +100,7 @@ def test_a_uid_owned_by_a_file_is_a_conflict(
                                            "case": "people-v-weinstein"})
     clash = {"people-v-weinstein/hearing-2025-07-02@notifier": ("Copied", "20250702T093000")}
     server.routes["/p.ics"] = Route(body=ics(clash))
-    rep = fetch_source(store, source(cfg), NOW)
+    rep = fetch_source(store, source(cfg), NOW, hook=None)
     assert rep.status == "error" and rep.error is not None
     assert "source 'part-99'" in rep.error and "already defined in calendars/weinstein.toml" \
         in rep.error
@@ -130,7 +130,7 @@ END:VEVENT
     cfg = make_settings(tmp_path, db_url, {"name": "part-99", "url": server.url("/p.ics"),
                                            "case": "c", "expand_past": "1d",
                                            "expand_future": "35d"})
-    rep = fetch_source(store, source(cfg), NOW)
+    rep = fetch_source(store, source(cfg), NOW, hook=None)
     assert rep.status == "ok", rep.error
     with store.read() as s:
         evs = {e.uid: e for e in s.exec(select(Event)).all()}
@@ -149,20 +149,20 @@ def test_local_file_path_and_file_url(store: Store, tmp_path: Path, db_url: str)
     cfg = make_settings(tmp_path, db_url,
                         {"name": "part-99", "url": "feeds/part99.ics", "case": "c"},
                         {"name": "by-url", "url": (feeds / "part99.ics").as_uri(), "case": "d"})
-    rel = fetch_source(store, source(cfg, "part-99"), NOW, base_dir=tmp_path)
+    rel = fetch_source(store, source(cfg, "part-99"), NOW, hook=None, base_dir=tmp_path)
     assert rel.status == "ok" and len(rel.changes) == 4
-    again = fetch_source(store, source(cfg, "part-99"), NOW + timedelta(minutes=15),
+    again = fetch_source(store, source(cfg, "part-99"), NOW + timedelta(minutes=15), hook=None,
                          base_dir=tmp_path)
     assert again.status == "ok" and not again.parsed  # same bytes: not re-read
     (feeds / "part99.ics").write_bytes(ics({}, name="x")[:40])
-    bad = fetch_source(store, source(cfg, "part-99"), NOW + timedelta(minutes=30),
+    bad = fetch_source(store, source(cfg, "part-99"), NOW + timedelta(minutes=30), hook=None,
                        base_dir=tmp_path)
     assert bad.status == "error" and len(live_uids(store)) == 4
-    missing = fetch_source(store, source(cfg, "by-url"), NOW)
+    missing = fetch_source(store, source(cfg, "by-url"), NOW, hook=None)
     assert missing.status == "error" and missing.error is not None
     assert "source 'by-url'" in missing.error and "not a valid iCalendar" in missing.error
     (feeds / "part99.ics").unlink()
-    gone = fetch_source(store, source(cfg, "by-url"), NOW + timedelta(hours=1))
+    gone = fetch_source(store, source(cfg, "by-url"), NOW + timedelta(hours=1), hook=None)
     assert gone.status == "error" and "cannot read" in (gone.error or "")
 
 
@@ -190,7 +190,7 @@ def test_webcal_against_a_plain_http_server_fails_cleanly(
     url = server.url("/p.ics?token=s3cret").replace("http://", "webcal://")
     cfg = make_settings(tmp_path, db_url, {"name": "w", "url": url, "case": "c",
                                            "timeout": "2s"})
-    rep = fetch_source(store, source(cfg), NOW)
+    rep = fetch_source(store, source(cfg), NOW, hook=None)
     assert rep.status == "error" and rep.error is not None
     assert rep.error.startswith("source 'w': ") and "s3cret" not in rep.error
     assert all(path != "/p.ics?token=s3cret" for path, _ in server.requests)

@@ -37,6 +37,7 @@ def serve(server: FeedServer, events: dict[str, tuple[str, str]], **kw: object) 
 
 
 def fetch(store: Store, cfg: Settings, now: datetime = NOW, **kw: object):  # type: ignore[no-untyped-def]
+    kw.setdefault("hook", None)
     return fetch_source(store, source(cfg), now, **kw)  # type: ignore[arg-type]
 
 
@@ -167,14 +168,14 @@ def test_mass_drop_accepted_by_an_operator(store: Store, cfg: Settings,
     serve(server, {"h1@court": BASE["h1@court"]}, etag=False)
     fetch(store, cfg, NOW + timedelta(minutes=15))
     assert fetch(store, cfg, NOW + timedelta(minutes=30)).status == "held"
-    rep = accept_held(store, source(cfg), NOW + timedelta(minutes=35))
+    rep = accept_held(store, source(cfg), NOW + timedelta(minutes=35), hook=None)
     assert sorted(c.event_uid for c in rep.changes) == ["h2@court", "h3@court", "h4@court"]
     assert live_uids(store) == {"h1@court"}
     after = fetch(store, cfg, NOW + timedelta(minutes=45), force=True)
     assert after.status == "ok" and after.changes == []
     from notifier.errors import NotifierError
     with pytest.raises(NotifierError, match="no held changes"):
-        accept_held(store, source(cfg), NOW + timedelta(minutes=50))
+        accept_held(store, source(cfg), NOW + timedelta(minutes=50), hook=None)
 
 
 def test_mass_move_is_held_and_released_when_upstream_recovers(
@@ -278,15 +279,16 @@ def test_backoff_while_failing_and_reset_on_success(store: Store, cfg: Settings,
     t = NOW
     delays = []
     for _ in range(6):
-        reports = poll_due_sources(store, cfg, t)
+        reports = poll_due_sources(store, cfg, t, hook=None)
         assert len(reports) == 1 and reports[0].status == "error"
-        assert poll_due_sources(store, cfg, t + timedelta(minutes=1)) == []  # not due yet
+        # Not due yet:
+        assert poll_due_sources(store, cfg, t + timedelta(minutes=1), hook=None) == []
         assert reports[0].next_fetch_at is not None
         delays.append(reports[0].next_fetch_at - t)
         t = reports[0].next_fetch_at
     assert delays == [timedelta(minutes=m) for m in (30, 60, 120, 240, 360, 360)]
     serve(server, BASE)
-    rep = poll_due_sources(store, cfg, t)[0]
+    rep = poll_due_sources(store, cfg, t, hook=None)[0]
     assert rep.status == "ok" and rep.next_fetch_at == t + timedelta(minutes=15)
     with store.read() as s:
         st = s.get(SourceState, "part-99")
@@ -308,9 +310,10 @@ def test_poll_fetches_only_due_and_enabled_sources(tmp_path: Path, db_url: str, 
         {"name": "part-99", "url": server.url("/part99.ics"), "case": "a", "interval": "15m"},
         {"name": "other", "url": server.url("/other.ics"), "case": "b", "interval": "1h"},
         {"name": "off", "url": server.url("/none.ics"), "enabled": False})
-    assert {r.source for r in poll_due_sources(store, cfg, NOW)} == {"part-99", "other"}
-    assert [r.source for r in poll_due_sources(store, cfg, NOW + timedelta(minutes=20))] == \
-        ["part-99"]
+    assert {r.source for r in poll_due_sources(store, cfg, NOW, hook=None)} == \
+        {"part-99", "other"}
+    later = poll_due_sources(store, cfg, NOW + timedelta(minutes=20), hook=None)
+    assert [r.source for r in later] == ["part-99"]
     from notifier.sources import next_due
     assert next_due(store, cfg, NOW + timedelta(minutes=20)) == NOW + timedelta(minutes=35)
 

@@ -6,6 +6,7 @@ and an ``on_hold`` callback (:data:`HoldHook`) routed to the operator channel.
 For the CLI: :func:`fetch_source`, :func:`accept_held`, :func:`source_status`.
 
 Modules: :mod:`.fetch` (HTTP/file download), :mod:`.csvfile` (CSV mapping),
+:mod:`.matching` (CSV rows sharing a key -> the stored events they continue),
 :mod:`.engine` (missing counters and the mass-change hold), :mod:`.poll`
 (orchestration and state), :mod:`.status` (read-only status).
 """

@@ -15,6 +15,7 @@ import click
 from ..cli import config_option, get_ctx, handle_errors
 from ..config import Settings, SourceSettings
 from ..errors import NotifierError
+from ..outbox import change_hook
 from ..textfmt import table
 from ..timeutil import utcnow
 from .poll import FetchReport, accept_held, fetch_source, live_owners
@@ -112,8 +113,9 @@ def fetch_cmd(name: str, force: bool) -> None:
     """Fetch source NAME now and print what changed."""
     ctx = get_ctx()
     src = _find(ctx.settings, name)
-    _print_report(fetch_source(ctx.store, src, force=force, live=live_owners(ctx.settings),
-                               base_dir=ctx.settings.base_dir))
+    # Like `notifier sync`: alerts and re-planned reminders commit with the changes.
+    _print_report(fetch_source(ctx.store, src, hook=change_hook(ctx.settings), force=force,
+                               live=live_owners(ctx.settings), base_dir=ctx.settings.base_dir))
 
 
 @sources.command("accept")
@@ -124,4 +126,5 @@ def accept_cmd(name: str) -> None:
     """Apply the held changes of source NAME."""
     ctx = get_ctx()
     src = _find(ctx.settings, name)
-    _print_report(accept_held(ctx.store, src, live=live_owners(ctx.settings)))
+    _print_report(accept_held(ctx.store, src, hook=change_hook(ctx.settings),
+                              live=live_owners(ctx.settings)))

@@ -4,6 +4,10 @@ Call :func:`parse_csv` with the body and the source's settings; the
 ``[sources.csv]`` table says which column holds what and how dates and times are
 written. Times are local to the source's ``timezone``. Each event gets a stable
 id from the mapped key fields (never the date, so a moved hearing keeps its id).
+Rows sharing a key get provisional ids in date order (``key``, ``key-2``, ...)
+and are listed in :attr:`CsvSpec.groups`; unless the key includes an upstream
+``id``, :mod:`.matching` then gives them the ids of the stored events nearest in
+date, so one hearing leaving the export does not shift the others' ids.
 Any bad row makes the whole file an error: a half-read export must not look
 like hearings were dropped.
 """
@@ -13,7 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
 from ..config import CsvMapping, SourceSettings
@@ -32,6 +36,23 @@ BUILTIN_STATUS = {
 }
 _BLANK = {"", "tba", "tbd", "n/a", "na", "-", "--", "none"}
 _MAX_PROBLEMS = 20
+
+
+@dataclass
+class CsvSpec(CalendarSpec):
+    """A parsed CSV export.
+
+    ``groups``: (case id, key) -> indexes into ``events`` of the rows with that
+    key, in date order. Empty when the key includes an upstream ``id`` column
+    (those ids are taken as they are).
+    """
+
+    groups: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+
+
+def event_uid(case_id: str, event_id: str, source_name: str) -> str:
+    """The UID of a CSV source's event."""
+    return f"{case_id}/{event_id}@{source_name}.source.notifier"
 
 
 @dataclass
@@ -97,7 +118,7 @@ def _cell(row: list[str], cols: dict[str, int], fld: str) -> str:
     return row[i].strip()
 
 
-def parse_csv(raw: bytes, src: SourceSettings) -> CalendarSpec:
+def parse_csv(raw: bytes, src: SourceSettings) -> CsvSpec:
     """Parse a CSV export; raises CalendarError listing every bad row."""
     m = src.csv
     assert m is not None, "parse_csv needs a CSV source"
@@ -193,21 +214,23 @@ def _time(text: str, m: CsvMapping, fld: str) -> time | None:
         raise ValueError(f"{fld} {text!r} does not match time_format {m.time_format!r}") from e
 
 
-def _assemble(rows: list[_Row], src: SourceSettings) -> CalendarSpec:
+def _assemble(rows: list[_Row], src: SourceSettings) -> CsvSpec:
     cases: dict[str, CaseSpec] = {}
     events: list[EventSpec] = []
-    used: dict[tuple[str, str], int] = {}
-    # Rows sharing a key (two conferences in one case) are told apart by date order.
+    groups: dict[tuple[str, str], list[int]] = {}
+    # Rows sharing a key (two conferences in one case) get provisional ids in date
+    # order; .matching re-assigns them against the stored events.
     for r in sorted(rows, key=lambda r: r.order):
         if r.case_id not in cases:
             cases[r.case_id] = CaseSpec(id=r.case_id, title=r.case_title, timezone=src.timezone)
-        n = used.get((r.case_id, r.key), 0) + 1
-        used[(r.case_id, r.key)] = n
-        event_id = r.key if n == 1 else f"{r.key}-{n}"
-        uid = f"{r.case_id}/{event_id}@{src.name}.source.notifier"
-        events.append(EventSpec(uid=uid, case_id=r.case_id, event_id=event_id,
-                                **r.spec_args))  # type: ignore[arg-type]
+        group = groups.setdefault((r.case_id, r.key), [])
+        event_id = r.key if not group else f"{r.key}-{len(group) + 1}"
+        group.append(len(events))
+        events.append(EventSpec(uid=event_uid(r.case_id, event_id, src.name), case_id=r.case_id,
+                                event_id=event_id, **r.spec_args))  # type: ignore[arg-type]
     if src.case and src.case not in cases:
         cases[src.case] = CaseSpec(id=src.case, title=src.case, timezone=src.timezone)
-    return CalendarSpec(source=src.key, cases=list(cases.values()), events=events,
-                        defines_cases=False)
+    assert src.csv is not None
+    return CsvSpec(source=src.key, cases=list(cases.values()), events=events,
+                   defines_cases=False,
+                   groups={} if "id" in src.csv.key_fields() else groups)

@@ -26,11 +26,13 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from ..config import SourceSettings
+from ..icsfile import IcsSpec
 from ..models import Case, Change, Event, SourceState
 from ..specs import CalendarSpec, EventSpec
 from ..sync import ChangeHook, apply_calendar, remove_event, when_of
 from ..textfmt import mask_url
 from ..timeutil import day_start_utc
+from .matching import match_stored
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ class HoldNotice:
     """What the operator is told once when a source's changes are held."""
 
     source: str  # the [[sources]] name
-    url: str  # masked
+    url: str  # scheme and host only (mask_url)
     at: datetime
     affected: int  # events that would be removed or moved
     total: int  # the source's upcoming events
@@ -68,8 +70,20 @@ class Outcome:
 
 
 def spec_digest(spec: CalendarSpec) -> str:
-    """A fingerprint of the parsed content (not the bytes: DTSTAMP changes every fetch)."""
-    parts = sorted(repr(e) for e in spec.events) + sorted(repr(c) for c in spec.cases)
+    """A fingerprint of the parsed content (not the bytes: DTSTAMP changes every fetch).
+
+    Occurrences of expanded recurring events are left out for the series
+    themselves (:class:`~notifier.icsfile.IcsSpec`): which occurrences fall in the
+    window depends on when the body was parsed, not on what it says, and a hold
+    must be confirmable by the same content fetched later.
+    """
+    events: list[EventSpec] = spec.events
+    series: tuple[str, ...] = ()
+    if isinstance(spec, IcsSpec):
+        events = [e for e in spec.events if e.uid not in spec.expanded]
+        series = spec.series
+    parts = sorted(repr(e) for e in events) + sorted(repr(c) for c in spec.cases) + \
+        [f"series {s}" for s in series]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
@@ -101,6 +115,8 @@ def apply_fetch(s: Session, state: SourceState, spec: CalendarSpec, src: SourceS
 
     ``bump`` counts this fetch for the missing counters (False when re-applying
     content already counted, as ``accept`` does); ``confirmed`` skips the hold.
+    CSV rows sharing a key are first matched to the stored events they continue
+    (:func:`.matching.match_stored`); a hold records the digest of ``spec`` as given.
     """
     tzs: dict[str, ZoneInfo] = {}
 
@@ -110,6 +126,8 @@ def apply_fetch(s: Session, state: SourceState, spec: CalendarSpec, src: SourceS
             tzs[case_id] = ZoneInfo(case.timezone if case else src.timezone)
         return tzs[case_id]
 
+    digest = spec_digest(spec)
+    spec = match_stored(s, spec, src.name, lambda ev: _is_over(ev, tz_of(ev.case_id), now))
     stored = list(s.exec(select(Event).where(Event.source == spec.source,
                                              col(Event.removed_at).is_(None))).all())
     upcoming = {ev.uid: ev for ev in stored if not _is_over(ev, tz_of(ev.case_id), now)}
@@ -137,7 +155,7 @@ def apply_fetch(s: Session, state: SourceState, spec: CalendarSpec, src: SourceS
                          f"({new.status})")
         out.held_lines = lines
         state.missing = json.dumps(counts, sort_keys=True)
-        state.held_digest = spec_digest(spec)
+        state.held_digest = digest
         state.held_summary = json.dumps(lines)
         out.pending_missing = len(counts)
         if out.new_hold:

@@ -2,12 +2,15 @@
 
 Call :func:`fetch_url`. It returns :class:`Fetched` (a body, or ``not_modified``
 after a 304) or raises :class:`FetchError` with a message that names the source
-and never shows a URL's userinfo or query string. ``webcal://`` is fetched as
-``https://``; ``file://`` URLs and plain paths are read from disk.
+and shows a URL only as scheme and host (:func:`~notifier.textfmt.mask_url`: a
+secret feed's path, userinfo and query string never appear). ``webcal://`` is fetched as
+``https://``; ``file://`` URLs and plain paths are read from disk. Importing it
+masks URLs in httpx's own request log lines the same way.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
@@ -21,10 +24,22 @@ import httpx
 
 from .. import __version__
 from ..errors import NotifierError
-from ..textfmt import mask_url
+from ..textfmt import mask_url, mask_urls
 
-_URL = re.compile(r"(?:https?|webcal)://[^\s'\"<>]+", re.IGNORECASE)
 USER_AGENT = f"notifier/{__version__} (court-calendar notifier; httpx/{httpx.__version__})"
+
+
+class _MaskUrls(logging.Filter):
+    """Show URLs in httpx's own log lines ("HTTP Request: GET <url>") as scheme + host."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = mask_urls(record.getMessage()), None
+        return True
+
+
+_HTTPX_LOG = logging.getLogger("httpx")
+if not any(isinstance(f, _MaskUrls) for f in _HTTPX_LOG.filters):
+    _HTTPX_LOG.addFilter(_MaskUrls())
 
 
 class FetchError(NotifierError):
@@ -151,6 +166,6 @@ def fetch_url(url: str, *, name: str, etag: str | None = None,
     except httpx.TooManyRedirects as e:
         raise FetchError(f"source {name!r}: {shown} redirected more than max_redirects "
                          f"({max_redirects}) times") from e
-    except httpx.HTTPError as e:
-        detail = _URL.sub(lambda m: mask_url(m.group(0)), str(e)) or type(e).__name__
+    except (httpx.HTTPError, httpx.InvalidURL) as e:
+        detail = mask_urls(str(e)) or type(e).__name__
         raise FetchError(f"source {name!r}: cannot fetch {shown}: {detail}") from e

@@ -4,8 +4,10 @@ Call :func:`poll_due_sources` on a timer (every minute is fine: it fetches only
 the sources whose ``next_fetch_at`` has come), :func:`fetch_source` to fetch one
 now, and :func:`accept_held` when an operator accepts held changes. The network
 fetch happens outside any transaction; parsing and applying happen in one write
-transaction together with the state update and the optional ``hook`` (the
-outbox), so alerts commit atomically with the changes they describe.
+transaction together with the state update and the ``hook`` (the outbox), so
+alerts commit atomically with the changes they describe. An unchanged body (a
+304, or the same bytes) is not parsed again, except by the first fetch of each
+UTC day for iCal sources (:func:`window_moved`: recurring events' window).
 
 A failed fetch (network, HTTP error, oversized or malformed body, conflicting
 UIDs) never touches the source's stored events: it is recorded in its state
@@ -16,10 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import traceback
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ..config import Settings, SourceSettings
@@ -29,6 +32,7 @@ from ..models import Change, SourceState
 from ..specs import CalendarSpec, is_remote_source
 from ..store import Store
 from ..sync import ChangeHook
+from ..textfmt import mask_urls
 from ..timeutil import utcnow
 from .csvfile import parse_csv
 from .engine import HoldHook, apply_fetch, spec_digest
@@ -66,12 +70,48 @@ def parse_body(raw: bytes, src: SourceSettings, now: datetime) -> CalendarSpec:
     return spec
 
 
+_warned_unkeyed: set[str] = set()
+
+
+def warn_if_unkeyed(src: SourceSettings) -> bool:
+    """Log once per process that a CSV source maps neither ``id`` nor ``key``.
+
+    Its rows are then identified by case number + kind; rows sharing those are
+    told apart by date (see :mod:`.matching`), which is a guess. Returns whether
+    it warned now.
+    """
+    m = src.csv
+    if m is None or m.id or m.key is not None or src.name in _warned_unkeyed:
+        return False
+    _warned_unkeyed.add(src.name)
+    log.warning("source %r: [sources.csv] maps neither id nor key, so hearings are "
+                "identified by %s; several with the same values in one case are told apart "
+                "by date (matched to the stored ones nearest in time). Map an upstream id "
+                "column if the export has one.", src.name,
+                " + ".join(m.key_fields()) or "their kind")
+    return True
+
+
 def backoff(src: SourceSettings, failures: int) -> timedelta:
     """Delay before the next try after ``failures`` consecutive failures."""
     if failures <= 0:
         return src.interval
     cap = max(src.max_backoff, src.interval)
     return min(src.interval * (2 ** min(failures, 30)), cap)
+
+
+def window_moved(src: SourceSettings, state: SourceState, now: datetime) -> bool:
+    """Whether an iCal source is re-parsed even if its body is unchanged.
+
+    Its recurring events are expanded within a window around ``now``, which moves
+    with time: a static weekly series must still gain its new occurrences. So the
+    first successful fetch of each UTC day re-parses (at least once a day while
+    the source is polled; at once after a longer pause).
+    """
+    if src.format != "ics":
+        return False
+    last = state.last_success_at
+    return last is None or last.astimezone(UTC).date() != now.astimezone(UTC).date()
 
 
 def _digest(text: str) -> str:
@@ -103,16 +143,21 @@ def _record_failure(store: Store, src: SourceSettings, now: datetime, message: s
 
 
 def fetch_source(store: Store, src: SourceSettings, now: datetime | None = None, *,
-                 hook: ChangeHook | None = None, on_hold: HoldHook | None = None,
+                 hook: ChangeHook | None, on_hold: HoldHook | None = None,
                  force: bool = False, live: Callable[[str], bool] | None = None,
                  base_dir: Path | None = None) -> FetchReport:
     """Fetch one source now and apply (or hold) what changed.
 
+    ``hook`` (required, so no caller forgets it: pass the outbox's
+    :func:`~notifier.outbox.change_hook`, or None on purpose) runs in the write
+    transaction with the changes applied, so their alerts and re-planned
+    reminders commit with them.
     ``force`` skips the conditional request (re-download and re-parse).
     ``live(key)`` says whether another owner of a UID still exists (default: all
     do, so a UID clash is an error); ``base_dir`` resolves relative file paths.
     """
     now = now or utcnow()
+    warn_if_unkeyed(src)
     state = _load_state(store, src.name)
     url_digest = _digest(src.url)
     same_url = state.url_digest == url_digest and not force
@@ -130,9 +175,9 @@ def fetch_source(store: Store, src: SourceSettings, now: datetime | None = None,
     body_sha = hashlib.sha256(body).hexdigest() if body is not None else state.body_sha
     unchanged = got.not_modified or (same_url and body_sha == state.body_sha)
     pending = state.held_at is not None or state.missing not in ("", "{}")
-    if unchanged and not pending:
-        # Nothing new and nothing waiting on a further fetch: no parse, no transaction
-        # beyond the bookkeeping.
+    if unchanged and not pending and not window_moved(src, state, now):
+        # Nothing new, nothing waiting on a further fetch and the same expansion
+        # day: no parse, no transaction beyond the bookkeeping.
         with store.write() as s:
             row = s.get(SourceState, src.name) or SourceState(name=src.name)
             _mark_success(row, src, now, "not_modified" if got.not_modified else "ok", got)
@@ -191,9 +236,12 @@ def _mark_success(row: SourceState, src: SourceSettings, now: datetime, status: 
 
 
 def accept_held(store: Store, src: SourceSettings, now: datetime | None = None, *,
-                hook: ChangeHook | None = None,
+                hook: ChangeHook | None,
                 live: Callable[[str], bool] | None = None) -> FetchReport:
-    """Apply a source's held changes now (``notifier sources accept NAME``)."""
+    """Apply a source's held changes now (``notifier sources accept NAME``).
+
+    ``hook`` as for :func:`fetch_source` (required).
+    """
     now = now or utcnow()
     with store.write() as s:
         row = s.get(SourceState, src.name)
@@ -218,7 +266,7 @@ def live_owners(settings: Settings) -> Callable[[str], bool]:
 
 
 def poll_due_sources(store: Store, settings: Settings, now: datetime | None = None, *,
-                     hook: ChangeHook | None = None,
+                     hook: ChangeHook | None,
                      on_hold: HoldHook | None = None) -> list[FetchReport]:
     """Fetch every enabled source that is due (never fetched, or next_fetch_at <= now)."""
     now = now or utcnow()
@@ -235,9 +283,12 @@ def poll_due_sources(store: Store, settings: Settings, now: datetime | None = No
             reports.append(fetch_source(store, src, now, hook=hook, on_hold=on_hold,
                                         live=live, base_dir=settings.base_dir))
         except Exception as e:  # one source's bug must not stop the others
-            log.exception("source %r: unexpected error while polling", src.name)
+            # The traceback may quote the URL (a secret feed's path): masked.
+            log.error("source %r: unexpected error while polling\n%s", src.name,
+                      mask_urls("".join(traceback.format_exception(e))).rstrip())
             reports.append(_record_failure(store, src, now, f"source {src.name!r}: "
-                                           f"unexpected error: {type(e).__name__}: {e}"))
+                                           f"unexpected error: {type(e).__name__}: "
+                                           f"{mask_urls(str(e))}"))
     return reports
 
 

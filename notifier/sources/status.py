@@ -15,13 +15,13 @@ from sqlmodel import col, func, select
 from ..config import Settings
 from ..models import Event, SourceState
 from ..store import Store
-from ..textfmt import mask_url
+from ..textfmt import mask_url, mask_urls
 
 
 @dataclass(frozen=True)
 class SourceStatus:
     name: str
-    url: str  # masked
+    url: str  # scheme and host only (mask_url)
     format: str
     enabled: bool
     last_status: str  # new, ok, not_modified, held, error
@@ -68,7 +68,8 @@ def source_status(store: Store, settings: Settings) -> list[SourceStatus]:
                 name=src.name, url=mask_url(src.url), format=src.format, enabled=src.enabled,
                 last_status=st.last_status, last_fetch_at=st.last_fetch_at,
                 last_success_at=st.last_success_at, last_change_at=st.last_change_at,
-                next_fetch_at=st.next_fetch_at, failures=st.failures, last_error=st.last_error,
+                next_fetch_at=st.next_fetch_at, failures=st.failures,
+                last_error=mask_urls(st.last_error) if st.last_error else None,
                 held_at=st.held_at,
                 held=tuple(json.loads(st.held_summary)) if st.held_summary else (),
                 pending_missing=len(json.loads(st.missing or "{}")),
