@@ -28,13 +28,20 @@ from pydantic import (
 
 from .errors import CalendarError
 from .icsfile import parse_ics
-from .specs import STATUSES, CalendarSpec, CaseSpec, EventSpec, ReminderRules, When
+from .specs import (
+    MAX_YEAR,
+    MIN_YEAR,
+    STATUSES,
+    CalendarSpec,
+    CaseSpec,
+    EventSpec,
+    ReminderRules,
+    When,
+)
 from .timeutil import local_to_utc, parse_duration, to_utc, zone
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 SLUG = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
-# Court dates outside this range are typos (and would overflow date arithmetic).
-MIN_YEAR, MAX_YEAR = 1900, 2200
 
 
 class _In(BaseModel):

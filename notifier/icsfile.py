@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar
 
 from .errors import CalendarError
-from .specs import CalendarSpec, CaseSpec, EventSpec, When
+from .specs import MAX_YEAR, MIN_YEAR, CalendarSpec, CaseSpec, EventSpec, When
 from .timeutil import local_to_utc, to_utc, zone
 
 _STATUS = {"CONFIRMED": "scheduled", "TENTATIVE": "tentative", "CANCELLED": "cancelled"}
@@ -201,6 +201,8 @@ def parse_ics(raw: bytes, source: str, default_case_id: str, *, case_id: str | N
 def _when(ev: Any, start: Any, tz: ZoneInfo) -> When:
     if start is None:
         return When()
+    if isinstance(start, date) and not MIN_YEAR <= start.year <= MAX_YEAR:
+        raise ValueError(f"year {start.year} is outside {MIN_YEAR}-{MAX_YEAR}")
     end = ev.decoded("DTEND") if "DTEND" in ev else None
     duration = ev.decoded("DURATION") if "DURATION" in ev else None
     if isinstance(start, datetime):

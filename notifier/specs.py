@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 from .timeutil import day_start_utc
 
 STATUSES = ("scheduled", "tentative", "tbd", "postponed", "cancelled", "completed")
+# Court dates outside this range are typos (and would overflow date arithmetic).
+MIN_YEAR, MAX_YEAR = 1900, 2200
 # Owner keys (``Event.source``/``Case.source``) of remote sources start with this;
 # calendar files use their path ("calendars/<file>").
 SOURCE_PREFIX = "source:"

@@ -245,3 +245,10 @@ def test_unreadable_folder_is_reported_not_raised(tmp_path: Path,
     assert result.unreadable_dirs == ["cals"]
     assert "cals: cannot read calendar folder" in str(result.errors[0])
     assert "Permission denied" in str(result.errors[0])
+
+
+def test_ics_event_in_year_9999_is_a_clear_error() -> None:
+    bad = ICS.replace(b"DTSTART;VALUE=DATE:20250702", b"DTSTART;VALUE=DATE:99990702") \
+             .replace(b"DTEND;VALUE=DATE:20250703", b"DTEND;VALUE=DATE:99990703")
+    with pytest.raises(CalendarError, match="year 9999 is outside 1900-2200"):
+        parse_ics(bad, "calendars/part-99.ics", default_case_id="part-99")

@@ -196,6 +196,7 @@ def fetch_source(store: Store, src: SourceSettings, now: datetime | None = None,
     digest = spec_digest(spec)
     try:
         with store.write() as s:
+            store.serialize_sync(s)
             row = s.get(SourceState, src.name) or SourceState(name=src.name)
             confirmed = row.held_at is not None and row.held_digest == digest
             out = apply_fetch(s, row, spec, src, now, bump=True, confirmed=confirmed,
@@ -244,6 +245,7 @@ def accept_held(store: Store, src: SourceSettings, now: datetime | None = None, 
     """
     now = now or utcnow()
     with store.write() as s:
+        store.serialize_sync(s)
         row = s.get(SourceState, src.name)
         if row is None or row.held_at is None or row.body is None:
             raise NotifierError(f"source {src.name!r} has no held changes")
