@@ -17,6 +17,7 @@ from collections.abc import Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 MEDIA_TYPE = "text/calendar; charset=utf-8"
 _NOT_FOUND = "Not found\n"
 _UPCOMING_PER_CASE = 20
+_PAST_ON_CASE_PAGE = 50  # most recent first
 
 
 class RedactTokens(logging.Filter):
@@ -91,6 +93,16 @@ def _upcoming(ev: FeedEvent, tz: ZoneInfo, now: datetime) -> bool:
     if ev.start_utc is not None:
         return (ev.end_utc or ev.start_utc) >= now
     return (ev.end_date or ev.date) >= now.astimezone(tz).date()
+
+
+def _row(e: FeedEvent, tz: ZoneInfo) -> dict[str, Any]:
+    """What the HTML pages show of one event."""
+    return {"label": label(e.kind), "title": e.title,
+            "status": "removed" if e.removed_at else e.status,
+            "when": When(date=e.date, end_date=e.end_date, start=e.start_utc,
+                         end=e.end_utc).describe(tz),
+            "location": e.location, "notes": e.notes,
+            "url": e.url if e.url and re.match(r"^https?://", e.url) else None}
 
 
 def create_app(settings: Settings, store: Store, feeds: FeedService | None = None, *,
@@ -173,13 +185,12 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
             case = snap.cases[cid]
             tz = ZoneInfo(case.timezone)
             evs = [e for e in by_case.get(cid, []) if _upcoming(e, tz, now)]
-            rows = [{"label": label(e.kind), "title": e.title, "status": e.status,
-                     "when": When(date=e.date, end_date=e.end_date, start=e.start_utc,
-                                  end=e.end_utc).describe(tz),
-                     "location": e.location, "notes": e.notes,
-                     "url": e.url if e.url and re.match(r"^https?://", e.url) else None}
-                    for e in evs[:_UPCOMING_PER_CASE if case_id is None else None]]
+            rows = [_row(e, tz) for e in evs[:_UPCOMING_PER_CASE if case_id is None else None]]
+            past = [] if case_id is None else [
+                _row(e, tz) for e in reversed(by_case.get(cid, []))
+                if e.date is not None and not _upcoming(e, tz, now)][:_PAST_ON_CASE_PAGE]
             groups.append({"case": case, "events": rows, "more": len(evs) - len(rows),
+                           "past": past,
                            "page": base + f"/cases/{cid}" + (f"?token={quote(token)}"
                                                               if token else ""),
                            "links": links(f"/calendars/{cid}.ics", token)})

@@ -127,6 +127,10 @@ def test_index_and_case_pages(server: LiveServer) -> None:
     page = httpx.get(server.url + "/cases/people-v-weinstein", timeout=10)
     assert page.status_code == 200 and "Justice Curtis Farber" in page.text
     assert "Prosecutors said they will try Weinstein a third time" in page.text
+    # Past dates, most recent first, only on the case page.
+    past = page.text.split("Past dates", 1)[1]
+    assert past.index("Wed 2 Jul 2025") < past.index("Tue 3 Jun 2025")
+    assert "Past dates" not in html
 
 
 def test_pages_escape_calendar_text(tmp_path: Path, store: Store, write_cal, folders,
