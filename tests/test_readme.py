@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.skipif(
+slow = pytest.mark.skipif(
     os.environ.get("NOTIFIER_TEST_README") != "1",
     reason="slow: builds a fresh virtualenv from the package index; set "
     "NOTIFIER_TEST_README=1 to run it (CI does)")
@@ -37,6 +37,7 @@ def test_readme_starts_with_setup_and_test_commands() -> None:
     assert second.strip() in ci  # CI runs the README's test command verbatim
 
 
+@slow
 def test_first_readme_command_sets_up_and_runs_the_daemon(tmp_path: Path) -> None:
     command = readme_commands()[0].strip()
     clone = tmp_path / "clone"
