@@ -116,14 +116,16 @@ class ReminderSettings(_Section):
         return v
 
 
+NotifyType = Literal["reminder", "change", "digest", "operator"]
+_DEFAULT_NOTIFY: tuple[NotifyType, ...] = ("reminder", "change")
+
+
 class ChannelSettings(_Section):
     """One ``[[channels]]`` entry: an Apprise URL, what it wants, how messages look."""
 
     name: str = Field(min_length=1)
     url: SecretStr
-    notify: list[Literal["reminder", "change", "digest", "operator"]] = Field(
-        default_factory=lambda: ["reminder", "change"]
-    )
+    notify: list[NotifyType] = Field(default_factory=lambda: list(_DEFAULT_NOTIFY))
     cases: list[str] = Field(default_factory=lambda: ["*"])
     tags: list[str] = Field(default_factory=list)
     kinds: list[str] = Field(default_factory=list)

@@ -115,8 +115,8 @@ class Channel:
             self.format, self.attachments = "text", False
             self._client = self._urgent = None
             return
-        formats = plugin.notify_format
-        formats = formats if isinstance(formats, tuple | list) else (formats,)
+        declared = plugin.notify_format
+        formats = declared if isinstance(declared, tuple | list) else (declared,)
         preferred = [str(getattr(f, "value", f)) for f in formats]
         self.format = cfg.format if cfg.format != "auto" else (
             preferred[0] if preferred and preferred[0] in FORMATS else "text")

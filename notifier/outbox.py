@@ -56,10 +56,13 @@ def insert_rows(s: Session, rows: Sequence[dict[str, Any]]) -> None:
         return
     dialect = s.get_bind().dialect.name
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt: Any = pg_insert(NT).on_conflict_do_nothing(index_elements=["dedupe_key"])
     else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(NT).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(NT).on_conflict_do_nothing(index_elements=["dedupe_key"])
     for chunk in _chunks(rows, 2000):
         s.execute(stmt, list(chunk))
 

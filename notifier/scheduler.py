@@ -62,7 +62,7 @@ class Engine:
         self.clock = clock
         self.sync_enabled = sync
         self.dispatcher = Dispatcher(store, settings, sender=sender, clock=clock,
-                                     on_idle=self.rearm)
+                                     on_idle=self._rearm_quietly)
         self.hook = outbox.change_hook(settings)
         self.last_tick: datetime | None = None
         self.last_sync: SyncReport | None = None
@@ -139,6 +139,9 @@ class Engine:
         return self._scheduler.running and not self._stopping.is_set()
 
     # -- jobs --------------------------------------------------------------------
+    def _rearm_quietly(self) -> None:
+        self.rearm()
+
     def rearm(self) -> datetime | None:
         """Arm the wake-up at the next due time (call after anything wrote the outbox)."""
         if self._stopping.is_set():
