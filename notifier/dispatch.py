@@ -51,7 +51,7 @@ from .errors import DeliveryError
 from .icsattach import event_ics
 from .logs import mask
 from .models import Case, Event, Notification
-from .store import Store
+from .store import LaneWriter, Store
 from .timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -205,28 +205,33 @@ class Dispatcher:
 
     def _drain(self, lane: Lane, max_batches: int = 10_000) -> Stats:
         # Each outcome commits before the next send starts (no pipelining): a crash
-        # repeats at most the one message in flight per lane.
+        # repeats at most the one message in flight per lane. One kept connection
+        # (the lane's writer) claims and records; it is returned when the drain ends.
         stats = Stats()
-        for _ in range(max_batches):
-            if self.stopping:
-                break
-            with self.store.write() as s:
-                rows = outbox.claim(s, self.clock(), self.settings.delivery.lease,
-                                    self.batch, channel=lane,
-                                    exclude=self._named if lane is None else ())
-            if not rows:
-                break
-            for i, row in enumerate(rows):
+        with self.store.lane_writer() as writer:
+            for _ in range(max_batches):
                 if self.stopping:
-                    with self.store.write() as s:
-                        outbox.release(s, [r.id for r in rows[i:] if r.id is not None],
-                                       self.clock())
                     break
-                job = self._process(row, stats)
-                if job is not None:
-                    outcome = job()
-                    setattr(stats, outcome, getattr(stats, outcome) + 1)
+                rows = writer.run(lambda conn: outbox.claim(
+                    conn, self.clock(), self.settings.delivery.lease, self.batch,
+                    channel=lane, exclude=self._named if lane is None else ()))
+                if not rows:
+                    break
+                for i, row in enumerate(rows):
+                    if self.stopping:
+                        with self.store.write() as s:
+                            outbox.release(s, [r.id for r in rows[i:] if r.id is not None],
+                                           self.clock())
+                        break
+                    self._handle(row, stats, writer)
         return stats
+
+    def _handle(self, n: Notification, stats: Stats, writer: LaneWriter) -> None:
+        """Check, send and record one claimed row; count its outcome in ``stats``."""
+        job = self._process(n, stats)
+        if job is not None:
+            outcome = job(writer)
+            setattr(stats, outcome, getattr(stats, outcome) + 1)
 
     # -- one row -----------------------------------------------------------------
     def _check(self, n: Notification, now: datetime) -> tuple[str | None, str | None,
@@ -300,13 +305,12 @@ class Dispatcher:
     def process(self, n: Notification) -> Stats:
         """Check, send and record one row already claimed (``status='sending'``)."""
         stats = Stats()
-        job = self._process(n, stats)
-        if job is not None:
-            outcome = job()
-            setattr(stats, outcome, getattr(stats, outcome) + 1)
+        with self.store.lane_writer() as writer:
+            self._handle(n, stats, writer)
         return stats
 
-    def _process(self, n: Notification, stats: Stats) -> Callable[[], str] | None:
+    def _process(self, n: Notification,
+                 stats: Stats) -> Callable[[LaneWriter], str] | None:
         """Check and send ``n``; return the job that records the send (None: recorded)."""
         now = self.clock()
         final, reason, extra = self._check(n, now)
@@ -329,37 +333,36 @@ class Dispatcher:
             error = DeliveryError(mask(f"{type(e).__name__}: {e}"))
         ms = int((time.perf_counter() - t0) * 1000)
         done = self.clock()
-        return lambda: self._record(n, error, done, ms, late)
+        return lambda writer: self._record(writer, n, error, done, ms, late)
 
-    def _record(self, n: Notification, error: DeliveryError | None, done: datetime, ms: int,
-                late: bool) -> str:
+    def _record(self, writer: LaneWriter, n: Notification, error: DeliveryError | None,
+                done: datetime, ms: int, late: bool) -> str:
         """Commit the outcome of one send; returns the Stats field it counts as."""
-        text = mask(str(error)) if error is not None else None
-        with self.store.write_conn() as s:
-            if error is None:
-                outbox.finish(s, n, done, "sent", late=late, duration_ms=ms)
-                outcome = "sent"
-                metrics.record_notification(n.type, "sent", channel=n.channel,
-                                            duration_s=ms / 1000,
-                                            lateness_s=(done - n.due_at).total_seconds())
-            elif error.permanent or n.attempts >= self.settings.delivery.max_attempts:
-                why = "permanent: " if error.permanent else ""
-                outbox.finish(s, n, done, "dead", error=why + (text or ""), duration_ms=ms)
-                outcome = "dead"
-                metrics.record_notification(n.type, "dead", channel=n.channel,
-                                            duration_s=ms / 1000)
-                log.warning("notification %s dead after %d attempt(s): %s", n.id,
-                            n.attempts, text)
-            else:
-                retry = done + backoff(n.attempts, self.settings.delivery, self.rng)
-                outbox.finish(s, n, done, "failed", error=text, retry_at=retry,
-                              outcome="retry", duration_ms=ms)
-                outcome = "failed"
-                metrics.record_notification(n.type, "failed", channel=n.channel,
-                                            duration_s=ms / 1000)
-                log.info("notification %s failed (attempt %d), retry at %s: %s", n.id,
-                         n.attempts, retry.isoformat(), text)
-        return outcome
+        if error is None:
+            writer.run(lambda conn: outbox.finish(conn, n, done, "sent", late=late,
+                                                  duration_ms=ms))
+            metrics.record_notification(n.type, "sent", channel=n.channel,
+                                        duration_s=ms / 1000,
+                                        lateness_s=(done - n.due_at).total_seconds())
+            return "sent"
+        text = mask(str(error))
+        if error.permanent or n.attempts >= self.settings.delivery.max_attempts:
+            why = "permanent: " if error.permanent else ""
+            writer.run(lambda conn: outbox.finish(conn, n, done, "dead", error=why + text,
+                                                  duration_ms=ms))
+            metrics.record_notification(n.type, "dead", channel=n.channel,
+                                        duration_s=ms / 1000)
+            log.warning("notification %s dead after %d attempt(s): %s", n.id, n.attempts,
+                        text)
+            return "dead"
+        retry = done + backoff(n.attempts, self.settings.delivery, self.rng)
+        writer.run(lambda conn: outbox.finish(conn, n, done, "failed", error=text,
+                                              retry_at=retry, outcome="retry",
+                                              duration_ms=ms))
+        metrics.record_notification(n.type, "failed", channel=n.channel, duration_s=ms / 1000)
+        log.info("notification %s failed (attempt %d), retry at %s: %s", n.id, n.attempts,
+                 retry.isoformat(), text)
+        return "failed"
 
 
 def _case_next(s: Any, case_id: str, now: datetime) -> str | None:

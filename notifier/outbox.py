@@ -20,6 +20,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Boolean, Connection, and_, bindparam, delete, func, or_, text, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session, col, select
 
 from . import planner
@@ -36,6 +38,10 @@ DT = Delivery.__table__  # type: ignore[attr-defined]
 def _chunks(items: Sequence[Any], n: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), n):
         yield items[i:i + n]
+
+
+def _dialect(s: Session | Connection) -> str:
+    return s.dialect.name if isinstance(s, Connection) else s.get_bind().dialect.name
 
 
 def _row(key: str, ntype: str, channel: str, due: datetime, now: datetime, payload: dict[str, Any],
@@ -245,7 +251,7 @@ def set_status(s: Session, ids: Sequence[int], status: str, now: datetime,
             status=status, last_error=reason, claimed_until=None, updated_at=now))
 
 
-def claim(s: Session, now: datetime, lease: timedelta, limit: int, *,
+def claim(s: Session | Connection, now: datetime, lease: timedelta, limit: int, *,
           channel: str | None = None, exclude: Sequence[str] = ()) -> list[Notification]:
     """Reserve up to ``limit`` due rows for this caller, atomically.
 
@@ -254,8 +260,11 @@ def claim(s: Session, now: datetime, lease: timedelta, limit: int, *,
     mid-send: it is sent again, at most one duplicate per crash). Two dispatchers
     never get the same row. ``channel`` claims only that channel's rows and
     ``exclude`` skips those channels (the dispatcher's per-channel lanes). On
-    PostgreSQL the candidates are locked with ``FOR UPDATE SKIP LOCKED`` so
-    concurrent claimers do not wait on each other.
+    PostgreSQL the candidates are picked once, in a materialized CTE, and locked
+    with ``FOR UPDATE SKIP LOCKED`` so concurrent claimers do not wait on each other.
+
+    The rows come back oldest due first, as read-only ``Notification`` objects in
+    no session (see :func:`_detached`).
     """
     due = or_(and_(NT.c.status.in_(WAITING), NT.c.next_attempt_at <= now),
               and_(NT.c.status == "sending", NT.c.claimed_until < now))
@@ -263,18 +272,36 @@ def claim(s: Session, now: datetime, lease: timedelta, limit: int, *,
         due = and_(NT.c.channel == channel, due)
     elif exclude:
         due = and_(NT.c.channel.not_in(list(exclude)), due)
-    pick = select(NT.c.id).where(due).order_by(NT.c.next_attempt_at).limit(limit)
-    if s.get_bind().dialect.name == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)
-    stmt = (update(Notification).where(col(Notification.id).in_(pick.scalar_subquery()))
-            .where(due)
+    pick: Any = select(NT.c.id).where(due).order_by(NT.c.next_attempt_at).limit(limit)
+    if _dialect(s) == "postgresql":
+        # Materialized: as a plain subquery PostgreSQL may run it again for every
+        # candidate row (a semi-join) and so take more than ``limit`` rows.
+        picked = pick.with_for_update(skip_locked=True).cte("picked") \
+            .prefix_with("MATERIALIZED")
+        pick = select(picked.c.id)
+    else:
+        pick = pick.scalar_subquery()
+    # Core, not ORM: building full ORM objects (identity map, events) for every
+    # claimed row cost more than the UPDATE itself.
+    stmt = (update(NT).where(NT.c.id.in_(pick)).where(due)
             .values(status="sending", claimed_until=now + lease,
-                    attempts=Notification.attempts + 1, updated_at=now)
-            .returning(Notification)
-            .execution_options(synchronize_session=False))
-    rows = list(s.scalars(stmt).all())
+                    attempts=NT.c.attempts + 1, updated_at=now)
+            .returning(*NT.c))
+    configure_mappers()  # reading a Notification's attributes needs them; a no-op once done
+    rows = [_detached(r._mapping) for r in s.execute(stmt)]
     rows.sort(key=lambda n: (n.next_attempt_at, n.id or 0))
     return rows
+
+
+def _detached(values: RowMapping) -> Notification:
+    """A read-only ``Notification`` from a full row of column values.
+
+    No validation (the values come from the database, typed by the column types)
+    and no ORM state: reading attributes works, setting one raises AttributeError,
+    and it cannot be added to a session (write changes with Core statements, as
+    :func:`finish` does). Call ``configure_mappers()`` once before reading them.
+    """
+    return Notification.model_construct(**values)
 
 
 _FINISH = text(

@@ -71,7 +71,10 @@ class Sink:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                if len(raw) < length:  # the sender was killed mid-request: not delivered
+                    return
                 try:
                     msg = json.loads(raw).get("message", "")
                 except ValueError:

@@ -126,3 +126,41 @@ def test_concurrent_syncs_record_each_change_once(pg_store: Store, write_cal, fo
         assert n == 20 * 3  # added once, then moved twice: never twice each
     finally:
         second.close()
+
+
+def test_lane_claims_and_records_on_postgres(pg_store: Store,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    """Claim and finish through a lane's kept connection (the dispatcher's path): two
+    lanes never get the same row, and a lost connection is replaced, not used again."""
+    from datetime import timedelta
+
+    from sqlmodel import func, select
+
+    from notifier import outbox
+    from notifier.models import Delivery, Notification
+
+    now = datetime(2025, 6, 1, 12, tzinfo=UTC)
+    with pg_store.write() as s:
+        outbox.insert_rows(s, [outbox.new_row(f"t:{i}", "test", "hook", now, now, {"n": i})
+                               for i in range(30)])
+    lease = timedelta(minutes=1)
+    with pg_store.lane_writer() as a, pg_store.lane_writer() as b:
+        first = a.run(lambda c: outbox.claim(c, now, lease, 20, channel="hook"))
+        second = b.run(lambda c: outbox.claim(c, now, lease, 20, channel="hook"))
+        assert len(first) == 20 and len(second) == 10
+        assert not {n.id for n in first} & {n.id for n in second}
+        assert first[0].status == "sending" and first[0].attempts == 1
+        assert first[0].due_at == now  # aware UTC, like the ORM's
+        # The server drops a's connection (restart, idle timeout): the next
+        # transaction runs on a new one.
+        with pg_store.engine.connect() as admin:
+            pid = a.run(lambda c: c.exec_driver_sql("SELECT pg_backend_pid()").scalar())
+            admin.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+        for n in first + second:
+            assert a.run(lambda c, n=n: outbox.finish(c, n, now, "sent"))  # type: ignore[misc]
+        assert "database connection lost; reconnecting" in caplog.text
+        assert not a.run(lambda c: outbox.finish(c, first[0], now, "sent"))  # not ours now
+    with pg_store.read() as s:
+        assert s.exec(select(func.count()).select_from(Notification)
+                      .where(Notification.status == "sent")).one() == 30
+        assert s.exec(select(func.count()).select_from(Delivery)).one() == 31

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -87,3 +89,57 @@ def test_database_folder_is_created(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'deep' / 'er' / 'n.db'}"
     Store(url).close()
     assert (tmp_path / "deep" / "er" / "n.db").exists()
+
+
+def _count_cases(store: Store) -> int:
+    with store.read() as s:
+        return len(s.exec(select(Case)).all())
+
+
+def _add_case(name: str) -> Callable[[sa.Connection], None]:
+    table = Case.__table__  # type: ignore[attr-defined]
+    return lambda conn: conn.execute(table.insert().values(
+        id=name, title=name, source="t", created_at=datetime.now(UTC),
+        updated_at=datetime.now(UTC)))
+
+
+def test_lane_writer_keeps_one_connection_and_commits_each_transaction(store: Store) -> None:
+    with store.lane_writer() as w:
+        w.run(_add_case("a"))
+        first = w._conn
+        w.run(_add_case("b"))
+        assert w._conn is first  # kept between transactions
+        assert _count_cases(store) == 2  # each one committed on its own
+        with pytest.raises(ZeroDivisionError):
+            w.run(lambda conn: (_add_case("c")(conn), 1 / 0))
+        assert _count_cases(store) == 2  # rolled back
+        w.run(_add_case("c"))  # and the connection is still usable
+    assert w._conn is None and _count_cases(store) == 3
+
+
+def test_lane_writer_replaces_a_broken_connection(store: Store,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    with store.lane_writer() as w:
+        w.run(_add_case("a"))
+        broken = w._conn
+        assert broken is not None
+        broken.connection.driver_connection.close()  # type: ignore[union-attr]  # as if lost
+        w.run(_add_case("b"))  # found broken before the commit: run again on a new one
+        assert w._conn is not None and w._conn is not broken and broken.closed
+    assert "database connection lost; reconnecting" in caplog.text
+    assert _count_cases(store) == 2
+
+
+def test_lane_writer_drops_its_connection_when_the_store_is_closed(db_url: str) -> None:
+    store = Store(db_url)
+    try:
+        with store.lane_writer() as w:
+            w.run(_add_case("a"))
+            old = w._conn
+            store.close()
+            assert old is not None and not old.closed  # not closed under a running lane
+            w.run(_add_case("b"))  # ... but not used again either
+            assert old.closed and w._conn is not old
+        assert _count_cases(store) == 2
+    finally:
+        store.close()
