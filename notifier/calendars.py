@@ -31,6 +31,7 @@ from .icsfile import parse_ics
 from .specs import (
     MAX_YEAR,
     MIN_YEAR,
+    RESERVED_CASE_IDS,
     STATUSES,
     CalendarSpec,
     CaseSpec,
@@ -61,6 +62,14 @@ class CaseIn(_In):
     @classmethod
     def _tz(cls, v: str) -> str:
         zone(v)  # raises ValueError naming the zone
+        return v
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, v: str) -> str:
+        if v.lower() in RESERVED_CASE_IDS:
+            raise ValueError(f"case id {v!r} is reserved (/calendars/{v}.ics is the feed of "
+                             "every case); choose another id")
         return v
 
 

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar
 
 from .errors import CalendarError
-from .specs import MAX_YEAR, MIN_YEAR, CalendarSpec, CaseSpec, EventSpec, When
+from .specs import MAX_YEAR, MIN_YEAR, RESERVED_CASE_IDS, CalendarSpec, CaseSpec, EventSpec, When
 from .timeutil import local_to_utc, to_utc, zone
 
 _STATUS = {"CONFIRMED": "scheduled", "TENTATIVE": "tentative", "CANCELLED": "cancelled"}
@@ -144,6 +144,10 @@ def parse_ics(raw: bytes, source: str, default_case_id: str, *, case_id: str | N
     except ValueError as e:
         raise CalendarError(source, [f"{source}: X-WR-TIMEZONE: {e}"]) from e
     case_id = _slug(case_id or _text(cal, "X-NOTIFIER-CASE") or default_case_id)
+    if case_id.lower() in RESERVED_CASE_IDS:
+        raise CalendarError(source, [f"{source}: case id {case_id!r} is reserved (the feed of "
+                                     "every case is /calendars/all.ics); rename the file or "
+                                     "set X-NOTIFIER-CASE"])
     try:
         components = _components(cal, expand)
     except ValueError as e:

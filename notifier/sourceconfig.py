@@ -14,6 +14,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .configbase import Duration
 from .configbase import Section as _Section
+from .specs import RESERVED_CASE_IDS
 from .timeutil import zone
 
 SLUG = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -121,6 +122,14 @@ class SourceSettings(_Section):
     @classmethod
     def _tz(cls, v: str) -> str:
         zone(v)
+        return v
+
+    @field_validator("case")
+    @classmethod
+    def _not_reserved(cls, v: str | None) -> str | None:
+        if v is not None and v.lower() in RESERVED_CASE_IDS:
+            raise ValueError(f"case id {v!r} is reserved (/calendars/{v}.ics is the feed of "
+                             "every case)")
         return v
 
     @field_validator("interval", "timeout")

@@ -252,3 +252,11 @@ def test_ics_event_in_year_9999_is_a_clear_error() -> None:
              .replace(b"DTEND;VALUE=DATE:20250703", b"DTEND;VALUE=DATE:99990703")
     with pytest.raises(CalendarError, match="year 9999 is outside 1900-2200"):
         parse_ics(bad, "calendars/part-99.ics", default_case_id="part-99")
+
+
+def test_case_id_all_is_reserved_for_the_all_cases_feed() -> None:
+    head = HEAD.replace('id = "c1"', 'id = "all"')
+    msg = problems('[[events]]\nid = "x"\ntitle = "T"\ndate = 2025-02-03\n', head)
+    assert "case id 'all' is reserved" in msg
+    with pytest.raises(CalendarError, match="case id 'all' is reserved"):
+        parse_ics(ICS, "calendars/all.ics", default_case_id="all")

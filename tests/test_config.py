@@ -100,3 +100,10 @@ def test_channel_url_is_never_echoed_in_errors(tmp_path: Path) -> None:
 def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"cannot read config file .*nope\.toml"):
         load_settings(tmp_path / "nope.toml", env={})
+
+
+def test_source_case_all_is_reserved(tmp_path: Path) -> None:
+    cfg = write(tmp_path, '[[sources]]\nname = "s"\nurl = "https://c.example/x.ics"\n'
+                'case = "all"\n')
+    with pytest.raises(ConfigError, match="case id 'all' is reserved"):
+        load_settings(cfg, env={})
