@@ -12,13 +12,11 @@ import datetime as dt
 import re
 import tomllib
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -26,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from .configbase import Duration, TimeZoneName
 from .errors import CalendarError
 from .icsfile import parse_ics
 from .specs import (
@@ -39,9 +38,8 @@ from .specs import (
     ReminderRules,
     When,
 )
-from .timeutil import local_to_utc, parse_duration, to_utc, zone
+from .timeutil import local_to_utc, to_utc, zone
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 SLUG = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
 
@@ -54,15 +52,9 @@ class CaseIn(_In):
     title: str = Field(min_length=1)
     court: str | None = None
     judge: str | None = None
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     url: str | None = None
     tags: list[str] = Field(default_factory=list)
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        zone(v)  # raises ValueError naming the zone
-        return v
 
     @field_validator("id")
     @classmethod

@@ -26,12 +26,11 @@ from pydantic import (
     field_validator,
 )
 
-from .configbase import Clock, Duration
+from .configbase import Clock, Duration, TimeZoneName
 from .configbase import Section as _Section
 from .errors import ConfigError
 from .sourceconfig import SourceSettings
 from .textfmt import mask_url
-from .timeutil import zone
 
 NOTIFICATION_TYPES = ("reminder", "change", "digest", "operator")
 
@@ -124,13 +123,7 @@ class ChannelSettings(_Section):
     # Daily agenda: at this court-local time (needs "digest" in notify), the coming days.
     digest_time: Clock | None = None
     digest_days: int = Field(default=7, ge=1, le=62)
-    timezone: str = "UTC"
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        zone(v)
-        return v
+    timezone: TimeZoneName = "UTC"
 
     @field_validator("timeout")
     @classmethod

@@ -11,9 +11,9 @@ import re
 from datetime import time, timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
-from .timeutil import parse_duration
+from .timeutil import parse_duration, zone
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
@@ -28,6 +28,15 @@ def _parse_clock(value: object) -> object:
 
 
 Clock = Annotated[time, BeforeValidator(_parse_clock)]
+
+
+def _check_zone(value: str) -> str:
+    zone(value)  # raises ValueError naming the zone
+    return value
+
+
+# An IANA time zone name, checked when the settings or calendar file are read.
+TimeZoneName = Annotated[str, AfterValidator(_check_zone)]
 
 
 class Section(BaseModel):

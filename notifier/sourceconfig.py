@@ -12,10 +12,9 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from .configbase import Duration
+from .configbase import Duration, TimeZoneName
 from .configbase import Section as _Section
 from .specs import RESERVED_CASE_IDS
-from .timeutil import zone
 
 SLUG = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 CSV_FIELDS = ("case_number", "case_title", "id", "kind", "title", "date", "time", "end_time",
@@ -88,7 +87,7 @@ class SourceSettings(_Section):
     # The case its events belong to; for CSV optional when case_number is mapped.
     case: str | None = Field(default=None, pattern=SLUG, max_length=200)
     # Court time zone for local times (CSV, floating iCal times) and for new cases.
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     interval: Duration = timedelta(minutes=15)
     enabled: bool = True
     timeout: Duration = timedelta(seconds=30)
@@ -116,12 +115,6 @@ class SourceSettings(_Section):
         if m and m.group(1).lower() not in ("http", "https", "webcal", "file"):
             raise ValueError(f"unsupported URL scheme {m.group(1)!r}: use https, http, "
                              "webcal, file or a local path")
-        return v
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        zone(v)
         return v
 
     @field_validator("case")
