@@ -113,7 +113,7 @@ class ChannelSettings(_Section):
     format: Literal["auto", "text", "markdown", "html"] = "auto"
     # A folder of Jinja2 templates overriding the shipped ones (see README).
     templates: str | None = None
-    # A send taking longer than this is cut off and retried later.
+    # Connecting, or waiting for an answer, longer than this cuts a send off (retried later).
     timeout: Duration = timedelta(seconds=15)
     # Apprise ?priority= value for urgent alerts; unset = "high" where the service has it.
     urgent_priority: str | None = None

@@ -135,10 +135,16 @@ class Channel:
         return self.attachments and self.format == "html"
 
     def _make(self, url: str) -> apprise.Apprise:
-        client = apprise.Apprise()
+        # Sent on the calling thread (the channel's dispatcher lane, which has nothing
+        # else to do meanwhile): Apprise's own per-service deadline is off, so it does
+        # not hand every send to its worker pool only to wait for it. The channel
+        # timeout bounds the connect and every read at the socket instead. That also
+        # means a slow send is never abandoned while it may still get through (a
+        # retry after an abandoned send could deliver the message twice).
+        client = apprise.Apprise(asset=apprise.AppriseAsset(service_timeout=0))
         client.add(url)
         secs = self.cfg.timeout.total_seconds()
-        for plugin in client:  # cut off a hanging sink at the socket, too
+        for plugin in client:
             plugin.socket_connect_timeout = min(plugin.socket_connect_timeout, secs)
             plugin.socket_read_timeout = min(plugin.socket_read_timeout, secs)
         return client
@@ -153,8 +159,7 @@ class Channel:
         t0 = time.monotonic()
         try:
             result = client.notify(title=msg.title, body=msg.body, notify_type=kind,
-                                   body_format=msg.format, attach=attach or None,
-                                   timeout=self.cfg.timeout.total_seconds())
+                                   body_format=msg.format, attach=attach or None)
         except Exception as e:  # Apprise raising is a bug or a bad argument, not the sink
             raise DeliveryError(f"channel {self.name!r}: {mask(f'{type(e).__name__}: {e}')}",
                                 permanent=True) from None

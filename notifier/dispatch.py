@@ -44,14 +44,14 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 
-from . import digest, messages, metrics, outbox, planner
+from . import digest, lanesql, messages, metrics, outbox, planner
 from .config import DeliverySettings, Settings
 from .delivery import Deliverer, Message, Sender
 from .errors import DeliveryError
 from .icsattach import event_ics
 from .logs import mask
 from .models import Case, Event, Notification
-from .store import LaneWriter, Store
+from .store import Store
 from .timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -207,30 +207,35 @@ class Dispatcher:
         # Each outcome commits before the next send starts (no pipelining): a crash
         # repeats at most the one message in flight per lane. One kept connection
         # (the lane's writer) claims and records; it is returned when the drain ends.
+        # A batch whose lease is half spent (slow or hanging sends) is handed back and
+        # claimed again, so no row is sent after its lease could have run out and
+        # another dispatcher process could have claimed it too.
         stats = Stats()
+        lease = self.settings.delivery.lease
         with self.store.lane_writer() as writer:
+            sql = lanesql.for_writer(writer)
             for _ in range(max_batches):
                 if self.stopping:
                     break
-                rows = writer.run(lambda conn: outbox.claim(
-                    conn, self.clock(), self.settings.delivery.lease, self.batch,
-                    channel=lane, exclude=self._named if lane is None else ()))
+                rows = sql.claim(self.clock(), lease, self.batch,
+                                 channel=lane, exclude=self._named if lane is None else ())
                 if not rows:
                     break
                 for i, row in enumerate(rows):
-                    if self.stopping:
+                    held = row.claimed_until
+                    if self.stopping or (held is not None and self.clock() > held - lease / 2):
                         with self.store.write() as s:
                             outbox.release(s, [r.id for r in rows[i:] if r.id is not None],
                                            self.clock())
                         break
-                    self._handle(row, stats, writer)
+                    self._handle(row, stats, sql)
         return stats
 
-    def _handle(self, n: Notification, stats: Stats, writer: LaneWriter) -> None:
+    def _handle(self, n: Notification, stats: Stats, sql: lanesql.Lane) -> None:
         """Check, send and record one claimed row; count its outcome in ``stats``."""
         job = self._process(n, stats)
         if job is not None:
-            outcome = job(writer)
+            outcome = job(sql)
             setattr(stats, outcome, getattr(stats, outcome) + 1)
 
     # -- one row -----------------------------------------------------------------
@@ -306,11 +311,11 @@ class Dispatcher:
         """Check, send and record one row already claimed (``status='sending'``)."""
         stats = Stats()
         with self.store.lane_writer() as writer:
-            self._handle(n, stats, writer)
+            self._handle(n, stats, lanesql.for_writer(writer))
         return stats
 
     def _process(self, n: Notification,
-                 stats: Stats) -> Callable[[LaneWriter], str] | None:
+                 stats: Stats) -> Callable[[lanesql.Lane], str] | None:
         """Check and send ``n``; return the job that records the send (None: recorded)."""
         now = self.clock()
         final, reason, extra = self._check(n, now)
@@ -333,14 +338,13 @@ class Dispatcher:
             error = DeliveryError(mask(f"{type(e).__name__}: {e}"))
         ms = int((time.perf_counter() - t0) * 1000)
         done = self.clock()
-        return lambda writer: self._record(writer, n, error, done, ms, late)
+        return lambda sql: self._record(sql, n, error, done, ms, late)
 
-    def _record(self, writer: LaneWriter, n: Notification, error: DeliveryError | None,
+    def _record(self, sql: lanesql.Lane, n: Notification, error: DeliveryError | None,
                 done: datetime, ms: int, late: bool) -> str:
         """Commit the outcome of one send; returns the Stats field it counts as."""
         if error is None:
-            writer.run(lambda conn: outbox.finish(conn, n, done, "sent", late=late,
-                                                  duration_ms=ms))
+            sql.finish(n, done, "sent", late=late, duration_ms=ms)
             metrics.record_notification(n.type, "sent", channel=n.channel,
                                         duration_s=ms / 1000,
                                         lateness_s=(done - n.due_at).total_seconds())
@@ -348,17 +352,15 @@ class Dispatcher:
         text = mask(str(error))
         if error.permanent or n.attempts >= self.settings.delivery.max_attempts:
             why = "permanent: " if error.permanent else ""
-            writer.run(lambda conn: outbox.finish(conn, n, done, "dead", error=why + text,
-                                                  duration_ms=ms))
+            sql.finish(n, done, "dead", error=why + text, duration_ms=ms)
             metrics.record_notification(n.type, "dead", channel=n.channel,
                                         duration_s=ms / 1000)
             log.warning("notification %s dead after %d attempt(s): %s", n.id, n.attempts,
                         text)
             return "dead"
         retry = done + backoff(n.attempts, self.settings.delivery, self.rng)
-        writer.run(lambda conn: outbox.finish(conn, n, done, "failed", error=text,
-                                              retry_at=retry, outcome="retry",
-                                              duration_ms=ms))
+        sql.finish(n, done, "failed", error=text, retry_at=retry, outcome="retry",
+                   duration_ms=ms)
         metrics.record_notification(n.type, "failed", channel=n.channel, duration_s=ms / 1000)
         log.info("notification %s failed (attempt %d), retry at %s: %s", n.id, n.attempts,
                  retry.isoformat(), text)

@@ -304,17 +304,19 @@ def _detached(values: RowMapping) -> Notification:
     return Notification.model_construct(**values)
 
 
-_FINISH = text(
+# The two statements that record an outcome (also run by notifier.lanesql on SQLite).
+FINISH_SQL = (
     "UPDATE notification SET status = :status, claimed_until = NULL, updated_at = :now, "
     "last_error = :error, late = :late, sent_at = COALESCE(:sent_at, sent_at), "
     "next_attempt_at = COALESCE(:retry_at, next_attempt_at) "
-    "WHERE id = :id AND status = 'sending'",
-).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("sent_at", type_=UTCDateTime()),
-             bindparam("retry_at", type_=UTCDateTime()), bindparam("late", type_=Boolean()))
-_DELIVERY = text(
+    "WHERE id = :id AND status = 'sending'")
+DELIVERY_SQL = (
     "INSERT INTO delivery (notification_id, channel, attempted_at, outcome, error, duration_ms)"
-    " VALUES (:nid, :channel, :at, :outcome, :error, :ms)",
-).bindparams(bindparam("at", type_=UTCDateTime()))
+    " VALUES (:nid, :channel, :at, :outcome, :error, :ms)")
+_FINISH = text(FINISH_SQL).bindparams(
+    bindparam("now", type_=UTCDateTime()), bindparam("sent_at", type_=UTCDateTime()),
+    bindparam("retry_at", type_=UTCDateTime()), bindparam("late", type_=Boolean()))
+_DELIVERY = text(DELIVERY_SQL).bindparams(bindparam("at", type_=UTCDateTime()))
 
 
 def finish(s: Session | Connection, n: Notification, now: datetime, status: str, *,

@@ -10,6 +10,7 @@ read-then-write transaction cannot fail half-way with SQLITE_BUSY under WAL.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -190,6 +191,27 @@ class LaneWriter:
         self._store = store
         self._conn: Connection | None = None
         self._generation = -1
+        self.dialect = store.engine.dialect
+
+    def run_driver(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """SQLite only: ``work(sqlite3 connection)`` in one ``BEGIN IMMEDIATE``
+        transaction on the kept connection, committed on success, rolled back on error.
+
+        For the dispatcher's per-message statements (:mod:`notifier.lanesql`), which
+        cost less than SQLAlchemy's execution layer around them. The SQLAlchemy
+        connection is idle meanwhile (no transaction open) and stays so.
+        """
+        db = self._connection().connection.driver_connection
+        assert isinstance(db, sqlite3.Connection), "run_driver is for SQLite"
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            result = work(db)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return result
 
     def run(self, work: Callable[[Connection], T]) -> T:
         """Run ``work(conn)`` in one write transaction, committed on success.

@@ -217,3 +217,35 @@ def test_payload_is_json(store, write_cal, folders, settings) -> None:  # type: 
     planned(store, write_cal, folders, settings)
     payload = json.loads(reminder(store, DUE_1D).payload)
     assert payload["offset_text"] == "1d" and payload["event"]["case_id"] == "c"
+
+
+def test_a_batch_whose_lease_is_half_spent_is_handed_back_and_claimed_again(
+        tmp_path, db_url, store) -> None:  # type: ignore[no-untyped-def]
+    # Slow sends (20 s each against a 60 s lease): without care the last rows of a
+    # batch would be sent after their lease ran out, when another dispatcher process
+    # may have claimed them as well.
+    settings = make_settings(tmp_path, db_url, delivery={"lease": "60s"})
+    clock = [NOW]
+    with store.write() as s:
+        outbox.insert_rows(s, [outbox.new_row(f"test:{i}", "test", "log", NOW, NOW,
+                                              {"title": f"t{i}", "text": "x"})
+                               for i in range(6)])
+    seen: list[tuple[str, datetime | None, datetime]] = []
+
+    def slow(channel: str, title: str, body: str, *, urgent: bool = False) -> None:
+        with store.read() as s:
+            n = s.exec(select(Notification).where(Notification.payload.contains(  # type: ignore[attr-defined]
+                f'"title": "{title}"'))).one()
+        seen.append((title, n.claimed_until, clock[0]))
+        clock[0] += timedelta(seconds=20)
+
+    d = Dispatcher(store, settings, sender=slow, clock=lambda: clock[0], batch=5)
+    stats = d.run_once()
+    d.close()
+    assert stats.sent == 6 and sorted(t for t, _, _ in seen) == [f"t{i}" for i in range(6)]
+    assert all(until is not None and until - at >= timedelta(seconds=30)
+               for _t, until, at in seen), seen
+    with store.read() as s:
+        rows = s.exec(select(Notification)).all()
+        assert {n.attempts for n in rows} == {1}  # a hand-back is not an attempt
+        assert len(s.exec(select(Delivery)).all()) == 6

@@ -136,7 +136,7 @@ def test_lane_claims_and_records_on_postgres(pg_store: Store,
 
     from sqlmodel import func, select
 
-    from notifier import outbox
+    from notifier import lanesql, outbox
     from notifier.models import Delivery, Notification
 
     now = datetime(2025, 6, 1, 12, tzinfo=UTC)
@@ -145,8 +145,10 @@ def test_lane_claims_and_records_on_postgres(pg_store: Store,
                                for i in range(30)])
     lease = timedelta(minutes=1)
     with pg_store.lane_writer() as a, pg_store.lane_writer() as b:
-        first = a.run(lambda c: outbox.claim(c, now, lease, 20, channel="hook"))
-        second = b.run(lambda c: outbox.claim(c, now, lease, 20, channel="hook"))
+        la, lb = lanesql.for_writer(a), lanesql.for_writer(b)
+        assert isinstance(la, lanesql.CoreLane)  # the driver-level path is SQLite's
+        first = la.claim(now, lease, 20, channel="hook")
+        second = lb.claim(now, lease, 20, channel="hook")
         assert len(first) == 20 and len(second) == 10
         assert not {n.id for n in first} & {n.id for n in second}
         assert first[0].status == "sending" and first[0].attempts == 1
@@ -157,9 +159,9 @@ def test_lane_claims_and_records_on_postgres(pg_store: Store,
             pid = a.run(lambda c: c.exec_driver_sql("SELECT pg_backend_pid()").scalar())
             admin.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
         for n in first + second:
-            assert a.run(lambda c, n=n: outbox.finish(c, n, now, "sent"))  # type: ignore[misc]
+            assert la.finish(n, now, "sent")
         assert "database connection lost; reconnecting" in caplog.text
-        assert not a.run(lambda c: outbox.finish(c, first[0], now, "sent"))  # not ours now
+        assert not la.finish(first[0], now, "sent")  # not ours now
     with pg_store.read() as s:
         assert s.exec(select(func.count()).select_from(Notification)
                       .where(Notification.status == "sent")).one() == 30
