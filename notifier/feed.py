@@ -97,6 +97,9 @@ class FeedOptions:
     refresh_interval: timedelta = timedelta(hours=1)
     keep_cancelled: timedelta = timedelta(days=30)
     history: int = 5
+    # Link each event and calendar to its case page. Off for private feeds: the page
+    # needs the subscriber's token, which a shared, cached feed body cannot carry.
+    links: bool = True
 
 
 @dataclass(frozen=True)
@@ -167,7 +170,8 @@ def description(ev: FeedEvent, case: FeedCase, undated: Sequence[str], opts: Fee
         lines += [f"- {c.at.astimezone(tz):%Y-%m-%d}: {c.summary}" for c in ev.changes]
     if ev.url:
         lines += ["", f"Source: {ev.url}"]
-    lines += ["", f"Case page: {case_url(opts, case.id)}"]
+    if opts.links:
+        lines += ["", f"Case page: {case_url(opts, case.id)}"]
     return "\n".join(lines)
 
 
@@ -214,7 +218,7 @@ def event_fragment(ev: FeedEvent, case: FeedCase, undated: tuple[str, ...],
         created=ev.created_at, last_modified=stamp, sequence=ev.sequence, status=status,
         location=one_line(ev.location) if ev.location else None,
         description=description(ev, case, undated, opts),
-        url=case_url(opts, case.id), categories=[label(ev.kind)],
+        url=case_url(opts, case.id) if opts.links else None, categories=[label(ev.kind)],
         transparency=TRANSP.TRANSPARENT if ev.start_utc is None else TRANSP.OPAQUE,
     )
     return Fragment(vevent.to_ical(), tzid, years)
@@ -282,12 +286,12 @@ def case_header(case: FeedCase, undated: Sequence[str], opts: FeedOptions,
         bits.append("Dates to be set: " + "; ".join(undated))
     name = case.title + (f" ({', '.join(sorted(kinds))})" if kinds else "")
     return Header(name=name, description=". ".join(bits) or None, timezone=case.timezone,
-                  url=case_url(opts, case.id))
+                  url=case_url(opts, case.id) if opts.links else None)
 
 
 def all_header(opts: FeedOptions, kinds: frozenset[str] | None = None) -> Header:
     name = ALL_NAME + (f" ({', '.join(sorted(kinds))})" if kinds else "")
-    return Header(name=name, url=opts.base_url + "/")
+    return Header(name=name, url=opts.base_url + "/" if opts.links else None)
 
 
 def sort_key(ev: FeedEvent) -> tuple[datetime, str, str]:

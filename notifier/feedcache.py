@@ -52,7 +52,7 @@ def options_from(settings: Settings) -> FeedOptions:
     return FeedOptions(base_url=settings.server.base_url,
                        refresh_interval=settings.feed.refresh_interval,
                        keep_cancelled=timedelta(days=settings.feed.cancelled_days),
-                       history=settings.feed.history)
+                       history=settings.feed.history, links=not settings.feed.private)
 
 
 @dataclass(frozen=True)

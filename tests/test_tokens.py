@@ -85,6 +85,10 @@ def test_private_feeds_need_a_valid_token(server: LiveServer, config: Path, db_u
         assert status(server, p, token) == 200
     index = httpx.get(server.url + "/", params={"token": token}, timeout=10).text
     assert f"calendars/all.ics?token={token}" in index
+    # A private feed links to no case page (it would 404 without the subscriber's
+    # token, which the shared feed body cannot carry); a public one does.
+    feed = httpx.get(server.url + "/calendars/all.ics", params={"token": token}, timeout=10)
+    assert "BEGIN:VEVENT" in feed.text and "/cases/" not in feed.text.replace("\r\n ", "")
     assert status(server, "/healthz") == 200
 
     # Only the hash is stored, and the list never shows the secret.
