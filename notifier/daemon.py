@@ -125,8 +125,13 @@ def run(settings: Settings, *, host: str | None = None, port: int | None = None,
             pass
         clean = daemon.stop(shutdown_timeout)
         if not clean:
-            log.warning("shutdown timeout: unfinished deliveries are released and will be "
-                        "retried on the next start")
+            log.warning("shutdown timeout: unfinished deliveries are left to their lease "
+                        "and retried after the next start")
+            log.info("stopped")
+            # A send still waiting on its channel's timeout would hold the interpreter
+            # (it joins every worker thread on exit) past the shutdown timeout.
+            logging.shutdown()
+            os._exit(0)
         log.info("stopped")
         return 0
     finally:

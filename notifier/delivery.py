@@ -138,15 +138,19 @@ class Channel:
         # Sent on the calling thread (the channel's dispatcher lane, which has nothing
         # else to do meanwhile): Apprise's own per-service deadline is off, so it does
         # not hand every send to its worker pool only to wait for it. The channel
-        # timeout bounds the connect and every read at the socket instead. That also
-        # means a slow send is never abandoned while it may still get through (a
-        # retry after an abandoned send could deliver the message twice).
+        # timeout bounds the connect and every wait for an answer at the socket
+        # instead (unless the URL sets Apprise's own cto= / rto=). That also means a
+        # slow send is never abandoned while it may still get through (a retry after
+        # an abandoned send could deliver the message twice).
         client = apprise.Apprise(asset=apprise.AppriseAsset(service_timeout=0))
         client.add(url)
         secs = self.cfg.timeout.total_seconds()
+        query = url.partition("?")[2].lower()
         for plugin in client:
-            plugin.socket_connect_timeout = min(plugin.socket_connect_timeout, secs)
-            plugin.socket_read_timeout = min(plugin.socket_read_timeout, secs)
+            if "cto=" not in query:
+                plugin.socket_connect_timeout = secs
+            if "rto=" not in query:
+                plugin.socket_read_timeout = secs
         return client
 
     def send(self, msg: Message) -> None:

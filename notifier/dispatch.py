@@ -85,6 +85,22 @@ def backoff(attempts: int, cfg: DeliverySettings, rng: random.Random) -> timedel
 Lane = str | None  # a channel name; None = rows of channels not configured (any more)
 
 
+def lease_warning(settings: Settings) -> str | None:
+    """Why ``[delivery] lease`` is short for the channels' timeouts, or None.
+
+    A send starts with at least half a lease left (see ``Dispatcher._send_batch``);
+    a send may take a connect plus an answer, each up to the channel's ``timeout``.
+    A shorter lease is allowed (one dispatcher process is safe with any), but a
+    second dispatcher process could then claim and send a row whose send is slow.
+    """
+    slow = max(settings.channels, key=lambda c: c.timeout, default=None)
+    if slow is None or settings.delivery.lease >= 4 * slow.timeout:
+        return None
+    return (f"[delivery] lease ({settings.delivery.lease}) is shorter than 4 x the timeout of "
+            f"channel {slow.name!r} ({slow.timeout}): with a second dispatcher process, a "
+            "send that slow could outlive its lease and be sent again by the other")
+
+
 class Dispatcher:
     """Sends due outbox rows. Safe to run in several processes at once (atomic claims)."""
 
@@ -103,6 +119,9 @@ class Dispatcher:
                                            for c in settings.channels if c.templates})
         self.clock = clock
         self.batch = batch
+        self.lease = settings.delivery.lease
+        if (why := lease_warning(settings)) is not None:
+            log.warning("%s", why)
         self.rng = rng or random.Random()
         self.on_idle = on_idle
         self._stop = threading.Event()
@@ -207,33 +226,50 @@ class Dispatcher:
         # Each outcome commits before the next send starts (no pipelining): a crash
         # repeats at most the one message in flight per lane. One kept connection
         # (the lane's writer) claims and records; it is returned when the drain ends.
-        # A batch whose lease is half spent (slow or hanging sends) is handed back and
-        # claimed again, so no row is sent after its lease could have run out and
-        # another dispatcher process could have claimed it too.
         stats = Stats()
-        lease = self.settings.delivery.lease
         with self.store.lane_writer() as writer:
             sql = lanesql.for_writer(writer)
             for _ in range(max_batches):
                 if self.stopping:
                     break
-                rows = sql.claim(self.clock(), lease, self.batch,
+                rows = sql.claim(self.clock(), self.lease, self.batch,
                                  channel=lane, exclude=self._named if lane is None else ())
                 if not rows:
                     break
-                for i, row in enumerate(rows):
-                    held = row.claimed_until
-                    if self.stopping or (held is not None and self.clock() > held - lease / 2):
-                        with self.store.write() as s:
-                            outbox.release(s, [r.id for r in rows[i:] if r.id is not None],
-                                           self.clock())
-                        break
-                    self._handle(row, stats, sql)
+                self._send_batch(rows, stats, sql)
         return stats
 
-    def _handle(self, n: Notification, stats: Stats, sql: lanesql.Lane) -> None:
-        """Check, send and record one claimed row; count its outcome in ``stats``."""
-        job = self._process(n, stats)
+    def _send_batch(self, rows: list[Notification], stats: Stats, sql: lanesql.Lane) -> None:
+        # One claim gives every row of a batch the same lease end (``held``). Once half
+        # of it is spent (slow sends), the rows still to send get a fresh lease before
+        # the next send, so no row is sent after its lease could have run out and
+        # another dispatcher process could have claimed it as well; a row that was
+        # claimed elsewhere meanwhile is skipped. Every update and hand-back matches
+        # ``held``, so it never touches a row another dispatcher holds now.
+        held = rows[0].claimed_until
+        assert held is not None  # set by the claim
+        ours: set[int] | None = None  # None: all of them
+        for i, row in enumerate(rows):
+            ids = [r.id for r in rows[i:] if r.id is not None and (ours is None or r.id in ours)]
+            if self.stopping:
+                with self.store.write() as s:
+                    outbox.release(s, ids, self.clock(), held=held)
+                return
+            now = self.clock()
+            if now > held - self.lease / 2:
+                with self.store.write() as s:
+                    ours = outbox.renew(s, ids, held, now + self.lease, now)
+                held = now + self.lease
+            if ours is not None and row.id not in ours:
+                log.warning("notification %s was claimed by another dispatcher while its "
+                            "lease ran out; not sending it here", row.id)
+                continue
+            self._handle(row, stats, sql, held)
+
+    def _handle(self, n: Notification, stats: Stats, sql: lanesql.Lane,
+                held: datetime) -> None:
+        """Check, send and record one row claimed until ``held``; count its outcome."""
+        job = self._process(n, stats, held)
         if job is not None:
             outcome = job(sql)
             setattr(stats, outcome, getattr(stats, outcome) + 1)
@@ -310,18 +346,19 @@ class Dispatcher:
     def process(self, n: Notification) -> Stats:
         """Check, send and record one row already claimed (``status='sending'``)."""
         stats = Stats()
+        assert n.claimed_until is not None, "process() takes a claimed row"
         with self.store.lane_writer() as writer:
-            self._handle(n, stats, lanesql.for_writer(writer))
+            self._handle(n, stats, lanesql.for_writer(writer), n.claimed_until)
         return stats
 
-    def _process(self, n: Notification,
-                 stats: Stats) -> Callable[[lanesql.Lane], str] | None:
+    def _process(self, n: Notification, stats: Stats,
+                 held: datetime) -> Callable[[lanesql.Lane], str] | None:
         """Check and send ``n``; return the job that records the send (None: recorded)."""
         now = self.clock()
         final, reason, extra = self._check(n, now)
         if final is not None:
             with self.store.write() as s:
-                outbox.finish(s, n, now, final, error=reason, outcome=final)
+                outbox.finish(s, n, now, final, held=held, error=reason, outcome=final)
             setattr(stats, final, getattr(stats, final) + 1)
             metrics.record_notification(n.type, final)
             log.info("notification %s %s: %s", n.id, final, reason)
@@ -338,13 +375,13 @@ class Dispatcher:
             error = DeliveryError(mask(f"{type(e).__name__}: {e}"))
         ms = int((time.perf_counter() - t0) * 1000)
         done = self.clock()
-        return lambda sql: self._record(sql, n, error, done, ms, late)
+        return lambda sql: self._record(sql, n, held, error, done, ms, late)
 
-    def _record(self, sql: lanesql.Lane, n: Notification, error: DeliveryError | None,
-                done: datetime, ms: int, late: bool) -> str:
+    def _record(self, sql: lanesql.Lane, n: Notification, held: datetime,
+                error: DeliveryError | None, done: datetime, ms: int, late: bool) -> str:
         """Commit the outcome of one send; returns the Stats field it counts as."""
         if error is None:
-            sql.finish(n, done, "sent", late=late, duration_ms=ms)
+            sql.finish(n, done, "sent", held=held, late=late, duration_ms=ms)
             metrics.record_notification(n.type, "sent", channel=n.channel,
                                         duration_s=ms / 1000,
                                         lateness_s=(done - n.due_at).total_seconds())
@@ -352,14 +389,14 @@ class Dispatcher:
         text = mask(str(error))
         if error.permanent or n.attempts >= self.settings.delivery.max_attempts:
             why = "permanent: " if error.permanent else ""
-            sql.finish(n, done, "dead", error=why + text, duration_ms=ms)
+            sql.finish(n, done, "dead", held=held, error=why + text, duration_ms=ms)
             metrics.record_notification(n.type, "dead", channel=n.channel,
                                         duration_s=ms / 1000)
             log.warning("notification %s dead after %d attempt(s): %s", n.id, n.attempts,
                         text)
             return "dead"
         retry = done + backoff(n.attempts, self.settings.delivery, self.rng)
-        sql.finish(n, done, "failed", error=text, retry_at=retry, outcome="retry",
+        sql.finish(n, done, "failed", held=held, error=text, retry_at=retry, outcome="retry",
                    duration_ms=ms)
         metrics.record_notification(n.type, "failed", channel=n.channel, duration_s=ms / 1000)
         log.info("notification %s failed (attempt %d), retry at %s: %s", n.id, n.attempts,

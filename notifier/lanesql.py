@@ -38,15 +38,15 @@ class Lane(Protocol):
         ...
 
     def finish(self, n: Notification, now: datetime, status: str, *,
-               error: str | None = None, retry_at: datetime | None = None,
-               late: bool = False, outcome: str | None = None,
-               duration_ms: int = 0) -> bool:
+               held: datetime | None = None, error: str | None = None,
+               retry_at: datetime | None = None, late: bool = False,
+               outcome: str | None = None, duration_ms: int = 0) -> bool:
         ...
 
 
 def for_writer(writer: LaneWriter) -> Lane:
     """The fastest correct :class:`Lane` for this writer's database."""
-    if writer.dialect.name == "sqlite":
+    if writer.dialect.name == "sqlite" and writer.dialect.driver == "pysqlite":
         return SqliteLane(writer)
     return CoreLane(writer)
 
@@ -125,13 +125,15 @@ class SqliteLane:
         return rows
 
     def finish(self, n: Notification, now: datetime, status: str, *,
-               error: str | None = None, retry_at: datetime | None = None,
-               late: bool = False, outcome: str | None = None,
-               duration_ms: int = 0) -> bool:
+               held: datetime | None = None, error: str | None = None,
+               retry_at: datetime | None = None, late: bool = False,
+               outcome: str | None = None, duration_ms: int = 0) -> bool:
         at = self._time(now)
+        lease = held if held is not None else n.claimed_until
         row = {"id": n.id, "status": status, "now": at, "error": error, "late": int(late),
                "sent_at": at if status == "sent" else None,
-               "retry_at": self._time(retry_at) if retry_at is not None else None}
+               "retry_at": self._time(retry_at) if retry_at is not None else None,
+               "held": self._time(lease) if lease is not None else None}
         delivery = {"nid": n.id or 0, "channel": n.channel, "at": at,
                     "outcome": outcome or status, "error": error, "ms": duration_ms}
 

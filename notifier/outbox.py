@@ -309,36 +309,68 @@ FINISH_SQL = (
     "UPDATE notification SET status = :status, claimed_until = NULL, updated_at = :now, "
     "last_error = :error, late = :late, sent_at = COALESCE(:sent_at, sent_at), "
     "next_attempt_at = COALESCE(:retry_at, next_attempt_at) "
-    "WHERE id = :id AND status = 'sending'")
+    "WHERE id = :id AND status = 'sending' AND claimed_until = :held")
 DELIVERY_SQL = (
     "INSERT INTO delivery (notification_id, channel, attempted_at, outcome, error, duration_ms)"
     " VALUES (:nid, :channel, :at, :outcome, :error, :ms)")
 _FINISH = text(FINISH_SQL).bindparams(
     bindparam("now", type_=UTCDateTime()), bindparam("sent_at", type_=UTCDateTime()),
-    bindparam("retry_at", type_=UTCDateTime()), bindparam("late", type_=Boolean()))
+    bindparam("retry_at", type_=UTCDateTime()), bindparam("held", type_=UTCDateTime()),
+    bindparam("late", type_=Boolean()))
 _DELIVERY = text(DELIVERY_SQL).bindparams(bindparam("at", type_=UTCDateTime()))
 
 
 def finish(s: Session | Connection, n: Notification, now: datetime, status: str, *,
-           error: str | None = None, retry_at: datetime | None = None, late: bool = False,
+           held: datetime | None = None, error: str | None = None,
+           retry_at: datetime | None = None, late: bool = False,
            outcome: str | None = None, duration_ms: int = 0) -> bool:
-    """Record the outcome of a claimed row and one Delivery row; False if the lease was lost."""
+    """Record the outcome of a claimed row and one Delivery row (the attempt happened).
+
+    The row is updated only while it is still under this caller's lease: ``held`` is
+    the lease's end as claimed or last renewed (default: ``n.claimed_until``). Returns
+    False if the lease was lost (another dispatcher claimed the row after it ran out).
+    """
     # Two pre-built textual statements: this runs once per message sent, and building
     # Core statements per call cost more CPU than the SQL itself.
     res = s.execute(_FINISH, {"id": n.id, "status": status, "now": now, "error": error,
                               "late": late, "sent_at": now if status == "sent" else None,
-                              "retry_at": retry_at})
+                              "retry_at": retry_at,
+                              "held": held if held is not None else n.claimed_until})
     s.execute(_DELIVERY, {"nid": n.id or 0, "channel": n.channel, "at": now,
                           "outcome": outcome or status, "error": error, "ms": duration_ms})
     return bool(getattr(res, "rowcount", 1))
 
 
-def release(s: Session, ids: Sequence[int], now: datetime) -> None:
-    """Hand claimed rows back unsent (shutdown); the attempt is not counted."""
+def release(s: Session, ids: Sequence[int], now: datetime, *,
+            held: datetime | None = None) -> None:
+    """Hand claimed rows back unsent (shutdown); the attempt is not counted.
+
+    With ``held`` (the lease's end as claimed or renewed) only rows still under that
+    lease are handed back: never one another dispatcher claimed after it ran out.
+    """
     for chunk in _chunks(list(ids)):
-        s.execute(update(NT).where(NT.c.id.in_(chunk), NT.c.status == "sending").values(
+        mine = [NT.c.id.in_(chunk), NT.c.status == "sending"]
+        if held is not None:
+            mine.append(NT.c.claimed_until == held)
+        s.execute(update(NT).where(*mine).values(
             status="pending", claimed_until=None, attempts=NT.c.attempts - 1,
             updated_at=now))
+
+
+def renew(s: Session, ids: Sequence[int], held: datetime, until: datetime,
+          now: datetime) -> set[int]:
+    """Extend the lease of claimed rows still under lease ``held`` to ``until``.
+
+    Returns the ids renewed: a row missing from it was claimed by another dispatcher
+    after the lease ran out, and must not be sent by this one.
+    """
+    kept: set[int] = set()
+    for chunk in _chunks(list(ids)):
+        res = s.execute(update(NT).where(
+            NT.c.id.in_(chunk), NT.c.status == "sending", NT.c.claimed_until == held,
+        ).values(claimed_until=until, updated_at=now).returning(NT.c.id))
+        kept.update(r[0] for r in res)
+    return kept
 
 
 def next_due(s: Session) -> datetime | None:

@@ -194,15 +194,17 @@ class LaneWriter:
         self.dialect = store.engine.dialect
 
     def run_driver(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """SQLite only: ``work(sqlite3 connection)`` in one ``BEGIN IMMEDIATE``
-        transaction on the kept connection, committed on success, rolled back on error.
+        """``work(sqlite3 connection)`` in one ``BEGIN IMMEDIATE`` transaction on the
+        kept connection, committed on success, rolled back on error. SQLite through
+        the ``sqlite3`` module (pysqlite) only.
 
         For the dispatcher's per-message statements (:mod:`notifier.lanesql`), which
         cost less than SQLAlchemy's execution layer around them. The SQLAlchemy
         connection is idle meanwhile (no transaction open) and stays so.
         """
         db = self._connection().connection.driver_connection
-        assert isinstance(db, sqlite3.Connection), "run_driver is for SQLite"
+        if not isinstance(db, sqlite3.Connection):
+            raise TypeError(f"run_driver needs the sqlite3 driver, not {type(db).__name__}")
         db.execute("BEGIN IMMEDIATE")
         try:
             result = work(db)

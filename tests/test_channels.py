@@ -167,6 +167,23 @@ def test_hanging_sink_is_cut_off_by_the_channel_timeout_and_retried(
     assert "timed out after 1s" in (n.last_error or "") or "did not finish" in (n.last_error or "")
 
 
+def test_the_channel_timeout_is_the_socket_timeout_unless_the_url_sets_its_own(
+        tmp_path, db_url) -> None:  # type: ignore[no-untyped-def]
+    from notifier.delivery import Deliverer
+
+    settings = make_settings(tmp_path, db_url, channels=[
+        {"name": "slow", "url": "json://127.0.0.1:9/x", "timeout": "40s"},
+        {"name": "own", "url": "json://127.0.0.1:9/x?rto=3&cto=2", "timeout": "40s"}])
+    chans = Deliverer(settings.channels).channels
+    [slow] = list(chans["slow"]._client)  # type: ignore[arg-type]
+    [own] = list(chans["own"]._client)  # type: ignore[arg-type]
+    # An answer may take the configured 40 s (Apprise's own default would give up
+    # after 4 s and the retry could deliver a second copy) ...
+    assert (slow.socket_connect_timeout, slow.socket_read_timeout) == (40, 40)
+    # ... and Apprise's own URL options win where the user gave them.
+    assert (own.socket_connect_timeout, own.socket_read_timeout) == (2, 3)
+
+
 def test_a_hanging_channel_does_not_delay_another(tmp_path, db_url, store) -> None:  # type: ignore[no-untyped-def]
     with HttpSink([200], hang=3) as slow, HttpSink() as fast:
         settings = make_settings(tmp_path, db_url, channels=[

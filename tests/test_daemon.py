@@ -267,3 +267,41 @@ def test_sighup_reloads_calendars(tmp_path: Path) -> None:
         run.kill()
     assert "SIGHUP: re-reading calendar files" in run.output
     assert os.path.exists(tmp_path / "data" / "notifier.db")
+
+
+def test_sigterm_does_not_wait_past_the_shutdown_timeout_for_a_hanging_send(
+        tmp_path: Path) -> None:
+    from channelkit import HttpSink
+
+    port = free_port()
+    with HttpSink([200], hang=25) as sink:
+        cfg = write_config(tmp_path, port, channels=textwrap.dedent(f"""
+            [[channels]]
+            name = "stuck"
+            url = "{sink.json_url()}"
+            timeout = "40s"
+            """))
+        (tmp_path / "calendars" / "c1.toml").write_text(CASE)
+        run = Run(cfg, "--shutdown-timeout", "1")
+        try:
+            wait_for(lambda: healthy(port), 30, "/healthz")
+            start = datetime.now(UTC) + timedelta(days=3)
+            (tmp_path / "calendars" / "c1.toml").write_text(CASE + textwrap.dedent(f"""
+                [[events]]
+                id = "h"
+                kind = "hearing"
+                title = "Bail hearing"
+                start = {start:%Y-%m-%dT%H:%M:%S}
+                """))
+            run.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: len(sink.requests) >= 1, 30, "the alert to reach the sink")
+        finally:
+            t0 = time.monotonic()
+            code = run.stop(signal.SIGTERM, timeout=15)
+            took = time.monotonic() - t0
+            run.kill()
+    # The sink would answer only after 25 s: the daemon leaves that send to the
+    # lease (the row is sent again after a restart) instead of hanging on exit.
+    assert code == 0, run.output[-3000:]
+    assert took < 8, took
+    assert "unfinished deliveries" in run.output

@@ -249,3 +249,50 @@ def test_a_batch_whose_lease_is_half_spent_is_handed_back_and_claimed_again(
         rows = s.exec(select(Notification)).all()
         assert {n.attempts for n in rows} == {1}  # a hand-back is not an attempt
         assert len(s.exec(select(Delivery)).all()) == 6
+
+
+def test_rows_another_dispatcher_claimed_after_the_lease_ran_out_are_left_to_it(
+        tmp_path, db_url, store) -> None:  # type: ignore[no-untyped-def]
+    # The first send takes longer than the whole lease; meanwhile a second dispatcher
+    # process claims the batch's (expired) rows. This one must not send them, hand
+    # them back or finish them: they are the other's now.
+    settings = make_settings(tmp_path, db_url, delivery={"lease": "60s"})
+    clock = [NOW]
+    with store.write() as s:
+        outbox.insert_rows(s, [outbox.new_row(f"test:{i}", "test", "log", NOW, NOW,
+                                              {"title": f"t{i}", "text": "x"})
+                               for i in range(5)])
+    sent: list[str] = []
+    other: list[Notification] = []
+
+    def very_slow(channel: str, title: str, body: str, *, urgent: bool = False) -> None:
+        sent.append(title)
+        clock[0] += timedelta(seconds=70)
+        if not other:
+            with store.write() as s:  # the other process
+                other.extend(outbox.claim(s, clock[0], timedelta(seconds=60), 10))
+
+    d = Dispatcher(store, settings, sender=very_slow, clock=lambda: clock[0], batch=5)
+    stats = d.run_once()
+    d.close()
+    assert sent == ["t0"] and len(other) == 5
+    assert stats.sent == 1  # attempted and recorded, though its lease was lost
+    with store.read() as s:
+        rows = s.exec(select(Notification).order_by(Notification.id)).all()
+        deliveries = s.exec(select(Delivery)).all()
+    # every row is the other dispatcher's, untouched: still sending, its lease, 2 attempts
+    assert {(n.status, n.claimed_until, n.attempts) for n in rows} == {
+        ("sending", NOW + timedelta(seconds=130), 2)}
+    assert [x.notification_id for x in deliveries] == [rows[0].id]
+
+
+def test_a_short_lease_for_the_channel_timeouts_is_warned_about(tmp_path, db_url) -> None:  # type: ignore[no-untyped-def]
+    from notifier.dispatch import lease_warning
+
+    ok = make_settings(tmp_path, db_url, channels=[{"name": "a", "url": "json://127.0.0.1:9"}])
+    assert lease_warning(ok) is None  # the defaults: 2m lease, 15s timeout
+    short = make_settings(tmp_path, db_url, delivery={"lease": "30s"}, channels=[
+        {"name": "a", "url": "json://127.0.0.1:9"},
+        {"name": "slow", "url": "json://127.0.0.1:9", "timeout": "20s"}])
+    why = lease_warning(short)
+    assert why is not None and "'slow'" in why and "0:00:30" in why

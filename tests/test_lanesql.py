@@ -123,9 +123,11 @@ def test_a_failed_fast_transaction_rolls_back_and_the_lane_goes_on(store: Store)
         [n] = lane.claim(NOW, LEASE, 5)
 
         def boom(db: sqlite3.Connection) -> None:
-            db.execute(outbox.FINISH_SQL, {"id": n.id, "status": "sent", "now": "x",
-                                           "error": None, "late": 0, "sent_at": None,
-                                           "retry_at": None})
+            at = lane._time(NOW)
+            cur = db.execute(outbox.FINISH_SQL, {
+                "id": n.id, "status": "sent", "now": at, "error": None, "late": 0,
+                "sent_at": at, "retry_at": None, "held": lane._time(n.claimed_until)})
+            assert cur.rowcount == 1  # written, then ...
             raise RuntimeError("disk on fire")
 
         with pytest.raises(RuntimeError):
