@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -42,6 +43,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.exc import OperationalError
 from sqlmodel import col, select
 
 from . import digest, lanesql, messages, metrics, outbox, planner
@@ -57,6 +59,10 @@ from .timeutil import utcnow
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 LATE_AFTER = timedelta(minutes=1)
+# Recording an outcome that failed on a busy database is tried again this many times,
+# waiting 0.5 s, 1 s, 2 s, ... (at most 10 s) in between.
+OUTCOME_TRIES = 6
+OUTCOME_RETRY_FIRST = 0.5
 
 
 @dataclass
@@ -381,7 +387,7 @@ class Dispatcher:
                 error: DeliveryError | None, done: datetime, ms: int, late: bool) -> str:
         """Commit the outcome of one send; returns the Stats field it counts as."""
         if error is None:
-            sql.finish(n, done, "sent", held=held, late=late, duration_ms=ms)
+            self._finish(sql, n, done, "sent", held=held, late=late, duration_ms=ms)
             metrics.record_notification(n.type, "sent", channel=n.channel,
                                         duration_s=ms / 1000,
                                         lateness_s=(done - n.due_at).total_seconds())
@@ -389,19 +395,45 @@ class Dispatcher:
         text = mask(str(error))
         if error.permanent or n.attempts >= self.settings.delivery.max_attempts:
             why = "permanent: " if error.permanent else ""
-            sql.finish(n, done, "dead", held=held, error=why + text, duration_ms=ms)
+            self._finish(sql, n, done, "dead", held=held, error=why + text, duration_ms=ms)
             metrics.record_notification(n.type, "dead", channel=n.channel,
                                         duration_s=ms / 1000)
             log.warning("notification %s dead after %d attempt(s): %s", n.id, n.attempts,
                         text)
             return "dead"
         retry = done + backoff(n.attempts, self.settings.delivery, self.rng)
-        sql.finish(n, done, "failed", held=held, error=text, retry_at=retry, outcome="retry",
-                   duration_ms=ms)
+        self._finish(sql, n, done, "failed", held=held, error=text, retry_at=retry,
+                     outcome="retry", duration_ms=ms)
         metrics.record_notification(n.type, "failed", channel=n.channel, duration_s=ms / 1000)
         log.info("notification %s failed (attempt %d), retry at %s: %s", n.id, n.attempts,
                  retry.isoformat(), text)
         return "failed"
+
+
+    def _finish(self, sql: lanesql.Lane, n: Notification, done: datetime, status: str,
+                **kw: Any) -> None:
+        """Record an outcome, retrying a while if the database is busy or unreachable.
+
+        The send has happened: a row left ``sending`` would be sent again once its
+        lease ran out, so a failed write (SQLite locked past its busy timeout by a long
+        transaction elsewhere, a PostgreSQL restart) is retried with backoff before
+        giving up.
+        """
+        delay = OUTCOME_RETRY_FIRST
+        for attempt in range(1, OUTCOME_TRIES + 1):
+            try:
+                ok = sql.finish(n, done, status, **kw)
+                break
+            except (sqlite3.OperationalError, OperationalError) as e:
+                if attempt == OUTCOME_TRIES:
+                    raise
+                log.warning("recording the outcome of notification %s failed (%s); "
+                            "retrying in %gs", n.id, mask(str(e).splitlines()[0]), delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        if not ok:
+            log.warning("notification %s: its lease ran out during the send and another "
+                        "dispatcher claimed it; it may be delivered twice", n.id)
 
 
 def _case_next(s: Any, case_id: str, now: datetime) -> str | None:

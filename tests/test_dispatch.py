@@ -296,3 +296,34 @@ def test_a_short_lease_for_the_channel_timeouts_is_warned_about(tmp_path, db_url
         {"name": "slow", "url": "json://127.0.0.1:9", "timeout": "20s"}])
     why = lease_warning(short)
     assert why is not None and "'slow'" in why and "0:00:30" in why
+
+
+def test_an_outcome_write_on_a_busy_database_is_retried_not_left_to_be_resent(
+        tmp_path, db_url, store, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    from notifier import dispatch, lanesql
+
+    settings = make_settings(tmp_path, db_url)
+    with store.write() as s:
+        outbox.insert_rows(s, [outbox.new_row("test:1", "test", "log", NOW, NOW,
+                                              {"title": "t", "text": "x"})])
+    real = lanesql.SqliteLane.finish
+    fails = [2]
+
+    def busy_twice(self, *a, **kw):  # type: ignore[no-untyped-def]
+        if fails[0]:
+            fails[0] -= 1
+            raise sqlite3.OperationalError("database is locked")
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(lanesql.SqliteLane, "finish", busy_twice)
+    monkeypatch.setattr(dispatch, "OUTCOME_RETRY_FIRST", 0.01)
+    rec = Recorder()
+    stats = run_at(store, settings, NOW, rec)
+    assert stats.sent == 1 and len(rec.sent) == 1 and fails == [0]
+    with store.read() as s:
+        [n] = s.exec(select(Notification)).all()
+        assert n.status == "sent"
+        assert len(s.exec(select(Delivery)).all()) == 1
+    assert caplog.text.count("database is locked") == 2
