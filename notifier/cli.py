@@ -115,20 +115,31 @@ def check() -> None:
 
 @main.command()
 @config_option
+@click.option("--prune-unconfigured", is_flag=True,
+              help="Also remove the events of calendar folders and sources no longer in "
+                   "the config (as if their files had been deleted).")
 @handle_errors
-def sync() -> None:
+def sync(prune_unconfigured: bool) -> None:
     """Run one sync pass and print what changed."""
+    from . import orphans
     from .outbox import change_hook
     from .sync import sync_calendars
+    from .timeutil import utcnow
 
     ctx = get_ctx()
     # Alerts and re-planned reminders are written with the changes; a running
     # daemon (or `notifier dispatch`) sends them.
-    report = sync_calendars(ctx.store, ctx.settings.calendar_folders(),
-                            hook=change_hook(ctx.settings))
+    hook = change_hook(ctx.settings)
+    report = sync_calendars(ctx.store, ctx.settings.calendar_folders(), hook=hook)
+    if prune_unconfigured:
+        report.changes += orphans.prune(ctx.store, ctx.settings, utcnow(), hook)
     for ch in report.changes:
         click.echo(f"{_event_ref(ch.event_uid)}  {ch.summary}")
     click.echo(f"{len(report.changes)} change(s) from {report.files} file(s)")
+    with ctx.store.read() as s:
+        kept = orphans.find(s, ctx.settings)
+    if kept:
+        click.echo(f"note: {orphans.describe(kept)}", err=True)
     if report.errors:
         for err in report.errors:
             for problem in err.problems:

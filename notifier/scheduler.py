@@ -35,7 +35,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from . import digest, metrics, outbox
+from . import digest, metrics, orphans, outbox
 from .config import Settings
 from .delivery import Sender
 from .dispatch import Clock, Dispatcher
@@ -84,6 +84,10 @@ class Engine:
             self.plan_counts = outbox.replan_all(s, self.settings, self.clock())
             self.plan_counts["digests"] = digest.plan_digests(s, self.settings, self.clock())
         log.info("plan at start: %s", self.plan_counts)
+        with self.store.read() as s:
+            kept = orphans.find(s, self.settings)
+        if kept:
+            log.warning("%s", orphans.describe(kept))
         sch = self._scheduler
         now = datetime.now(UTC)
         if self.sync_enabled:
