@@ -131,14 +131,19 @@ def sync(prune_unconfigured: bool) -> None:
     # daemon (or `notifier dispatch`) sends them.
     hook = change_hook(ctx.settings)
     report = sync_calendars(ctx.store, ctx.settings.calendar_folders(), hook=hook)
-    if prune_unconfigured:
+    if prune_unconfigured and not report.errors:
         report.changes += orphans.prune(ctx.store, ctx.settings, utcnow(), hook)
     for ch in report.changes:
         click.echo(f"{_event_ref(ch.event_uid)}  {ch.summary}")
     click.echo(f"{len(report.changes)} change(s) from {report.files} file(s)")
     with ctx.store.read() as s:
         kept = orphans.find(s, ctx.settings)
-    if kept:
+    if kept and prune_unconfigured and report.errors:
+        # A file moved to a folder of its own that failed to parse has not taken its
+        # events over yet: removing them now would alert "removed", then "restored".
+        click.echo("not pruned: fix the files with errors first (a moved file takes its "
+                   "events over once it syncs)", err=True)
+    elif kept:
         click.echo(f"note: {orphans.describe(kept)}", err=True)
     if report.errors:
         for err in report.errors:

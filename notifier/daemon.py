@@ -8,8 +8,10 @@ housekeeping jobs in its pool; one dispatcher thread sends notifications. The ma
 thread only waits for signals. Everything shares one :class:`~notifier.store.Store`.
 
 Signals: SIGTERM/SIGINT stop taking new work, let in-flight deliveries finish
-(bounded by ``shutdown_timeout``), release leases, close the database and exit 0; a
-second signal exits at once (status 1). SIGHUP re-reads the calendar files now.
+(bounded by ``shutdown_timeout``), hand claimed rows not yet sent back, close the
+database and exit 0; a send still running at the timeout is left to its lease (sent
+again after the next start, once the lease runs out). A second signal exits at once
+(status 1). SIGHUP re-reads the calendar files now.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 import apprise
 from apprise.attachment.memory import AttachMemory
+from apprise.utils.parse import parse_url
 
 from .config import ChannelSettings
 from .errors import DeliveryError
@@ -145,11 +146,11 @@ class Channel:
         client = apprise.Apprise(asset=apprise.AppriseAsset(service_timeout=0))
         client.add(url)
         secs = self.cfg.timeout.total_seconds()
-        query = url.partition("?")[2].lower()
+        given = set((parse_url(url) or {}).get("qsd", {}))  # query keys, as Apprise reads them
         for plugin in client:
-            if "cto=" not in query:
+            if "cto" not in given:
                 plugin.socket_connect_timeout = secs
-            if "rto=" not in query:
+            if "rto" not in given:
                 plugin.socket_read_timeout = secs
         return client
 

@@ -422,6 +422,9 @@ class Dispatcher:
         delay = OUTCOME_RETRY_FIRST
         for attempt in range(1, OUTCOME_TRIES + 1):
             try:
+                if attempt > 1 and self._recorded(n, done):
+                    ok = True  # the failed try did commit (an error during COMMIT)
+                    break
                 ok = sql.finish(n, done, status, **kw)
                 break
             except (sqlite3.OperationalError, OperationalError) as e:
@@ -434,6 +437,12 @@ class Dispatcher:
         if not ok:
             log.warning("notification %s: its lease ran out during the send and another "
                         "dispatcher claimed it; it may be delivered twice", n.id)
+
+
+    def _recorded(self, n: Notification, done: datetime) -> bool:
+        """Whether the outcome of the attempt that ended at ``done`` is stored already."""
+        with self.store.read() as s:
+            return outbox.delivery_at(s, n.id or 0, done)
 
 
 def _case_next(s: Any, case_id: str, now: datetime) -> str | None:

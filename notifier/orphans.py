@@ -21,7 +21,7 @@ from .config import Settings
 from .models import Change, Event
 from .specs import SOURCE_PREFIX, is_remote_source
 from .store import Store
-from .sync import ChangeHook, remove_event
+from .sync import ChangeHook, folder_of, remove_event
 
 PRUNE_HINT = "`notifier sync --prune-unconfigured` removes them"
 
@@ -42,13 +42,13 @@ class Orphan:
 
 
 def _configured(settings: Settings) -> Callable[[str], bool]:
-    folders = [label.rstrip("/") + "/" for label, _ in settings.calendar_folders()]
+    folders = {label.rstrip("/") for label, _ in settings.calendar_folders()}
     sources = {s.key for s in settings.sources}
 
     def known(src: str) -> bool:
         if is_remote_source(src):
             return src in sources
-        return any(src.startswith(prefix) for prefix in folders)
+        return folder_of(src) in folders
     return known
 
 
@@ -73,16 +73,22 @@ def describe(orphans: Sequence[Orphan]) -> str:
 
 def prune(store: Store, settings: Settings, now: datetime,
           hook: ChangeHook | None = None) -> list[Change]:
-    """Remove the events of every unconfigured owner, in one transaction."""
-    with store.write() as s:
-        store.serialize_sync(s)
-        changes: list[Change] = []
-        for o in find(s, settings):
+    """Remove the events of every unconfigured owner, one owner per transaction (as
+    sync applies one file per transaction: a big prune never holds the database's
+    write lock for long, which would hold up the daemon's sends)."""
+    with store.read() as s:
+        found = find(s, settings)
+    changes: list[Change] = []
+    for o in found:
+        with store.write() as s:
+            store.serialize_sync(s)
             rows = s.exec(select(Event).where(Event.source == o.source,
                                               col(Event.removed_at).is_(None))).all()
+            done: list[Change] = []
             for row in rows:
-                changes += remove_event(s, row, now,
-                                        where=f"{o.source} ({o.origin} no longer in the config)")
-        if hook and changes:
-            hook(s, changes, now)
+                done += remove_event(s, row, now,
+                                     where=f"{o.source} ({o.origin} no longer in the config)")
+            if hook and done:
+                hook(s, done, now)
+        changes += done
     return changes

@@ -341,6 +341,12 @@ def finish(s: Session | Connection, n: Notification, now: datetime, status: str,
     return bool(getattr(res, "rowcount", 1))
 
 
+def delivery_at(s: Session, notification_id: int, at: datetime) -> bool:
+    """Whether the attempt of ``notification_id`` that ended at ``at`` is recorded."""
+    return s.exec(select(func.count()).select_from(Delivery).where(
+        Delivery.notification_id == notification_id, Delivery.attempted_at == at)).one() > 0
+
+
 def release(s: Session, ids: Sequence[int], now: datetime, *,
             held: datetime | None = None) -> None:
     """Hand claimed rows back unsent (shutdown); the attempt is not counted.

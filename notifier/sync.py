@@ -204,18 +204,27 @@ def remove_event(s: Session, row: Event, now: datetime, where: str) -> list[Chan
     return _record(s, row, [d], now)
 
 
+def folder_of(source: str) -> str:
+    """The folder label of a calendar file's source key (``label/file name``).
+
+    Folders are not searched recursively, so the label is everything before the last
+    ``/``: with folders ``a`` and ``a/b``, ``a/b/x.toml`` is in ``a/b`` only.
+    """
+    return source.rpartition("/")[0]
+
+
 def sync_calendars(store: Store, folders: list[tuple[str, Path]], *, now: datetime | None = None,
                    hook: ChangeHook | None = None) -> SyncReport:
     """Read every calendar file and apply each one in its own transaction."""
     now = now or utcnow()
     found = scan(folders)
     report = SyncReport(errors=list(found.errors), files=len(found.seen))
-    readable = [label.rstrip("/") + "/" for label, _ in folders
-                if label not in found.unreadable_dirs]
-    unreadable = [label.rstrip("/") + "/" for label in found.unreadable_dirs]
+    readable = {label.rstrip("/") for label, _ in folders
+                if label not in found.unreadable_dirs}
+    unreadable = {label.rstrip("/") for label in found.unreadable_dirs}
 
     def is_file_source(src: str) -> bool:
-        return any(src.startswith(prefix) for prefix in readable)
+        return not is_remote_source(src) and folder_of(src) in readable
 
     def live(src: str) -> bool:
         """Whether the owner of a case or event still exists.
@@ -227,7 +236,7 @@ def sync_calendars(store: Store, folders: list[tuple[str, Path]], *, now: dateti
         """
         if src in found.seen or is_remote_source(src):
             return True
-        return any(src.startswith(prefix) for prefix in unreadable)
+        return folder_of(src) in unreadable
 
     for spec in found.calendars:
         try:

@@ -173,10 +173,13 @@ def test_the_channel_timeout_is_the_socket_timeout_unless_the_url_sets_its_own(
 
     settings = make_settings(tmp_path, db_url, channels=[
         {"name": "slow", "url": "json://127.0.0.1:9/x", "timeout": "40s"},
-        {"name": "own", "url": "json://127.0.0.1:9/x?rto=3&cto=2", "timeout": "40s"}])
+        {"name": "own", "url": "json://127.0.0.1:9/x?rto=3&cto=2", "timeout": "40s"},
+        {"name": "lookalike", "url": "json://127.0.0.1:9/x?xrto=1&+X-Key=acto=", "timeout": "40s"}])
     chans = Deliverer(settings.channels).channels
     [slow] = list(chans["slow"]._client)  # type: ignore[arg-type]
     [own] = list(chans["own"]._client)  # type: ignore[arg-type]
+    [alike] = list(chans["lookalike"]._client)  # type: ignore[arg-type]
+    assert (alike.socket_connect_timeout, alike.socket_read_timeout) == (40, 40)
     # An answer may take the configured 40 s (Apprise's own default would give up
     # after 4 s and the retry could deliver a second copy) ...
     assert (slow.socket_connect_timeout, slow.socket_read_timeout) == (40, 40)

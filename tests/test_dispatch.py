@@ -327,3 +327,35 @@ def test_an_outcome_write_on_a_busy_database_is_retried_not_left_to_be_resent(
         assert n.status == "sent"
         assert len(s.exec(select(Delivery)).all()) == 1
     assert caplog.text.count("database is locked") == 2
+
+
+def test_an_outcome_whose_commit_reported_an_error_but_landed_is_not_recorded_twice(
+        tmp_path, db_url, store, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
+    # PostgreSQL can report an error from a COMMIT that did commit (the connection
+    # dropped on the way back): the retry must not add a second Delivery row.
+    import sqlite3
+
+    from notifier import dispatch, lanesql
+
+    settings = make_settings(tmp_path, db_url)
+    with store.write() as s:
+        outbox.insert_rows(s, [outbox.new_row("test:1", "test", "log", NOW, NOW,
+                                              {"title": "t", "text": "x"})])
+    real = lanesql.SqliteLane.finish
+    calls = [0]
+
+    def lands_then_errors(self, *a, **kw):  # type: ignore[no-untyped-def]
+        calls[0] += 1
+        real(self, *a, **kw)
+        if calls[0] == 1:
+            raise sqlite3.OperationalError("server closed the connection unexpectedly")
+        return True
+
+    monkeypatch.setattr(lanesql.SqliteLane, "finish", lands_then_errors)
+    monkeypatch.setattr(dispatch, "OUTCOME_RETRY_FIRST", 0.01)
+    stats = run_at(store, settings, NOW)
+    assert stats.sent == 1 and calls == [1]
+    with store.read() as s:
+        [n] = s.exec(select(Notification)).all()
+        assert n.status == "sent" and len(s.exec(select(Delivery)).all()) == 1
+    assert "another dispatcher" not in caplog.text

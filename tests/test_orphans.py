@@ -135,3 +135,23 @@ def test_a_source_taken_out_of_the_config_counts_too_and_the_daemon_warns(
         """))
     code, _, err = _cli(with_source, "sync")
     assert code == 0 and "note:" not in err
+
+
+def test_nested_folders_are_told_apart(tmp_path: Path) -> None:
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "top.toml").write_text(_case("top"))
+    (tmp_path / "a" / "b" / "deep.toml").write_text(_case("deep"))
+    assert _cli(_config(tmp_path, ["a", "a/b"]), "sync")[0] == 0
+    cfg = _config(tmp_path, ["a"])  # "a/b" taken out: a/b/deep.toml is not in "a"
+    code, _, err = _cli(cfg, "sync")
+    assert code == 0 and "1 from calendar folder 'a/b'" in err
+    assert _live(cfg) == {"top": None, "deep": None}
+
+
+def test_no_prune_while_a_file_has_errors(root: Path) -> None:
+    assert _cli(_config(root, ["active", "old"]), "sync")[0] == 0
+    cfg = _config(root, ["active"])
+    (root / "active" / "broken.toml").write_text("[case]\nid = \n")
+    code, _out, err = _cli(cfg, "sync", "--prune-unconfigured")
+    assert code == 1 and "not pruned: fix the files with errors first" in err
+    assert _live(cfg) == {"kept": None, "gone": None}
