@@ -36,7 +36,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
@@ -44,7 +44,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import OperationalError
-from sqlmodel import col, select
 
 from . import digest, lanesql, messages, metrics, outbox, planner
 from .config import DeliverySettings, Settings
@@ -52,7 +51,7 @@ from .delivery import Deliverer, Message, Sender
 from .errors import DeliveryError
 from .icsattach import event_ics
 from .logs import mask
-from .models import Case, Event, Notification
+from .models import Event, Notification
 from .store import Store
 from .timeutil import utcnow
 
@@ -275,27 +274,26 @@ class Dispatcher:
     def _handle(self, n: Notification, stats: Stats, sql: lanesql.Lane,
                 held: datetime) -> None:
         """Check, send and record one row claimed until ``held``; count its outcome."""
-        job = self._process(n, stats, held)
+        job = self._process(n, stats, held, sql)
         if job is not None:
             outcome = job(sql)
             setattr(stats, outcome, getattr(stats, outcome) + 1)
 
     # -- one row -----------------------------------------------------------------
-    def _check(self, n: Notification, now: datetime) -> tuple[str | None, str | None,
-                                                              dict[str, Any]]:
+    def _check(self, n: Notification, now: datetime,
+               sql: lanesql.Lane) -> tuple[str | None, str | None, dict[str, Any]]:
         """(final status or None to send, reason, what the message needs now)."""
         if n.type == "digest":
             return self._check_digest(n, now)
         if n.event_uid is None:
             return None, None, {}
-        with self.store.read() as s:
-            ev = s.get(Event, n.event_uid)
-            case = s.get(Case, ev.case_id) if ev else None
-            nxt = _case_next(s, case.id, now) if case is not None else None
-        if ev is None or case is None:
+        found = sql.event_now(n.event_uid, now - timedelta(days=2))
+        if found is None:
             return ("withdrawn", "the event no longer exists", {}) \
                 if n.type == "reminder" else (None, None, {})
+        ev, case = found.event, found.case
         tz = ZoneInfo(case.timezone)
+        nxt = _case_next(found.upcoming(), tz, now)
         when = planner.when_of(ev)
         start = planner.start_instant(when, tz)
         extra: dict[str, Any] = {
@@ -357,11 +355,11 @@ class Dispatcher:
             self._handle(n, stats, lanesql.for_writer(writer), n.claimed_until)
         return stats
 
-    def _process(self, n: Notification, stats: Stats,
-                 held: datetime) -> Callable[[lanesql.Lane], str] | None:
+    def _process(self, n: Notification, stats: Stats, held: datetime,
+                 sql: lanesql.Lane) -> Callable[[lanesql.Lane], str] | None:
         """Check and send ``n``; return the job that records the send (None: recorded)."""
         now = self.clock()
-        final, reason, extra = self._check(n, now)
+        final, reason, extra = self._check(n, now, sql)
         if final is not None:
             with self.store.write() as s:
                 outbox.finish(s, n, now, final, held=held, error=reason, outcome=final)
@@ -445,15 +443,13 @@ class Dispatcher:
             return outbox.delivery_at(s, n.id or 0, done)
 
 
-def _case_next(s: Any, case_id: str, now: datetime) -> str | None:
-    """The case's next dated, scheduled event not yet over, as text (court time)."""
-    rows = s.exec(select(Event, Case).join(Case, col(Case.id) == col(Event.case_id)).where(
-        Event.case_id == case_id, col(Event.removed_at).is_(None),
-        col(Event.status).in_(planner.REMINDABLE),
-        col(Event.sort_utc) > now - timedelta(days=2),
-    ).order_by(col(Event.sort_utc)).limit(10)).all()
-    for ev, case in rows:
-        tz = ZoneInfo(case.timezone)
-        if not planner.is_over(planner.when_of(ev), tz, now):
-            return f"{planner.when_of(ev).describe(tz)}: {ev.title}"
+def _case_next(upcoming: Iterable[Event], tz: ZoneInfo, now: datetime) -> str | None:
+    """The case's next dated, scheduled event not yet over, as text (court time).
+
+    ``upcoming``: the case's next events from two days ago on (a multi-day trial that
+    started yesterday is not over), see :class:`lanesql.EventNow`."""
+    for ev in upcoming:
+        when = planner.when_of(ev)
+        if not planner.is_over(when, tz, now):
+            return f"{when.describe(tz)}: {ev.title}"
     return None

@@ -1,37 +1,70 @@
-"""The dispatcher's per-message SQL: claim due rows, record one outcome.
+"""The dispatcher's per-message SQL: claim due rows, read the event as it is now,
+record one outcome.
 
-These two operations run once per message sent (a claim per batch, a recorded
-outcome per message), each in its own committed transaction. :func:`for_writer`
-gives the right implementation for a :class:`~notifier.store.LaneWriter`:
+These run once per message sent (a claim per batch; a read and a recorded outcome
+per message), each in its own transaction. :func:`for_writer` gives the right
+implementation for a :class:`~notifier.store.LaneWriter`:
 
-- :class:`CoreLane` (any database): :func:`notifier.outbox.claim` and
-  :func:`notifier.outbox.finish` through SQLAlchemy on the lane's connection;
-- :class:`SqliteLane`: the same statements run on the ``sqlite3`` connection
-  itself. Through SQLAlchemy's execution layer (statement cache, parameter and
-  result processing, transaction events) they cost more CPU than the SQL: about
-  half of the dispatcher's own time per message. Values are converted with the
-  columns' own SQLAlchemy bind and result processors, so what is stored and read
-  back is the same as through SQLAlchemy (``tests/test_lanesql.py`` runs both
-  paths on the same rows and compares every column).
+- :class:`CoreLane` (any database): :func:`notifier.outbox.claim`,
+  :func:`notifier.outbox.finish` and Core selects through SQLAlchemy;
+- :class:`SqliteLane`: the same statements run on the lane's ``sqlite3``
+  connection itself. Through SQLAlchemy's execution layer (statement cache,
+  parameter and result processing, ORM loading, transaction events) they cost more
+  CPU than the SQL: most of the dispatcher's own time per message. Values are
+  converted with the columns' own SQLAlchemy bind and result processors, so what
+  is stored and read back is the same as through SQLAlchemy
+  (``tests/test_lanesql.py`` runs both paths on the same rows and compares them).
+
+Rows come back as read-only model objects in no session (``model_construct``):
+reading attributes works; changes are written with statements, never through them.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import configure_mappers
 
 from . import outbox
-from .models import WAITING, Notification, UTCDateTime
+from .models import WAITING, Case, Event, Notification, UTCDateTime
+from .planner import REMINDABLE
 from .store import LaneWriter
+
+UPCOMING = 10  # how many of a case's next events EventNow.upcoming holds
+ET = Event.__table__  # type: ignore[attr-defined]
+CT = Case.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class EventNow:
+    """An event as stored now, its case, and the case's next events."""
+
+    event: Event
+    case: Case
+    _rows: Sequence[Any]  # the next events' rows, built into Events only when read
+    _build: Callable[[Any], Event]
+
+    def upcoming(self) -> Iterator[Event]:
+        """The case's dated, scheduled or tentative, not removed events after
+        ``since``, in time order (at most :data:`UPCOMING`)."""
+        return map(self._build, self._rows)
+
+
+def _event_model(values: Any) -> Event:
+    return Event.model_construct(**values)
 
 
 class Lane(Protocol):
-    """Claims and records for one dispatcher lane (one thread)."""
+    """Claims, reads and records for one dispatcher lane (one thread)."""
+
+    def event_now(self, uid: str, since: datetime) -> EventNow | None:
+        ...
 
     def claim(self, now: datetime, lease: timedelta, limit: int, *,
               channel: str | None = None, exclude: Sequence[str] = ()) -> list[Notification]:
@@ -51,11 +84,28 @@ def for_writer(writer: LaneWriter) -> Lane:
     return CoreLane(writer)
 
 
+def _upcoming(since: Any) -> Any:
+    return (select(ET).where(ET.c.case_id == bindparam("case_id"), ET.c.removed_at.is_(None),
+                             ET.c.status.in_(REMINDABLE), ET.c.sort_utc > since)
+            .order_by(ET.c.sort_utc).limit(UPCOMING))
+
+
 class CoreLane:
-    """Claims and records through SQLAlchemy (:mod:`notifier.outbox`)."""
+    """Claims, reads and records through SQLAlchemy (:mod:`notifier.outbox`)."""
 
     def __init__(self, writer: LaneWriter) -> None:
         self.writer = writer
+        configure_mappers()
+
+    def event_now(self, uid: str, since: datetime) -> EventNow | None:
+        with self.writer.store.read() as s:
+            ev = s.execute(select(ET).where(ET.c.uid == uid)).mappings().first()
+            case = s.execute(select(CT).where(CT.c.id == ev["case_id"])).mappings().first() \
+                if ev is not None else None
+            if ev is None or case is None:
+                return None
+            nxt = s.execute(_upcoming(since), {"case_id": case["id"]}).mappings().all()
+        return EventNow(_event_model(ev), Case.model_construct(**case), nxt, _event_model)
 
     def claim(self, now: datetime, lease: timedelta, limit: int, *,
               channel: str | None = None, exclude: Sequence[str] = ()) -> list[Notification]:
@@ -79,11 +129,34 @@ class SqliteLane:
         self.writer = writer
         dialect = writer.dialect
         self._time = _bind(UTCDateTime(), dialect)
-        self._columns = [c.name for c in outbox.NT.c]
-        self._results = [(c.name, c.type.dialect_impl(dialect).result_processor(dialect, None))
-                         for c in outbox.NT.c]
+        self._notification = _Rows(outbox.NT, Notification, dialect)
+        self._columns = self._notification.names
+        self._event = _Rows(ET, Event, dialect)
+        self._case = _Rows(CT, Case, dialect)
+        cols = ", ".join(self._event.names)
+        statuses = ", ".join(f"'{x}'" for x in REMINDABLE)
+        self._event_sql = f"SELECT {cols} FROM event WHERE uid = ?"
+        self._case_sql = f'SELECT {", ".join(self._case.names)} FROM "case" WHERE id = ?'
+        self._upcoming_sql = (
+            f"SELECT {cols} FROM event WHERE case_id = ? AND removed_at IS NULL "
+            f"AND status IN ({statuses}) AND sort_utc > ? ORDER BY sort_utc LIMIT {UPCOMING}")
         self._claims: dict[tuple[bool, int], str] = {}
-        configure_mappers()  # reading a Notification's attributes needs them
+        configure_mappers()  # reading a model's attributes needs them
+
+    def event_now(self, uid: str, since: datetime) -> EventNow | None:
+        after = self._time(since)
+
+        def work(db: sqlite3.Connection) -> EventNow | None:
+            ev = db.execute(self._event_sql, (uid,)).fetchone()
+            case = db.execute(self._case_sql, (ev[self._event.index["case_id"]],)).fetchone() \
+                if ev is not None else None
+            if ev is None or case is None:
+                return None
+            nxt = db.execute(self._upcoming_sql, (case[self._case.index["id"]], after)).fetchall()
+            return EventNow(self._event.build(ev), self._case.build(case), nxt,
+                            self._event.build)
+
+        return self.writer.run_driver(work, write=False)
 
     def _claim_sql(self, channel: bool, exclude: int) -> str:
         key = (channel, exclude)
@@ -112,15 +185,10 @@ class SqliteLane:
                                   "limit": limit, "channel": channel}
         if channel is None:
             params.update({f"x{i}": name for i, name in enumerate(exclude)})
-        results = self._results
-
         def work(db: sqlite3.Connection) -> list[tuple[Any, ...]]:
             return db.execute(sql, params).fetchall()
 
-        rows = [Notification.model_construct(**{
-            name: (proc(v) if proc is not None else v)
-            for (name, proc), v in zip(results, raw, strict=True)})
-            for raw in self.writer.run_driver(work)]
+        rows = [self._notification.build(raw) for raw in self.writer.run_driver(work)]
         rows.sort(key=lambda n: (n.next_attempt_at, n.id or 0))
         return rows
 
@@ -143,6 +211,23 @@ class SqliteLane:
             return bool(cur.rowcount)
 
         return self.writer.run_driver(work)
+
+
+class _Rows:
+    """Builds read-only model objects from a table's raw driver rows (all columns, in
+    table order), converting values with the columns' SQLAlchemy result processors."""
+
+    def __init__(self, table: Any, model: Any, dialect: Dialect) -> None:
+        self.model = model
+        self.names = [c.name for c in table.c]
+        self.index = {name: i for i, name in enumerate(self.names)}
+        self._procs = [(c.name, c.type.dialect_impl(dialect).result_processor(dialect, None))
+                       for c in table.c]
+
+    def build(self, raw: Sequence[Any]) -> Any:
+        return self.model.model_construct(**{
+            name: (proc(v) if proc is not None else v)
+            for (name, proc), v in zip(self._procs, raw, strict=True)})
 
 
 def _bind(type_: Any, dialect: Dialect) -> Callable[[Any], Any]:

@@ -52,6 +52,9 @@ class Case(SQLModel, table=True):
 
 
 class Event(SQLModel, table=True):
+    # A case's events in time order (a case page, the next date in a change alert).
+    __table_args__ = (sa.Index("ix_event_case_sort", "case_id", "sort_utc"),)
+
     uid: str = Field(primary_key=True, max_length=500)
     case_id: str = Field(foreign_key="case.id", index=True, max_length=200)
     event_id: str = Field(max_length=500)

@@ -188,15 +188,16 @@ class LaneWriter:
     """
 
     def __init__(self, store: Store) -> None:
-        self._store = store
+        self.store = store
         self._conn: Connection | None = None
         self._generation = -1
         self.dialect = store.engine.dialect
 
-    def run_driver(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """``work(sqlite3 connection)`` in one ``BEGIN IMMEDIATE`` transaction on the
-        kept connection, committed on success, rolled back on error. SQLite through
-        the ``sqlite3`` module (pysqlite) only.
+    def run_driver(self, work: Callable[[sqlite3.Connection], T], *, write: bool = True) -> T:
+        """``work(sqlite3 connection)`` in one transaction on the kept connection
+        (``BEGIN IMMEDIATE``, or a plain ``BEGIN`` for reads with ``write=False``),
+        committed on success, rolled back on error. SQLite through the ``sqlite3``
+        module (pysqlite) only.
 
         For the dispatcher's per-message statements (:mod:`notifier.lanesql`), which
         cost less than SQLAlchemy's execution layer around them. The SQLAlchemy
@@ -205,7 +206,7 @@ class LaneWriter:
         db = self._connection().connection.driver_connection
         if not isinstance(db, sqlite3.Connection):
             raise TypeError(f"run_driver needs the sqlite3 driver, not {type(db).__name__}")
-        db.execute("BEGIN IMMEDIATE")
+        db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         try:
             result = work(db)
             db.execute("COMMIT")
@@ -248,11 +249,11 @@ class LaneWriter:
     def _connection(self) -> Connection:
         conn = self._conn
         if conn is not None and (conn.invalidated or conn.closed
-                                 or self._generation != self._store._generation):
+                                 or self._generation != self.store._generation):
             self._drop()
             conn = None
         if conn is None:
-            conn, self._generation = self._store._lane_connect()
+            conn, self._generation = self.store._lane_connect()
             self._conn = conn
         return conn
 
@@ -271,7 +272,7 @@ class LaneWriter:
         conn = self._conn
         if conn is None:
             return
-        if conn.invalidated or self._generation != self._store._generation:
+        if conn.invalidated or self._generation != self.store._generation:
             self._drop()
         else:
             self._conn = None

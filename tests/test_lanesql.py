@@ -137,3 +137,48 @@ def test_a_failed_fast_transaction_rolls_back_and_the_lane_goes_on(store: Store)
         assert lane.finish(n, NOW, "sent")
     with store.read() as s:
         assert s.get(Notification, n.id).status == "sent"  # type: ignore[union-attr]
+
+
+def _same(a: Any, b: Any, table: Any) -> None:
+    assert {c.name: getattr(a, c.name) for c in table.c} == \
+        {c.name: getattr(b, c.name) for c in table.c}
+
+
+def test_the_event_as_it_is_now_reads_the_same_on_both_paths(store: Store) -> None:
+    from datetime import date
+
+    from notifier.models import Case, Event
+
+    base = datetime(2026, 6, 1, 9, 30, tzinfo=UTC)
+    with store.write() as s:
+        s.add(Case(id="c", title="People v. C", timezone="America/New_York", source="t",
+                   tags='["x"]', reminders='{"offsets": ["1d"]}'))
+        s.add(Case(id="other", title="Other", timezone="UTC", source="t"))
+        for i, (status, removed) in enumerate([("scheduled", None), ("tentative", None),
+                                               ("cancelled", None), ("scheduled", base),
+                                               ("scheduled", None)]):
+            start = base + timedelta(days=i)
+            s.add(Event(uid=f"e{i}@n", case_id="c", event_id=f"e{i}", source="t",
+                        kind="hearing", title=f"Hearing {i}", status=status,
+                        date=start.date(), start_utc=start, end_utc=start + timedelta(hours=1),
+                        sort_utc=start, removed_at=removed, location="Part 1", sequence=i))
+        s.add(Event(uid="tbd@n", case_id="c", event_id="tbd", source="t", kind="trial",
+                    title="Trial", date=None, sort_utc=None))
+        s.add(Event(uid="x@n", case_id="other", event_id="x", source="t", title="X",
+                    date=date(2026, 6, 3), sort_utc=base + timedelta(days=2)))
+    with store.lane_writer() as w:
+        core, fast = lanesql.CoreLane(w), lanesql.SqliteLane(w)
+        since = base + timedelta(hours=12)  # e0 is before it
+        a, b = core.event_now("e1@n", since), fast.event_now("e1@n", since)
+        assert a is not None and b is not None
+        _same(a.event, b.event, lanesql.ET)
+        _same(a.case, b.case, lanesql.CT)
+        ups_a, ups_b = list(a.upcoming()), list(b.upcoming())
+        # e1 (tentative) and e4: not e0 (before), e2 (cancelled), e3 (removed), the
+        # undated trial, or the other case's event
+        assert [e.event_id for e in ups_b] == ["e1", "e4"]
+        for x, y in zip(ups_a, ups_b, strict=True):
+            _same(x, y, lanesql.ET)
+        assert b.event.start_utc == base + timedelta(days=1) and b.event.date is not None
+        assert fast.event_now("missing@n", since) is None
+        assert core.event_now("missing@n", since) is None
