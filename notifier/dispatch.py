@@ -444,7 +444,8 @@ class Dispatcher:
 
 
 def _case_next(upcoming: Iterable[Event], tz: ZoneInfo, now: datetime) -> str | None:
-    """The case's next dated, scheduled event not yet over, as text (court time).
+    """The case's next dated, scheduled or tentative event not yet over, as text
+    (court time).
 
     ``upcoming``: the case's next events from two days ago on (a multi-day trial that
     started yesterday is not over), see :class:`lanesql.EventNow`."""

@@ -56,7 +56,7 @@ class Event(SQLModel, table=True):
     __table_args__ = (sa.Index("ix_event_case_sort", "case_id", "sort_utc"),)
 
     uid: str = Field(primary_key=True, max_length=500)
-    case_id: str = Field(foreign_key="case.id", index=True, max_length=200)
+    case_id: str = Field(foreign_key="case.id", max_length=200)  # see ix_event_case_sort
     event_id: str = Field(max_length=500)
     source: str = Field(index=True)
     kind: str = "event"

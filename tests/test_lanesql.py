@@ -152,7 +152,7 @@ def test_the_event_as_it_is_now_reads_the_same_on_both_paths(store: Store) -> No
     base = datetime(2026, 6, 1, 9, 30, tzinfo=UTC)
     with store.write() as s:
         s.add(Case(id="c", title="People v. C", timezone="America/New_York", source="t",
-                   tags='["x"]', reminders='{"offsets": ["1d"]}'))
+                   tags='["x"]'))
         s.add(Case(id="other", title="Other", timezone="UTC", source="t"))
         for i, (status, removed) in enumerate([("scheduled", None), ("tentative", None),
                                                ("cancelled", None), ("scheduled", base),
