@@ -14,9 +14,10 @@ the sender) receives N messages three times per round, rounds interleaved:
   :meth:`Dispatcher.run_once` through the real :class:`Deliverer` (claim, re-check,
   Jinja2 render, Apprise send, one committed Delivery row per message).
 
-Context lines: the same against a sink answering in 20 ms, and change alerts as
-users get them (a calendar file synced into N "hearing added" alerts, each of which
-re-reads its event and the case's next date before it is rendered and sent).
+Context lines: the same against a sink answering in 20 ms, and notifications as
+users get them: a calendar file synced into N "hearing added" change alerts, and
+N one-day reminders; each re-reads its event and the case's next date (a reminder
+is also re-planned, to be withdrawn if its hearing moved) before it is rendered.
 
 Throughput = messages / second; target: dispatch >= 0.8x the bare loop while every
 delivery is recorded durably (the run asserts N sent rows and N Delivery rows).
@@ -30,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -97,35 +98,46 @@ def _bare(url: str, n: int, *, same_config: bool = False) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def _changes(tmp: Path, url: str, n: int) -> tuple[Store, Settings]:
-    """A case with ``n`` hearings synced from a calendar file: ``n`` change alerts."""
+def _calendar(tmp: Path, url: str, n: int, kind: str) -> tuple[Store, Settings, datetime]:
+    """A case with ``n`` hearings synced from a calendar file, and when to dispatch.
+
+    ``change``: ``n`` "hearing added" alerts, due now. ``reminder``: the hearings
+    all start at one time two days ahead; their ``n`` one-day reminders are sent
+    with the dispatcher's clock a second after they fell due.
+    """
     cal = tmp / "calendars"
     cal.mkdir()
-    start = datetime.now(UTC) + timedelta(days=30)
-    text = ['[case]\nid = "bench"\ntitle = "People v. Bench"\ntimezone = "America/New_York"\n'
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
+    text = ['[case]\nid = "bench"\ntitle = "People v. Bench"\ntimezone = "UTC"\n'
             'court = "Part 99"\n']
     for i in range(n):
-        at = (start + timedelta(hours=i)).strftime("%Y-%m-%dT%H:%M:%S")
+        at = start + timedelta(hours=i if kind == "change" else 0)
         text.append(f'[[events]]\nid = "h{i}"\nkind = "hearing"\ntitle = "Hearing {i}"\n'
-                    f'start = {at}\nlocation = "Room {i}"\n')
+                    f'start = {at:%Y-%m-%dT%H:%M:%S}\nlocation = "Room {i}"\n')
     (cal / "bench.toml").write_text("\n".join(text), encoding="utf-8")
     settings = parse_settings({"database": {"url": f"sqlite:///{tmp / 'n.db'}"},
                                "calendars": {"paths": [str(cal)]},
-                               "channels": [{"name": "hook", "url": url,
-                                             "notify": ["change"]}]},
+                               "reminders": {"offsets": ["1d"]},
+                               "channels": [{"name": "hook", "url": url, "notify": [kind]}]},
                               origin="bench", base_dir=tmp)
     store = Store(settings.database_url())
     report = sync_calendars(store, settings.calendar_folders(),
                             hook=outbox.change_hook(settings))
     assert report.ok and len(report.changes) == n
-    return store, settings
+    return store, settings, (start - timedelta(days=1, seconds=-1) if kind == "reminder"
+                             else datetime.now(UTC))
+
+
+def _fixed(at: datetime) -> Callable[[], datetime]:
+    return lambda: at
 
 
 def _dispatch(url: str, n: int, kind: str = "test") -> float:
     tmp = Path(tempfile.mkdtemp(prefix="bench-delivery-"))
     try:
-        if kind == "change":
-            store, settings = _changes(tmp, url, n)
+        at: datetime | None = None
+        if kind != "test":
+            store, settings, at = _calendar(tmp, url, n, kind)
         else:
             settings = parse_settings({"database": {"url": f"sqlite:///{tmp / 'n.db'}"},
                                        "channels": [{"name": "hook", "url": url}]},
@@ -136,7 +148,8 @@ def _dispatch(url: str, n: int, kind: str = "test") -> float:
                 outbox.insert_rows(s, [outbox.new_row(
                     f"b:{i}", "test", "hook", now, now,
                     {"title": "bench", "text": f"message {i}"}) for i in range(n)])
-        d = Dispatcher(store, settings)
+        d = Dispatcher(store, settings) if at is None else \
+            Dispatcher(store, settings, clock=_fixed(at))
         t0 = time.perf_counter()
         stats = d.run_once()
         rate = n / (time.perf_counter() - t0)
@@ -179,6 +192,7 @@ def run(quick: bool) -> list[Result]:
     # next date right before sending, and renders the change template.
     n_ch = 200 if quick else 500
     b3, _s3, d3 = _compare(n_ch, 3, 0.0, "change")
+    b4, _s4, d4 = _compare(n_ch, 3, 0.0, "reminder")
     return [
         Result(f"dispatch to json:// sink ({n} msgs, durable)", d, "msg/s", baseline=b,
                target=">= 0.8x bare apprise", ok=d >= 0.8 * b),
@@ -187,5 +201,7 @@ def run(quick: bool) -> list[Result]:
         Result(f"  same, sink answering in 20 ms ({n_slow} msgs)", d2, "msg/s", baseline=b2,
                target="(context)"),
         Result(f"  change alerts, event re-read ({n_ch} msgs)", d3, "msg/s", baseline=b3,
+               target="(context)"),
+        Result(f"  reminders, event re-read + re-planned ({n_ch})", d4, "msg/s", baseline=b4,
                target="(context)"),
     ]
