@@ -287,7 +287,7 @@ class Dispatcher:
             return self._check_digest(n, now)
         if n.event_uid is None:
             return None, None, {}
-        found = sql.event_now(n.event_uid, now - timedelta(days=2))
+        found = sql.event_now(n.event_uid, now)
         if found is None:
             return ("withdrawn", "the event no longer exists", {}) \
                 if n.type == "reminder" else (None, None, {})
@@ -447,8 +447,7 @@ def _case_next(upcoming: Iterable[Event], tz: ZoneInfo, now: datetime) -> str | 
     """The case's next dated, scheduled or tentative event not yet over, as text
     (court time).
 
-    ``upcoming``: the case's next events from two days ago on (a multi-day trial that
-    started yesterday is not over), see :class:`lanesql.EventNow`."""
+    ``upcoming``: :meth:`lanesql.EventNow.upcoming`."""
     for ev in upcoming:
         when = planner.when_of(ev)
         if not planner.is_over(when, tz, now):

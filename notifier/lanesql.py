@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import configure_mappers
 
@@ -37,6 +37,9 @@ from .planner import REMINDABLE
 from .store import LaneWriter
 
 UPCOMING = 10  # how many of a case's next events EventNow.upcoming holds
+# Date-only events are looked for from this long before now: a trial over several
+# days that started yesterday is not over. Timed events that have ended are left out.
+LOOKBACK = timedelta(days=2)
 ET = Event.__table__  # type: ignore[attr-defined]
 CT = Case.__table__  # type: ignore[attr-defined]
 
@@ -51,8 +54,10 @@ class EventNow:
     _build: Callable[[Any], Event]
 
     def upcoming(self) -> Iterator[Event]:
-        """The case's dated, scheduled or tentative, not removed events after
-        ``since``, in time order (at most :data:`UPCOMING`)."""
+        """The case's dated, scheduled or tentative, not removed events from
+        :data:`LOOKBACK` before now, less the timed ones that have ended, in time
+        order (at most :data:`UPCOMING`). Date-only ones may be over: check with
+        :func:`notifier.planner.is_over`."""
         return map(self._build, self._rows)
 
 
@@ -63,7 +68,7 @@ def _event_model(values: Any) -> Event:
 class Lane(Protocol):
     """Claims, reads and records for one dispatcher lane (one thread)."""
 
-    def event_now(self, uid: str, since: datetime) -> EventNow | None:
+    def event_now(self, uid: str, now: datetime) -> EventNow | None:
         ...
 
     def claim(self, now: datetime, lease: timedelta, limit: int, *,
@@ -84,9 +89,11 @@ def for_writer(writer: LaneWriter) -> Lane:
     return CoreLane(writer)
 
 
-def _upcoming(since: Any) -> Any:
+def _upcoming(now: datetime) -> Any:
     return (select(ET).where(ET.c.case_id == bindparam("case_id"), ET.c.removed_at.is_(None),
-                             ET.c.status.in_(REMINDABLE), ET.c.sort_utc > since)
+                             ET.c.status.in_(REMINDABLE), ET.c.sort_utc > now - LOOKBACK,
+                             or_(ET.c.start_utc.is_(None),
+                                 func.coalesce(ET.c.end_utc, ET.c.start_utc) > now))
             .order_by(ET.c.sort_utc).limit(UPCOMING))
 
 
@@ -97,14 +104,14 @@ class CoreLane:
         self.writer = writer
         configure_mappers()
 
-    def event_now(self, uid: str, since: datetime) -> EventNow | None:
+    def event_now(self, uid: str, now: datetime) -> EventNow | None:
         with self.writer.store.read() as s:
             ev = s.execute(select(ET).where(ET.c.uid == uid)).mappings().first()
             case = s.execute(select(CT).where(CT.c.id == ev["case_id"])).mappings().first() \
                 if ev is not None else None
             if ev is None or case is None:
                 return None
-            nxt = s.execute(_upcoming(since), {"case_id": case["id"]}).mappings().all()
+            nxt = s.execute(_upcoming(now), {"case_id": case["id"]}).mappings().all()
         return EventNow(_event_model(ev), Case.model_construct(**case), nxt, _event_model)
 
     def claim(self, now: datetime, lease: timedelta, limit: int, *,
@@ -139,12 +146,14 @@ class SqliteLane:
         self._case_sql = f'SELECT {", ".join(self._case.names)} FROM "case" WHERE id = ?'
         self._upcoming_sql = (
             f"SELECT {cols} FROM event WHERE case_id = ? AND removed_at IS NULL "
-            f"AND status IN ({statuses}) AND sort_utc > ? ORDER BY sort_utc LIMIT {UPCOMING}")
+            f"AND status IN ({statuses}) AND sort_utc > ? "
+            "AND (start_utc IS NULL OR COALESCE(end_utc, start_utc) > ?) "
+            f"ORDER BY sort_utc LIMIT {UPCOMING}")
         self._claims: dict[tuple[bool, int], str] = {}
         configure_mappers()  # reading a model's attributes needs them
 
-    def event_now(self, uid: str, since: datetime) -> EventNow | None:
-        after = self._time(since)
+    def event_now(self, uid: str, now: datetime) -> EventNow | None:
+        after, at = self._time(now - LOOKBACK), self._time(now)
 
         def work(db: sqlite3.Connection) -> EventNow | None:
             ev = db.execute(self._event_sql, (uid,)).fetchone()
@@ -152,7 +161,8 @@ class SqliteLane:
                 if ev is not None else None
             if ev is None or case is None:
                 return None
-            nxt = db.execute(self._upcoming_sql, (case[self._case.index["id"]], after)).fetchall()
+            nxt = db.execute(self._upcoming_sql,
+                             (case[self._case.index["id"]], after, at)).fetchall()
             return EventNow(self._event.build(ev), self._case.build(case), nxt,
                             self._event.build)
 

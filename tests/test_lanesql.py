@@ -164,21 +164,25 @@ def test_the_event_as_it_is_now_reads_the_same_on_both_paths(store: Store) -> No
                         sort_utc=start, removed_at=removed, location="Part 1", sequence=i))
         s.add(Event(uid="tbd@n", case_id="c", event_id="tbd", source="t", kind="trial",
                     title="Trial", date=None, sort_utc=None))
+        day = (base + timedelta(days=1, hours=12)).date()
+        s.add(Event(uid="d@n", case_id="c", event_id="d", source="t", kind="hearing",
+                    title="Date-only", date=day, sort_utc=base + timedelta(days=1, hours=1)))
         s.add(Event(uid="x@n", case_id="other", event_id="x", source="t", title="X",
                     date=date(2026, 6, 3), sort_utc=base + timedelta(days=2)))
     with store.lane_writer() as w:
         core, fast = lanesql.CoreLane(w), lanesql.SqliteLane(w)
-        since = base + timedelta(hours=12)  # e0 is before it
-        a, b = core.event_now("e1@n", since), fast.event_now("e1@n", since)
+        now = base + timedelta(days=2, hours=12)  # e0 (ended) and e1 (ended) are over
+        a, b = core.event_now("e1@n", now), fast.event_now("e1@n", now)
         assert a is not None and b is not None
         _same(a.event, b.event, lanesql.ET)
         _same(a.case, b.case, lanesql.CT)
         ups_a, ups_b = list(a.upcoming()), list(b.upcoming())
-        # e1 (tentative) and e4: not e0 (before), e2 (cancelled), e3 (removed), the
-        # undated trial, or the other case's event
-        assert [e.event_id for e in ups_b] == ["e1", "e4"]
+        # the date-only hearing of yesterday (over, for planner.is_over to tell) and e4:
+        # not e0/e1 (ended), e2 (cancelled), e3 (removed), the undated trial, the other
+        # case's event
+        assert [e.event_id for e in ups_b] == ["d", "e4"]
         for x, y in zip(ups_a, ups_b, strict=True):
             _same(x, y, lanesql.ET)
         assert b.event.start_utc == base + timedelta(days=1) and b.event.date is not None
-        assert fast.event_now("missing@n", since) is None
-        assert core.event_now("missing@n", since) is None
+        assert fast.event_now("missing@n", now) is None
+        assert core.event_now("missing@n", now) is None
