@@ -254,16 +254,18 @@ class Dispatcher:
         held = rows[0].claimed_until
         assert held is not None  # set by the claim
         ours: set[int] | None = None  # None: all of them
+        def left(i: int) -> list[int]:  # the rows from i on that are still this lane's
+            return [r.id for r in rows[i:] if r.id is not None and (ours is None or r.id in ours)]
+
         for i, row in enumerate(rows):
-            ids = [r.id for r in rows[i:] if r.id is not None and (ours is None or r.id in ours)]
             if self.stopping:
                 with self.store.write() as s:
-                    outbox.release(s, ids, self.clock(), held=held)
+                    outbox.release(s, left(i), self.clock(), held=held)
                 return
             now = self.clock()
             if now > held - self.lease / 2:
                 with self.store.write() as s:
-                    ours = outbox.renew(s, ids, held, now + self.lease, now)
+                    ours = outbox.renew(s, left(i), held, now + self.lease, now)
                 held = now + self.lease
             if ours is not None and row.id not in ours:
                 log.warning("notification %s was claimed by another dispatcher while its "
@@ -274,10 +276,8 @@ class Dispatcher:
     def _handle(self, n: Notification, stats: Stats, sql: lanesql.Lane,
                 held: datetime) -> None:
         """Check, send and record one row claimed until ``held``; count its outcome."""
-        job = self._process(n, stats, held, sql)
-        if job is not None:
-            outcome = job(sql)
-            setattr(stats, outcome, getattr(stats, outcome) + 1)
+        outcome = self._process(n, held, sql)
+        setattr(stats, outcome, getattr(stats, outcome) + 1)
 
     # -- one row -----------------------------------------------------------------
     def _check(self, n: Notification, now: datetime,
@@ -355,18 +355,15 @@ class Dispatcher:
             self._handle(n, stats, lanesql.for_writer(writer), n.claimed_until)
         return stats
 
-    def _process(self, n: Notification, stats: Stats, held: datetime,
-                 sql: lanesql.Lane) -> Callable[[lanesql.Lane], str] | None:
-        """Check and send ``n``; return the job that records the send (None: recorded)."""
+    def _process(self, n: Notification, held: datetime, sql: lanesql.Lane) -> str:
+        """Check, send and record ``n``; return the Stats field its outcome counts as."""
         now = self.clock()
         final, reason, extra = self._check(n, now, sql)
         if final is not None:
-            with self.store.write() as s:
-                outbox.finish(s, n, now, final, held=held, error=reason, outcome=final)
-            setattr(stats, final, getattr(stats, final) + 1)
+            self._finish(sql, n, now, final, held=held, error=reason, outcome=final)
             metrics.record_notification(n.type, final)
             log.info("notification %s %s: %s", n.id, final, reason)
-            return None
+            return final
         late = now - n.due_at > LATE_AFTER
         error: DeliveryError | None = None
         t0 = time.perf_counter()
@@ -378,8 +375,7 @@ class Dispatcher:
             log.exception("unexpected error sending notification %s", n.id)
             error = DeliveryError(mask(f"{type(e).__name__}: {e}"))
         ms = int((time.perf_counter() - t0) * 1000)
-        done = self.clock()
-        return lambda sql: self._record(sql, n, held, error, done, ms, late)
+        return self._record(sql, n, held, error, self.clock(), ms, late)
 
     def _record(self, sql: lanesql.Lane, n: Notification, held: datetime,
                 error: DeliveryError | None, done: datetime, ms: int, late: bool) -> str:

@@ -137,7 +137,6 @@ class SqliteLane:
         dialect = writer.dialect
         self._time = _bind(UTCDateTime(), dialect)
         self._notification = _Rows(outbox.NT, Notification, dialect)
-        self._columns = self._notification.names
         self._event = _Rows(ET, Event, dialect)
         self._case = _Rows(CT, Case, dialect)
         cols = ", ".join(self._event.names)
@@ -185,7 +184,8 @@ class SqliteLane:
                 "UPDATE notification SET status = 'sending', claimed_until = :until, "
                 "attempts = attempts + 1, updated_at = :now "
                 f"WHERE id IN (SELECT id FROM notification WHERE {where} "
-                f"ORDER BY next_attempt_at LIMIT :limit) RETURNING {', '.join(self._columns)}")
+                "ORDER BY next_attempt_at LIMIT :limit) "
+                f"RETURNING {', '.join(self._notification.names)}")
         return sql
 
     def claim(self, now: datetime, lease: timedelta, limit: int, *,

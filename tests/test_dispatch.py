@@ -219,17 +219,22 @@ def test_payload_is_json(store, write_cal, folders, settings) -> None:  # type: 
     assert payload["offset_text"] == "1d" and payload["event"]["case_id"] == "c"
 
 
-def test_a_batch_whose_lease_is_half_spent_is_handed_back_and_claimed_again(
+def _queue(store: Store, n: int) -> None:
+    """``n`` due test notifications t0, t1, ... for the log channel."""
+    with store.write() as s:
+        outbox.insert_rows(s, [outbox.new_row(f"test:{i}", "test", "log", NOW, NOW,
+                                              {"title": f"t{i}", "text": "x"})
+                               for i in range(n)])
+
+
+def test_a_batch_whose_lease_is_half_spent_gets_a_fresh_one_before_the_next_send(
         tmp_path, db_url, store) -> None:  # type: ignore[no-untyped-def]
     # Slow sends (20 s each against a 60 s lease): without care the last rows of a
     # batch would be sent after their lease ran out, when another dispatcher process
     # may have claimed them as well.
     settings = make_settings(tmp_path, db_url, delivery={"lease": "60s"})
     clock = [NOW]
-    with store.write() as s:
-        outbox.insert_rows(s, [outbox.new_row(f"test:{i}", "test", "log", NOW, NOW,
-                                              {"title": f"t{i}", "text": "x"})
-                               for i in range(6)])
+    _queue(store, 6)
     seen: list[tuple[str, datetime | None, datetime]] = []
 
     def slow(channel: str, title: str, body: str, *, urgent: bool = False) -> None:
@@ -258,10 +263,7 @@ def test_rows_another_dispatcher_claimed_after_the_lease_ran_out_are_left_to_it(
     # them back or finish them: they are the other's now.
     settings = make_settings(tmp_path, db_url, delivery={"lease": "60s"})
     clock = [NOW]
-    with store.write() as s:
-        outbox.insert_rows(s, [outbox.new_row(f"test:{i}", "test", "log", NOW, NOW,
-                                              {"title": f"t{i}", "text": "x"})
-                               for i in range(5)])
+    _queue(store, 5)
     sent: list[str] = []
     other: list[Notification] = []
 
@@ -305,9 +307,7 @@ def test_an_outcome_write_on_a_busy_database_is_retried_not_left_to_be_resent(
     from notifier import dispatch, lanesql
 
     settings = make_settings(tmp_path, db_url)
-    with store.write() as s:
-        outbox.insert_rows(s, [outbox.new_row("test:1", "test", "log", NOW, NOW,
-                                              {"title": "t", "text": "x"})])
+    _queue(store, 1)
     real = lanesql.SqliteLane.finish
     fails = [2]
 
@@ -338,9 +338,7 @@ def test_an_outcome_whose_commit_reported_an_error_but_landed_is_not_recorded_tw
     from notifier import dispatch, lanesql
 
     settings = make_settings(tmp_path, db_url)
-    with store.write() as s:
-        outbox.insert_rows(s, [outbox.new_row("test:1", "test", "log", NOW, NOW,
-                                              {"title": "t", "text": "x"})])
+    _queue(store, 1)
     real = lanesql.SqliteLane.finish
     calls = [0]
 
