@@ -41,12 +41,12 @@ from run import Result
 from sqlalchemy import func
 from sqlmodel import select
 
-from notifier import outbox
 from notifier.config import Settings, parse_settings
-from notifier.dispatch import Dispatcher
-from notifier.models import Delivery, Notification
+from notifier.notify import outbox
+from notifier.notify.dispatch import Dispatcher
 from notifier.store import Store
-from notifier.sync import sync_calendars
+from notifier.store.models import Delivery, Notification
+from notifier.tracking.sync import sync_calendars
 
 _SINK = """
 import sys

@@ -30,11 +30,11 @@ from pathlib import Path
 from run import Result
 from sqlmodel import select
 
-from notifier import outbox
 from notifier.config import Settings, parse_settings
-from notifier.models import Case, Event
-from notifier.scheduler import Engine
+from notifier.notify import outbox
+from notifier.server.scheduler import Engine
 from notifier.store import Store
+from notifier.store.models import Case, Event
 from notifier.timeutil import day_start_utc
 
 PENDING = 10_000

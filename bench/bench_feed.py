@@ -22,11 +22,11 @@ import uvicorn
 from run import Result
 from starlette.staticfiles import StaticFiles
 
-from notifier.calendars import parse_toml_calendar
+from notifier.calendars.tomlfile import parse_toml_calendar
 from notifier.config import parse_settings
+from notifier.server.web import create_app
 from notifier.store import Store
-from notifier.sync import apply_calendar, sync_calendars
-from notifier.web import create_app
+from notifier.tracking.sync import apply_calendar, sync_calendars
 
 CASES = 100
 PER_CASE = 100  # 10,000 events

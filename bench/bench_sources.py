@@ -13,8 +13,8 @@ from pathlib import Path
 
 from run import Result
 
+from notifier.calendars.icsfile import parse_ics
 from notifier.config import parse_settings
-from notifier.icsfile import parse_ics
 from notifier.sources import fetch_source
 from notifier.store import Store
 

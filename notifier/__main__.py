@@ -1,5 +1,5 @@
 """``python -m notifier`` runs the command line (same as the ``notifier`` script)."""
 
-from notifier.cli import main
+from .cli import main
 
 main()

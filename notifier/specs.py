@@ -1,7 +1,7 @@
 """Plain data read from calendar files and sources, before it meets the database.
 
 :class:`When` is an event's date/time (or the lack of one); :class:`CaseSpec` and
-:class:`EventSpec` are what parsers produce and :mod:`notifier.sync` diffs.
+:class:`EventSpec` are what parsers produce and :mod:`notifier.tracking.sync` diffs.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from typing import Any
 
 from notifier.config import Settings, parse_settings
 from notifier.errors import DeliveryError
-from notifier.models import Case, Event
+from notifier.store.models import Case, Event
 
 
 def utc(*args: int) -> datetime:

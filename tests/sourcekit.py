@@ -9,8 +9,8 @@ from typing import Any
 from sqlmodel import select
 
 from notifier.config import Settings, SourceSettings, parse_settings
-from notifier.models import Change, Event
 from notifier.store import Store
+from notifier.store.models import Change, Event
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from notifier.calendars import event_uid, parse_toml_calendar, scan
+from notifier.calendars.folders import scan
+from notifier.calendars.icsfile import parse_ics
+from notifier.calendars.tomlfile import event_uid, parse_toml_calendar
 from notifier.errors import CalendarError
-from notifier.icsfile import parse_ics
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -15,12 +15,12 @@ from conftest import WriteCal
 from outboxhelpers import make_settings, utc
 from sqlmodel import select
 
-from notifier import outbox
 from notifier.config import Settings
-from notifier.dispatch import Dispatcher
-from notifier.models import Delivery, Notification
+from notifier.notify import outbox
+from notifier.notify.dispatch import Dispatcher
 from notifier.store import Store
-from notifier.sync import sync_calendars
+from notifier.store.models import Delivery, Notification
+from notifier.tracking.sync import sync_calendars
 
 NOW = utc(2025, 6, 20, 12)
 DUE_1D = utc(2025, 7, 1, 13, 30)  # 1d reminder of a 09:30 EDT hearing on Wed 2 July
@@ -169,7 +169,7 @@ def test_hanging_sink_is_cut_off_by_the_channel_timeout_and_retried(
 
 def test_the_channel_timeout_is_the_socket_timeout_unless_the_url_sets_its_own(
         tmp_path, db_url) -> None:  # type: ignore[no-untyped-def]
-    from notifier.delivery import Deliverer
+    from notifier.notify.delivery import Deliverer
 
     settings = make_settings(tmp_path, db_url, channels=[
         {"name": "slow", "url": "json://127.0.0.1:9/x", "timeout": "40s"},

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from notifier.cli import main
 from notifier.config import load_settings
-from notifier.health import health_report
+from notifier.server.health import health_report
 from notifier.store import Store
 
 SECRET = "s3cr3tT0kenValue42"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from notifier import outbox
 from notifier.cli import main
+from notifier.notify import outbox
 from notifier.store import Store
 
 

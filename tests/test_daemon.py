@@ -30,8 +30,8 @@ from aiosmtpd.controller import Controller
 from outboxhelpers import Sink
 from sqlmodel import select
 
-from notifier.models import Notification
 from notifier.store import Store
+from notifier.store.models import Notification
 
 
 def free_port() -> int:

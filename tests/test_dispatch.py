@@ -15,13 +15,13 @@ from outboxhelpers import Recorder, Sink, make_settings, utc
 from sqlalchemy import text
 from sqlmodel import SQLModel, select
 
-from notifier import outbox
 from notifier.config import Settings
-from notifier.dispatch import Dispatcher, backoff
 from notifier.errors import DeliveryError
-from notifier.models import Delivery, Event, Notification
+from notifier.notify import outbox
+from notifier.notify.dispatch import Dispatcher, backoff
 from notifier.store import Store, alembic_config
-from notifier.sync import sync_calendars
+from notifier.store.models import Delivery, Event, Notification
+from notifier.tracking.sync import sync_calendars
 
 NOW = utc(2025, 6, 20, 12)
 DUE_1D = utc(2025, 7, 1, 13, 30)  # the 1d reminder of a hearing at 09:30 EDT on 2 July
@@ -289,7 +289,7 @@ def test_rows_another_dispatcher_claimed_after_the_lease_ran_out_are_left_to_it(
 
 
 def test_a_short_lease_for_the_channel_timeouts_is_warned_about(tmp_path, db_url) -> None:  # type: ignore[no-untyped-def]
-    from notifier.dispatch import lease_warning
+    from notifier.notify.dispatch import lease_warning
 
     ok = make_settings(tmp_path, db_url, channels=[{"name": "a", "url": "json://127.0.0.1:9"}])
     assert lease_warning(ok) is None  # the defaults: 2m lease, 15s timeout
@@ -304,11 +304,11 @@ def test_an_outcome_write_on_a_busy_database_is_retried_not_left_to_be_resent(
         tmp_path, db_url, store, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
     import sqlite3
 
-    from notifier import dispatch, lanesql
+    from notifier.notify import dispatch, dispatch_sql
 
     settings = make_settings(tmp_path, db_url)
     _queue(store, 1)
-    real = lanesql.SqliteLane.finish
+    real = dispatch_sql.SqliteLane.finish
     fails = [2]
 
     def busy_twice(self, *a, **kw):  # type: ignore[no-untyped-def]
@@ -317,7 +317,7 @@ def test_an_outcome_write_on_a_busy_database_is_retried_not_left_to_be_resent(
             raise sqlite3.OperationalError("database is locked")
         return real(self, *a, **kw)
 
-    monkeypatch.setattr(lanesql.SqliteLane, "finish", busy_twice)
+    monkeypatch.setattr(dispatch_sql.SqliteLane, "finish", busy_twice)
     monkeypatch.setattr(dispatch, "OUTCOME_RETRY_FIRST", 0.01)
     rec = Recorder()
     stats = run_at(store, settings, NOW, rec)
@@ -335,11 +335,11 @@ def test_an_outcome_whose_commit_reported_an_error_but_landed_is_not_recorded_tw
     # dropped on the way back): the retry must not add a second Delivery row.
     import sqlite3
 
-    from notifier import dispatch, lanesql
+    from notifier.notify import dispatch, dispatch_sql
 
     settings = make_settings(tmp_path, db_url)
     _queue(store, 1)
-    real = lanesql.SqliteLane.finish
+    real = dispatch_sql.SqliteLane.finish
     calls = [0]
 
     def lands_then_errors(self, *a, **kw):  # type: ignore[no-untyped-def]
@@ -349,7 +349,7 @@ def test_an_outcome_whose_commit_reported_an_error_but_landed_is_not_recorded_tw
             raise sqlite3.OperationalError("server closed the connection unexpectedly")
         return True
 
-    monkeypatch.setattr(lanesql.SqliteLane, "finish", lands_then_errors)
+    monkeypatch.setattr(dispatch_sql.SqliteLane, "finish", lands_then_errors)
     monkeypatch.setattr(dispatch, "OUTCOME_RETRY_FIRST", 0.01)
     stats = run_at(store, settings, NOW)
     assert stats.sent == 1 and calls == [1]

@@ -15,10 +15,10 @@ from conftest import WriteCal
 from outboxhelpers import Sink, make_settings
 from sqlmodel import select
 
-from notifier import outbox
-from notifier.models import Notification
-from notifier.scheduler import Engine
+from notifier.notify import outbox
+from notifier.server.scheduler import Engine
 from notifier.store import Store
+from notifier.store.models import Notification
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -85,7 +85,7 @@ def test_shutdown_releases_nothing_in_flight_and_can_be_called_twice(store: Stor
 def _start_dispatcher(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "notifier.cli", "--config", str(cfg),
+        return subprocess.Popen([sys.executable, "-m", "notifier", "--config", str(cfg),
                                  "dispatch"], stdout=out, stderr=out, env=env)
 
 

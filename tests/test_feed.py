@@ -12,10 +12,10 @@ import vobject
 from icalendar import Calendar
 from webhelpers import WEINSTEIN
 
-from notifier.feed import FeedOptions, render_feed
-from notifier.feedcache import FeedService
+from notifier.feeds.cache import FeedService
+from notifier.feeds.ical import FeedOptions, render_feed
 from notifier.store import Store
-from notifier.sync import sync_calendars
+from notifier.tracking.sync import sync_calendars
 
 GOLDEN = Path(__file__).parent / "golden" / "people-v-weinstein.ics"
 T0 = datetime(2025, 6, 5, 14, 0, tzinfo=UTC)

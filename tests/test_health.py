@@ -8,9 +8,9 @@ from pathlib import Path
 
 from notifier.config import Settings
 from notifier.errors import CalendarError
-from notifier.health import health_report
+from notifier.server.health import health_report
 from notifier.store import Store
-from notifier.sync import SyncReport
+from notifier.tracking.sync import SyncReport
 
 NOW = datetime(2026, 1, 5, 12, tzinfo=UTC)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from notifier.calendars import scan
-from notifier.icsfile import parse_ics
+from notifier.calendars.folders import scan
+from notifier.calendars.icsfile import parse_ics
 
 MASTER = """BEGIN:VEVENT\r
 UID:weekly@court\r

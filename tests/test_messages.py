@@ -11,13 +11,13 @@ import pytest
 from outboxhelpers import Recorder, make_case, make_event, make_settings, utc
 from sqlmodel import select
 
-from notifier import digest, outbox
-from notifier.dispatch import Dispatcher
 from notifier.errors import ConfigError
-from notifier.messages import Renderer, context, until_text
-from notifier.models import Notification
+from notifier.notify import digest, outbox
+from notifier.notify.dispatch import Dispatcher
+from notifier.notify.messages import Renderer, context, until_text
 from notifier.sources import HoldNotice
 from notifier.store import Store
+from notifier.store.models import Notification
 
 EV = {"title": "Hearing <b>on</b> retrial", "when": "Wed 2 Jul 2025 09:30 EDT", "kind": "hearing",
       "case_title": "People v. Test", "case_id": "c", "timezone": "America/New_York",

@@ -11,12 +11,12 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import select
 
-from notifier import orphans
 from notifier.cli import main
 from notifier.config import load_settings
-from notifier.models import Case, Event, Notification
-from notifier.scheduler import Engine
+from notifier.server.scheduler import Engine
 from notifier.store import Store
+from notifier.store.models import Case, Event, Notification
+from notifier.tracking import orphans
 
 SOON = (datetime.now(UTC) + timedelta(days=10)).date()
 
@@ -118,7 +118,7 @@ def test_a_source_taken_out_of_the_config_counts_too_and_the_daemon_warns(
     assert [(o.source, o.events, o.origin) for o in found] == [
         ("source:court", 1, "source 'court'")]
 
-    caplog.set_level(logging.WARNING, logger="notifier.scheduler")
+    caplog.set_level(logging.WARNING, logger="notifier.server.scheduler")
     engine = Engine(store, settings, sync=False)
     try:
         engine.start()

@@ -12,12 +12,12 @@ from conftest import WriteCal
 from outboxhelpers import Recorder, make_settings, utc
 from sqlmodel import select
 
-from notifier import outbox
 from notifier.config import Settings
-from notifier.dispatch import Dispatcher
-from notifier.models import Delivery, Notification
+from notifier.notify import outbox
+from notifier.notify.dispatch import Dispatcher
 from notifier.store import Store
-from notifier.sync import sync_calendars
+from notifier.store.models import Delivery, Notification
+from notifier.tracking.sync import sync_calendars
 
 CASE = """
 [case]

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from outboxhelpers import make_case, make_event, utc
 
-from notifier import planner
 from notifier.config import ReminderSettings
-from notifier.models import Change
+from notifier.notify import planner
 from notifier.specs import When
+from notifier.store.models import Change
 
 NY = ZoneInfo("America/New_York")
 CFG = ReminderSettings()  # 7d, 1d, 2h at 09:00

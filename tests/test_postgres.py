@@ -17,10 +17,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from notifier.models import Event
-from notifier.queries import history
 from notifier.store import Store
-from notifier.sync import sync_calendars
+from notifier.store.models import Event
+from notifier.store.queries import history
+from notifier.tracking.sync import sync_calendars
 
 ADMIN_URL = os.environ.get("NOTIFIER_TEST_POSTGRES_URL")
 pytestmark = pytest.mark.skipif(
@@ -77,7 +77,7 @@ def test_concurrent_syncs_record_each_change_once(pg_store: Store, write_cal, fo
     import threading
     import time
 
-    import notifier.sync as sync_module
+    import notifier.tracking.sync as sync_module
 
     real_classify = sync_module.diff.classify
 
@@ -89,7 +89,7 @@ def test_concurrent_syncs_record_each_change_once(pg_store: Store, write_cal, fo
 
     from sqlmodel import func, select
 
-    from notifier.models import Change
+    from notifier.store.models import Change
 
     head = ('[case]\nid = "c1"\ntitle = "P v. X"\ntimezone = "UTC"\n')
 
@@ -136,8 +136,8 @@ def test_lane_claims_and_records_on_postgres(pg_store: Store,
 
     from sqlmodel import func, select
 
-    from notifier import lanesql, outbox
-    from notifier.models import Delivery, Notification
+    from notifier.notify import dispatch_sql, outbox
+    from notifier.store.models import Delivery, Notification
 
     now = datetime(2025, 6, 1, 12, tzinfo=UTC)
     with pg_store.write() as s:
@@ -145,8 +145,8 @@ def test_lane_claims_and_records_on_postgres(pg_store: Store,
                                for i in range(30)])
     lease = timedelta(minutes=1)
     with pg_store.lane_writer() as a, pg_store.lane_writer() as b:
-        la, lb = lanesql.for_writer(a), lanesql.for_writer(b)
-        assert isinstance(la, lanesql.CoreLane)  # the driver-level path is SQLite's
+        la, lb = dispatch_sql.for_writer(a), dispatch_sql.for_writer(b)
+        assert isinstance(la, dispatch_sql.CoreLane)  # the driver-level path is SQLite's
         first = la.claim(now, lease, 20, channel="hook")
         second = lb.claim(now, lease, 20, channel="hook")
         assert len(first) == 20 and len(second) == 10

@@ -58,7 +58,7 @@ def test_secrets_in_source_config_errors_are_masked(tmp_path: Path) -> None:
 
 
 def test_example_config_documents_every_source_key() -> None:
-    from notifier.sourceconfig import CsvMapping, SourceSettings
+    from notifier.config.sources import CsvMapping, SourceSettings
 
     text = (REPO / "config.example.toml").read_text()
     for key in [*SourceSettings.model_fields, *CsvMapping.model_fields]:

@@ -13,9 +13,9 @@ from sourcekit import NOW, change_count, make_settings, snapshot, source
 from sqlmodel import select
 
 from notifier.config import Settings
-from notifier.models import Case, Event
 from notifier.sources import fetch_source
 from notifier.store import Store
+from notifier.store.models import Case, Event
 
 HEADER = "Case No,Caption,Hearing Type,Hearing Date,Start,Courtroom,Judge,Disposition\r\n"
 ROWS = [

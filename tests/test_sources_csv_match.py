@@ -12,10 +12,10 @@ from sourcekit import NOW, make_settings, source
 from sqlmodel import select
 
 from notifier.config import Settings
-from notifier.models import Event
 from notifier.sources import fetch_source
 from notifier.sources.poll import _warned_unkeyed
 from notifier.store import Store
+from notifier.store.models import Event
 
 HEADER = "Case No,Caption,Hearing Type,Hearing Date,Start\r\n"
 MAPPING: dict[str, Any] = {

@@ -15,10 +15,10 @@ from feedserver import FeedServer, Route
 from sourcekit import BASE, NOW, ics, make_settings, source
 
 from notifier.cli import main
-from notifier.health import health_report
+from notifier.display import mask_url, mask_urls
+from notifier.server.health import health_report
 from notifier.sources import HoldNotice, fetch_source, poll_due_sources, source_status
 from notifier.store import Store
-from notifier.textfmt import mask_url, mask_urls
 
 SECRET = "private-0123abcd"
 PATH = f"/calendar/ical/x%40group/{SECRET}/basic.ics"

@@ -15,11 +15,11 @@ from feedserver import FeedServer, Route
 from sourcekit import BASE, NOW, ics, live_uids, make_settings, snapshot, source
 from sqlmodel import SQLModel, select
 
-from notifier.models import Case, Event
 from notifier.sources import fetch_source
 from notifier.sources.fetch import fetch_url, local_path, normalize_url
 from notifier.store import Store
-from notifier.sync import sync_calendars
+from notifier.store.models import Case, Event
+from notifier.tracking.sync import sync_calendars
 
 CASE_FILE = """
 [case]

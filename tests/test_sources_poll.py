@@ -12,9 +12,9 @@ from sourcekit import BASE, NOW, change_count, ics, live_uids, make_settings, sn
 from sqlmodel import select
 
 from notifier.config import Settings
-from notifier.models import Case, Event, SourceState
 from notifier.sources import HoldNotice, accept_held, fetch_source, poll_due_sources
 from notifier.store import Store
+from notifier.store.models import Case, Event, SourceState
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlmodel import SQLModel, select
 
-from notifier.models import Case
 from notifier.store import Store, alembic_config
+from notifier.store.models import Case
 
 
 def test_migrations_match_the_models(store: Store) -> None:

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from notifier.models import Case, Change, Event
-from notifier.queries import history
 from notifier.store import Store
-from notifier.sync import sync_calendars
+from notifier.store.models import Case, Change, Event
+from notifier.store.queries import history
+from notifier.tracking.sync import sync_calendars
 
 T0 = datetime(2025, 6, 20, 12, 0, tzinfo=UTC)
 
@@ -255,7 +255,7 @@ def test_same_case_in_two_files_is_an_error_for_the_second(world: World) -> None
 
 def test_one_file_failing_unexpectedly_does_not_stop_the_others(
         world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    import notifier.sync as sync_module
+    import notifier.tracking.sync as sync_module
 
     real = sync_module.apply_calendar
 

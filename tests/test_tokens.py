@@ -21,10 +21,10 @@ from webhelpers import WEINSTEIN, LiveServer, write_config
 from notifier.cli import main
 from notifier.config import load_settings
 from notifier.errors import ConfigError
+from notifier.feeds.tokens import redact, verify_token
+from notifier.server.web import create_app
 from notifier.store import Store
-from notifier.sync import sync_calendars
-from notifier.tokens import redact, verify_token
-from notifier.web import create_app
+from notifier.tracking.sync import sync_calendars
 
 OTHER = """
 [case]

@@ -17,9 +17,9 @@ from webhelpers import WEINSTEIN, LiveServer, write_config
 
 from notifier.cli import main
 from notifier.config import load_settings
+from notifier.server.web import create_app
 from notifier.store import Store
-from notifier.sync import sync_calendars
-from notifier.web import create_app
+from notifier.tracking.sync import sync_calendars
 
 CASE = "/calendars/people-v-weinstein.ics"
 

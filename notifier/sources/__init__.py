@@ -1,14 +1,16 @@
 """Remote sources: court-published iCal feeds and CSV exports, polled safely.
 
 For the daemon: call :func:`poll_due_sources` on a timer (and :func:`next_due` to
-know when), passing the outbox's ``hook`` (a :data:`~notifier.sync.ChangeHook`)
+know when), passing the outbox's ``hook`` (a :data:`~notifier.tracking.sync.ChangeHook`)
 and an ``on_hold`` callback (:data:`HoldHook`) routed to the operator channel.
 For the CLI: :func:`fetch_source`, :func:`accept_held`, :func:`source_status`.
 
 Modules: :mod:`.fetch` (HTTP/file download), :mod:`.csvfile` (CSV mapping),
 :mod:`.matching` (CSV rows sharing a key -> the stored events they continue),
 :mod:`.engine` (missing counters and the mass-change hold), :mod:`.poll`
-(orchestration and state), :mod:`.status` (read-only status).
+(orchestration and state), :mod:`.status` (read-only status). May import: ``tracking``,
+``calendars``, ``store``, ``config`` and the shared top-level modules. Its commands are
+in :mod:`notifier.cli.sources`.
 """
 
 from __future__ import annotations

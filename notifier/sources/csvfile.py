@@ -20,8 +20,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
+from ..config.sources import CsvMapping, SourceSettings
 from ..errors import CalendarError
-from ..sourceconfig import CsvMapping, SourceSettings
 from ..specs import CalendarSpec, CaseSpec, EventSpec, When
 from ..timeutil import local_to_utc, zone
 

@@ -1,8 +1,8 @@
 """Safe change detection for one fetched source: missing counters and the mass-change hold.
 
 Call :func:`apply_fetch` inside a write transaction with the parsed spec and the
-source's :class:`~notifier.models.SourceState`. It decides, then either applies
-the fetch (through :func:`notifier.sync.apply_calendar`) or holds it:
+source's :class:`~notifier.store.models.SourceState`. It decides, then either applies
+the fetch (through :func:`notifier.tracking.sync.apply_calendar`) or holds it:
 
 * an event missing from the feed is removed only once it has been missing from
   ``missing_fetches`` consecutive successful fetches; past events that drop out
@@ -25,13 +25,13 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
+from ..calendars.icsfile import IcsSpec
 from ..config import SourceSettings
-from ..icsfile import IcsSpec
-from ..models import Case, Change, Event, SourceState
+from ..display import mask_url
 from ..specs import CalendarSpec, EventSpec
-from ..sync import ChangeHook, apply_calendar, remove_event, when_of
-from ..textfmt import mask_url
+from ..store.models import Case, Change, Event, SourceState
 from ..timeutil import day_start_utc
+from ..tracking.sync import ChangeHook, apply_calendar, remove_event, when_of
 from .matching import match_stored
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def spec_digest(spec: CalendarSpec) -> str:
     """A fingerprint of the parsed content (not the bytes: DTSTAMP changes every fetch).
 
     Occurrences of expanded recurring events are left out for the series
-    themselves (:class:`~notifier.icsfile.IcsSpec`): which occurrences fall in the
+    themselves (:class:`~notifier.calendars.icsfile.IcsSpec`): which occurrences fall in the
     window depends on when the body was parsed, not on what it says, and a hold
     must be confirmable by the same content fetched later.
     """

@@ -2,7 +2,7 @@
 
 Call :func:`fetch_url`. It returns :class:`Fetched` (a body, or ``not_modified``
 after a 304) or raises :class:`FetchError` with a message that names the source
-and shows a URL only as scheme and host (:func:`~notifier.textfmt.mask_url`: a
+and shows a URL only as scheme and host (:func:`~notifier.display.mask_url`: a
 secret feed's path, userinfo and query string never appear). ``webcal://`` is fetched as
 ``https://``; ``file://`` URLs and plain paths are read from disk. Importing it
 masks URLs in httpx's own request log lines the same way.
@@ -23,8 +23,8 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from .. import __version__
+from ..display import mask_url, mask_urls
 from ..errors import NotifierError
-from ..textfmt import mask_url, mask_urls
 
 USER_AGENT = f"notifier/{__version__} (court-calendar notifier; httpx/{httpx.__version__})"
 

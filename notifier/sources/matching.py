@@ -27,9 +27,9 @@ from datetime import UTC, datetime, time, timedelta
 
 from sqlmodel import Session, col, select
 
-from ..models import Event
 from ..specs import CalendarSpec, EventSpec, When
-from ..sync import when_of
+from ..store.models import Event
+from ..tracking.sync import when_of
 from .csvfile import CsvSpec, event_uid
 
 _FAR = timedelta(days=100_000)  # distance to or from "date to be set"

@@ -25,15 +25,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from ..calendars.icsfile import parse_ics
 from ..config import Settings, SourceSettings
+from ..display import mask_urls
 from ..errors import CalendarError, NotifierError
-from ..icsfile import parse_ics
-from ..models import Change, SourceState
 from ..specs import CalendarSpec, is_remote_source
 from ..store import Store
-from ..sync import ChangeHook
-from ..textfmt import mask_urls
+from ..store.models import Change, SourceState
 from ..timeutil import utcnow
+from ..tracking.sync import ChangeHook
 from .csvfile import parse_csv
 from .engine import HoldHook, apply_fetch, spec_digest
 from .fetch import FetchError, fetch_url
@@ -149,7 +149,7 @@ def fetch_source(store: Store, src: SourceSettings, now: datetime | None = None,
     """Fetch one source now and apply (or hold) what changed.
 
     ``hook`` (required, so no caller forgets it: pass the outbox's
-    :func:`~notifier.outbox.change_hook`, or None on purpose) runs in the write
+    :func:`~notifier.notify.outbox.change_hook`, or None on purpose) runs in the write
     transaction with the changes applied, so their alerts and re-planned
     reminders commit with them.
     ``force`` skips the conditional request (re-download and re-parse).

@@ -13,9 +13,9 @@ from datetime import datetime
 from sqlmodel import col, func, select
 
 from ..config import Settings
-from ..models import Event, SourceState
+from ..display import mask_url, mask_urls
 from ..store import Store
-from ..textfmt import mask_url, mask_urls
+from ..store.models import Event, SourceState
 
 
 @dataclass(frozen=True)

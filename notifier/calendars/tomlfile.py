@@ -1,0 +1,274 @@
+"""Parse one calendar file in the contract's TOML format into a spec.
+
+Call :func:`parse_toml_calendar` with the text and a source name (``label/file.toml``)
+for messages; every problem becomes a :class:`~notifier.errors.CalendarError` naming the
+file, line, key and value. :func:`event_uid` is the UID an event of such a file gets.
+:mod:`notifier.calendars.folders` calls this for every ``*.toml`` file. No database access.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from ..config.base import Duration, TimeZoneName
+from ..errors import CalendarError
+from ..specs import (
+    MAX_YEAR,
+    MIN_YEAR,
+    RESERVED_CASE_IDS,
+    STATUSES,
+    CalendarSpec,
+    CaseSpec,
+    EventSpec,
+    ReminderRules,
+    When,
+)
+from ..timeutil import local_to_utc, to_utc, zone
+
+SLUG = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class CaseIn(_In):
+    id: str = Field(pattern=SLUG, max_length=200)
+    title: str = Field(min_length=1)
+    court: str | None = None
+    judge: str | None = None
+    timezone: TimeZoneName = "UTC"
+    url: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, v: str) -> str:
+        if v.lower() in RESERVED_CASE_IDS:
+            raise ValueError(f"case id {v!r} is reserved (/calendars/{v}.ics is the feed of "
+                             "every case); choose another id")
+        return v
+
+
+class EventIn(_In):
+    id: str = Field(pattern=SLUG, max_length=200)
+    kind: str = Field(default="event", pattern=r"^[a-z][a-z0-9_-]*$")
+    title: str = Field(min_length=1)
+    status: Literal[STATUSES] = "scheduled"  # type: ignore[valid-type]
+    date: dt.date | None = None
+    end_date: dt.date | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    duration: Duration | None = None
+    location: str | None = None
+    notes: str | None = None
+    url: str | None = None
+    judge: str | None = None
+
+    @field_validator("date", "end_date", mode="before")
+    @classmethod
+    def _date_not_datetime(cls, v: Any) -> Any:
+        if isinstance(v, dt.datetime):
+            raise ValueError("must be a date such as 2025-07-02; for a time use "
+                             "start = 2025-07-02T09:30:00")
+        return v
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _datetime_not_date(cls, v: Any) -> Any:
+        if isinstance(v, dt.date) and not isinstance(v, dt.datetime):
+            raise ValueError("needs a time, e.g. 2025-07-02T09:30:00; for a date-only event "
+                             "use date = 2025-07-02")
+        return v
+
+    @field_validator("date", "end_date", "start", "end")
+    @classmethod
+    def _plausible_year(cls, v: Any) -> Any:
+        if v is not None and not MIN_YEAR <= v.year <= MAX_YEAR:
+            raise ValueError(f"year {v.year} is outside {MIN_YEAR}-{MAX_YEAR}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EventIn:
+        if self.date and self.start:
+            raise ValueError("give either date (date only) or start (timed), not both")
+        if self.end and self.duration:
+            raise ValueError("give either end or duration, not both")
+        if (self.end or self.duration) and not self.start:
+            raise ValueError("end/duration need a start time")
+        if self.end_date and not self.date:
+            raise ValueError("end_date needs a date")
+        if self.end_date and self.date and self.end_date < self.date:
+            raise ValueError(f"end_date {self.end_date} is before date {self.date}")
+        if self.end and self.start:
+            if (self.end.tzinfo is None) != (self.start.tzinfo is None):
+                raise ValueError("start and end must both be local times, or both carry a "
+                                 "UTC offset")
+            if self.end <= self.start:
+                raise ValueError(f"end {self.end} is not after start {self.start}")
+        dated = bool(self.date or self.start)
+        if self.status == "tbd" and dated:
+            raise ValueError("status \"tbd\" means the date is still to be set; remove the "
+                             "date or change the status")
+        if not dated and self.status in ("scheduled", "tentative", "completed"):
+            raise ValueError(f"status {self.status!r} needs a date or start "
+                             "(use status = \"tbd\" for a date still to be set)")
+        return self
+
+
+class RemindersIn(_In):
+    offsets: list[Duration] | None = None
+    kinds: dict[str, list[Duration]] = Field(default_factory=dict)
+
+
+class CalendarFileIn(_In):
+    case: CaseIn
+    reminders: RemindersIn | None = None
+    events: list[EventIn] = Field(default_factory=list)
+
+
+def event_uid(case_id: str, event_id: str) -> str:
+    """Stable, globally unique UID of an event defined in a TOML calendar file."""
+    return f"{case_id}/{event_id}@notifier"
+
+
+class _Lines:
+    """Finds the line of a key inside the n-th ``[[events]]`` (or ``[case]``) table."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+        self.tables: list[tuple[str, int]] = []
+        for i, line in enumerate(self.lines):
+            m = re.match(r"^\s*(\[\[?)\s*([A-Za-z0-9_.-]+)\s*\]\]?", line)
+            if m:
+                self.tables.append((m.group(2), i))
+
+    def find(self, table: str, index: int | None, key: str | None) -> int | None:
+        starts = [i for name, i in self.tables if name == table]
+        if index is not None:
+            if index >= len(starts):
+                return None
+            start = starts[index]
+        elif starts:
+            start = starts[0]
+        else:
+            return None
+        following = [i for _, i in self.tables if i > start]
+        stop = following[0] if following else len(self.lines)
+        if key:
+            for i in range(start + 1, stop):
+                if re.match(rf"^\s*{re.escape(key)}\s*=", self.lines[i]):
+                    return i + 1
+        return start + 1
+
+
+def _describe_loc(loc: tuple[Any, ...], data: dict[str, Any]) -> tuple[str, str, int | None]:
+    """(table, key path, event index) from a pydantic error location."""
+    table = str(loc[0]) if loc else ""
+    index = loc[1] if table == "events" and len(loc) > 1 and isinstance(loc[1], int) else None
+    rest = loc[2:] if index is not None else loc[1:]
+    keys = ".".join(str(x) for x in rest)
+    return table, keys, index
+
+
+def _format_validation(err: ValidationError, data: dict[str, Any], where: str,
+                       lines: _Lines) -> list[str]:
+    out = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        table, keys, index = _describe_loc(loc, data)
+        top_key = keys.split(".")[0] if keys else None
+        line = lines.find(table, index, top_key) if table else None
+        pos = f"{where}:{line}" if line else where
+        label = f"[[events]] #{index + 1}" if index is not None else f"[{table}]"
+        if index is not None:
+            events = data.get("events") or []
+            if index < len(events) and isinstance(events[index], dict) and "id" in events[index]:
+                label += f" (id {events[index]['id']!r})"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            out.append(f"{pos}: {label}: unknown key {keys!r}")
+        elif e["type"] == "missing":
+            out.append(f"{pos}: {label}: missing key {keys!r}")
+        elif keys:
+            out.append(f"{pos}: {label}: {keys} = {e.get('input')!r}: {msg}")
+        else:
+            out.append(f"{pos}: {label}: {msg}")
+    return out
+
+
+def parse_toml_calendar(text: str, source: str) -> CalendarSpec:
+    """Parse one TOML calendar file. Raises CalendarError listing every problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise CalendarError(source, [f"{source}: invalid TOML: {e}"]) from e
+    lines = _Lines(text)
+    try:
+        parsed = CalendarFileIn.model_validate(data)
+    except ValidationError as e:
+        raise CalendarError(source, _format_validation(e, data, source, lines)) from None
+
+    case = parsed.case
+    tz = zone(case.timezone)
+    problems: list[str] = []
+    seen_ids: dict[str, int] = {}
+    events: list[EventSpec] = []
+    for i, ev in enumerate(parsed.events):
+        line = lines.find("events", i, "id")
+        pos = f"{source}:{line}" if line else source
+        if ev.id in seen_ids:
+            problems.append(f"{pos}: [[events]] #{i + 1}: duplicate event id {ev.id!r} "
+                            f"(first used in [[events]] #{seen_ids[ev.id] + 1})")
+            continue
+        seen_ids[ev.id] = i
+        try:
+            when = _when(ev, tz)
+        except ValueError as e:
+            key = "start" if ev.start else "end"
+            kline = lines.find("events", i, key)
+            problems.append(f"{source}:{kline}: [[events]] #{i + 1} (id {ev.id!r}): {key}: {e}")
+            continue
+        events.append(EventSpec(
+            uid=event_uid(case.id, ev.id), case_id=case.id, event_id=ev.id, kind=ev.kind,
+            title=ev.title, status=ev.status, when=when, location=ev.location, notes=ev.notes,
+            url=ev.url, judge=ev.judge or case.judge,
+        ))
+    if problems:
+        raise CalendarError(source, problems)
+    rules = ReminderRules()
+    if parsed.reminders is not None:
+        rules = ReminderRules(
+            offsets=tuple(parsed.reminders.offsets) if parsed.reminders.offsets is not None
+            else None,
+            kinds=tuple((k, tuple(v)) for k, v in sorted(parsed.reminders.kinds.items())),
+        )
+    spec = CaseSpec(id=case.id, title=case.title, timezone=case.timezone, court=case.court,
+                    judge=case.judge, url=case.url, tags=tuple(case.tags), reminders=rules)
+    return CalendarSpec(source=source, cases=[spec], events=events)
+
+
+def _when(ev: EventIn, tz: Any) -> When:
+    if ev.date:
+        return When(date=ev.date, end_date=ev.end_date if ev.end_date != ev.date else None)
+    if ev.start:
+        start = to_utc(ev.start) if ev.start.tzinfo else local_to_utc(ev.start, tz)
+        end = None
+        if ev.end:
+            end = to_utc(ev.end) if ev.end.tzinfo else local_to_utc(ev.end, tz)
+        elif ev.duration:
+            end = start + ev.duration  # elapsed time, correct across DST
+        return When(date=start.astimezone(tz).date(), start=start, end=end)
+    return When()

@@ -1,0 +1,135 @@
+"""``notifier check``, ``sync``, ``events`` and ``history``: calendar files and what they hold.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from ..display import table
+from ..timeutil import utcnow
+from .common import config_option, get_ctx, handle_errors
+
+
+@click.command()
+@config_option
+@handle_errors
+def check() -> None:
+    """Validate the config and every calendar file; report every problem."""
+    from ..calendars.folders import scan
+
+    settings = get_ctx().settings
+    result = scan(settings.calendar_folders())
+    for err in result.errors:
+        for problem in err.problems:
+            click.echo(problem, err=True)
+    events = sum(len(c.events) for c in result.calendars)
+    cases = sum(len(c.cases) for c in result.calendars)
+    if result.errors:
+        bad = sum(len(e.problems) for e in result.errors)
+        click.echo(f"{bad} problem(s) in {len(result.errors)} file(s); "
+                   f"{len(result.calendars)} file(s) OK", err=True)
+        sys.exit(1)
+    click.echo(f"OK: config {settings.origin}; {len(result.calendars)} calendar file(s), "
+               f"{cases} case(s), {events} event(s)")
+
+
+@click.command()
+@config_option
+@click.option("--prune-unconfigured", is_flag=True,
+              help="Also remove the events of calendar folders and sources no longer in "
+                   "the config (as if their files had been deleted).")
+@handle_errors
+def sync(prune_unconfigured: bool) -> None:
+    """Run one sync pass and print what changed."""
+    from ..notify.outbox import change_hook
+    from ..timeutil import utcnow
+    from ..tracking import orphans
+    from ..tracking.sync import sync_calendars
+
+    ctx = get_ctx()
+    # Alerts and re-planned reminders are written with the changes; a running
+    # daemon (or `notifier dispatch`) sends them.
+    hook = change_hook(ctx.settings)
+    report = sync_calendars(ctx.store, ctx.settings.calendar_folders(), hook=hook)
+    if prune_unconfigured and not report.errors:
+        report.changes += orphans.prune(ctx.store, ctx.settings, utcnow(), hook)
+    for ch in report.changes:
+        click.echo(f"{_event_ref(ch.event_uid)}  {ch.summary}")
+    click.echo(f"{len(report.changes)} change(s) from {report.files} file(s)")
+    with ctx.store.read() as s:
+        kept = orphans.find(s, ctx.settings)
+    if kept and prune_unconfigured and report.errors:
+        # A file moved to a folder of its own that failed to parse has not taken its
+        # events over yet: removing them now would alert "removed", then "restored".
+        click.echo("not pruned: fix the files with errors first (a moved file takes its "
+                   "events over once it syncs)", err=True)
+    elif kept:
+        click.echo(f"note: {orphans.describe(kept)}", err=True)
+    if report.errors:
+        for err in report.errors:
+            for problem in err.problems:
+                click.echo(f"error: {problem}", err=True)
+        click.echo(f"{len(report.errors)} file(s) not synced; their stored events are "
+                   "unchanged", err=True)
+        sys.exit(1)
+
+
+def _event_ref(uid: str) -> str:
+    return uid.removesuffix("@notifier")
+
+
+@click.command()
+@config_option
+@click.option("--case", "case_id", metavar="ID", help="Only this case.")
+@click.option("--upcoming", is_flag=True, help="Only events not over yet (and dates to be set).")
+@click.option("--all", "include_removed", is_flag=True, help="Include removed events.")
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@handle_errors
+def events(case_id: str | None, upcoming: bool, include_removed: bool, as_json: bool) -> None:
+    """List tracked events."""
+    from ..store.queries import list_events
+
+    with get_ctx().store.read() as s:
+        views = list_events(s, case=case_id, upcoming_after=utcnow() if upcoming else None,
+                            include_removed=include_removed)
+    if as_json:
+        click.echo(json.dumps([v.as_dict() for v in views], indent=2))
+        return
+    if not views:
+        click.echo("no events (run `notifier sync` first?)")
+        return
+    rows = [(v.event.case_id, v.event.event_id, v.event.kind, v.when.describe(v.tz),
+             "removed" if v.event.removed_at else v.event.status, v.event.title,
+             v.event.source)
+            for v in views]
+    click.echo(table(["case", "event", "kind", "when", "status", "title", "source"], rows,
+                     max_width=48))
+
+
+@click.command()
+@config_option
+@click.argument("event")
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@handle_errors
+def history(event: str, as_json: bool) -> None:
+    """Show the change history of one EVENT (CASE/EVENT, event id or UID)."""
+    from ..store.queries import find_event
+    from ..store.queries import history as load_history
+
+    with get_ctx().store.read() as s:
+        ev = find_event(s, event)
+        rows = load_history(s, ev.uid)
+    if as_json:
+        click.echo(json.dumps([{
+            "at": r.at.isoformat(), "kind": r.kind, "field": r.field,
+            "before": json.loads(r.before) if r.before else None,
+            "after": json.loads(r.after) if r.after else None, "summary": r.summary,
+        } for r in rows], indent=2))
+        return
+    click.echo(f"{ev.case_id}/{ev.event_id}: {ev.title}")
+    click.echo(table(["at (UTC)", "change", "details"],
+                     [(f"{r.at:%Y-%m-%d %H:%M}", r.kind, r.summary) for r in rows],
+                     max_width=90))

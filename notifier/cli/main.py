@@ -1,0 +1,32 @@
+"""The ``notifier`` command line: thin commands over the library.
+
+:func:`main` is the group (the console script and ``python -m notifier`` call it); each
+command group lives in a module of its own here and is registered below. Every command
+takes ``--config PATH``; a :class:`~notifier.errors.NotifierError` becomes a message on
+stderr and exit code 1, usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from . import calendars, channels, daemon, feeds, reminders, sources
+from .common import config_option
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@config_option
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
+@click.version_option(package_name="notifier")
+def main(verbose: bool) -> None:
+    """Court-calendar notifications: track hearings, publish feeds, send reminders."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+for _command in (calendars.check, calendars.sync, calendars.events, calendars.history,
+                 feeds.feed, reminders.reminders, daemon.run, daemon.dispatch,
+                 channels.channels, sources.sources):
+    main.add_command(_command)

@@ -1,0 +1,44 @@
+"""Configuration: the TOML file -> validated, frozen :class:`Settings`.
+
+Owns: the schema (:mod:`.base` value types, :mod:`.sources` ``[[sources]]``,
+:mod:`.settings` everything else and loading). May import: only the shared
+top-level modules (``errors``, ``timeutil``, ``specs``, ``display``). The only
+package that reads the environment. Call :func:`load_settings` first.
+"""
+
+from __future__ import annotations
+
+from .settings import (
+    NOTIFICATION_TYPES,
+    CalendarSettings,
+    ChannelSettings,
+    DatabaseSettings,
+    DeliverySettings,
+    FeedSettings,
+    HousekeepingSettings,
+    ReminderSettings,
+    ServerSettings,
+    Settings,
+    find_config,
+    load_settings,
+    parse_settings,
+)
+from .sources import CsvMapping, SourceSettings
+
+__all__ = [
+    "NOTIFICATION_TYPES",
+    "CalendarSettings",
+    "ChannelSettings",
+    "CsvMapping",
+    "DatabaseSettings",
+    "DeliverySettings",
+    "FeedSettings",
+    "HousekeepingSettings",
+    "ReminderSettings",
+    "ServerSettings",
+    "Settings",
+    "SourceSettings",
+    "find_config",
+    "load_settings",
+    "parse_settings",
+]

@@ -1,0 +1,43 @@
+"""Building blocks of the configuration schema: the section base and value types.
+
+:class:`Section` forbids unknown keys and freezes values; :data:`Duration` parses
+``"90m"``-style strings; :data:`Clock` parses ``"HH:MM"``. Used by
+:mod:`notifier.config` and :mod:`notifier.config.sources`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time, timedelta
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
+
+from ..timeutil import parse_duration, zone
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def _parse_clock(value: object) -> object:
+    if isinstance(value, str):
+        m = re.fullmatch(r"(\d{1,2}):(\d{2})", value.strip())
+        if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+            raise ValueError(f"invalid time of day {value!r}: use HH:MM, e.g. \"09:00\"")
+        return time(int(m.group(1)), int(m.group(2)))
+    return value
+
+
+Clock = Annotated[time, BeforeValidator(_parse_clock)]
+
+
+def _check_zone(value: str) -> str:
+    zone(value)  # raises ValueError naming the zone
+    return value
+
+
+# An IANA time zone name, checked when the settings or calendar file are read.
+TimeZoneName = Annotated[str, AfterValidator(_check_zone)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)

@@ -1,0 +1,155 @@
+"""The ``[[sources]]`` part of the configuration schema: remote calendars and CSV mappings.
+
+:class:`SourceSettings` is one ``[[sources]]`` entry, :class:`CsvMapping` its
+``[sources.csv]`` table. Re-exported by :mod:`notifier.config`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from ..specs import RESERVED_CASE_IDS
+from .base import Duration, TimeZoneName
+from .base import Section as _Section
+
+SLUG = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+CSV_FIELDS = ("case_number", "case_title", "id", "kind", "title", "date", "time", "end_time",
+              "location", "judge", "status", "notes")
+EVENT_STATUSES = ("scheduled", "tentative", "tbd", "postponed", "cancelled", "completed")
+
+
+class CsvMapping(_Section):
+    """``[sources.csv]``: which column holds what, and how dates and times are written."""
+
+    # Column names (as in the header row). Only ``date`` is required.
+    case_number: str | None = None
+    case_title: str | None = None
+    id: str | None = None
+    kind: str | None = None
+    title: str | None = None
+    date: str
+    time: str | None = None
+    end_time: str | None = None
+    location: str | None = None
+    judge: str | None = None
+    status: str | None = None
+    notes: str | None = None
+    # strptime formats of the date and time cells.
+    date_format: str = "%Y-%m-%d"
+    time_format: str = "%H:%M"
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    encoding: str = "utf-8-sig"
+    # Mapped fields whose values make an event's stable id (never the date: a moved
+    # hearing must keep its id). Default: id if mapped, else case_number and kind.
+    key: list[str] | None = None
+    # Event kind when no kind column is mapped or the cell is empty.
+    default_kind: str = Field(default="hearing", pattern=r"^[a-z][a-z0-9_-]*$")
+    # Upstream status words -> notifier statuses (case-insensitive), on top of the
+    # built-in ones (scheduled, set, cancelled, canceled, vacated, continued, ...).
+    status_map: dict[str, Literal[EVENT_STATUSES]] = Field(  # type: ignore[valid-type]
+        default_factory=dict)
+
+    @field_validator("date_format", "time_format")
+    @classmethod
+    def _has_directive(cls, v: str) -> str:
+        if "%" not in v:
+            raise ValueError(f"{v!r} is not a strptime format (e.g. \"%m/%d/%Y\", \"%H:%M\")")
+        return v
+
+    @field_validator("key")
+    @classmethod
+    def _key_fields(cls, v: list[str] | None) -> list[str] | None:
+        for k in v or []:
+            if k not in CSV_FIELDS or k in ("date", "time", "end_time"):
+                allowed = [f for f in CSV_FIELDS if f not in ("date", "time", "end_time")]
+                raise ValueError(f"key field {k!r} must be one of {', '.join(allowed)}")
+        return v
+
+    def key_fields(self) -> list[str]:
+        """The mapped fields that identify an event across fetches."""
+        if self.key is not None:
+            return self.key
+        if self.id:
+            return ["case_number", "id"] if self.case_number else ["id"]
+        return [f for f in ("case_number", "kind") if getattr(self, f)]
+
+
+class SourceSettings(_Section):
+    """One ``[[sources]]`` entry: a court-published calendar, polled."""
+
+    name: str = Field(min_length=1, max_length=100, pattern=SLUG)
+    url: str = Field(min_length=1)  # https, http, webcal, file:// or a local path
+    format: Literal["ics", "csv"] = "ics"
+    # The case its events belong to; for CSV optional when case_number is mapped.
+    case: str | None = Field(default=None, pattern=SLUG, max_length=200)
+    # Court time zone for local times (CSV, floating iCal times) and for new cases.
+    timezone: TimeZoneName = "UTC"
+    interval: Duration = timedelta(minutes=15)
+    enabled: bool = True
+    timeout: Duration = timedelta(seconds=30)
+    max_bytes: int = Field(default=10_000_000, ge=1)
+    max_redirects: int = Field(default=5, ge=0, le=30)
+    # Extra request headers, e.g. { Authorization = "Bearer ${COURT_TOKEN}" }.
+    headers: dict[str, str] = Field(default_factory=dict)
+    max_backoff: Duration = timedelta(hours=6)
+    # An event missing from this many consecutive successful fetches is removed.
+    missing_fetches: int = Field(default=2, ge=1, le=100)
+    # A fetch that would remove or move more than this share of the source's events
+    # is held until the next fetch confirms it or `notifier sources accept NAME`.
+    max_change_share: float = Field(default=0.5, gt=0, le=1)
+    # Sources with fewer upcoming events than this are never held.
+    min_hold_events: int = Field(default=3, ge=1)
+    # Recurring iCal events are expanded into occurrences within this window.
+    expand_past: Duration = timedelta(days=30)
+    expand_future: Duration = timedelta(days=365)
+    csv: CsvMapping | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, v: str) -> str:
+        m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", v)
+        if m and m.group(1).lower() not in ("http", "https", "webcal", "file"):
+            raise ValueError(f"unsupported URL scheme {m.group(1)!r}: use https, http, "
+                             "webcal, file or a local path")
+        return v
+
+    @field_validator("case")
+    @classmethod
+    def _not_reserved(cls, v: str | None) -> str | None:
+        if v is not None and v.lower() in RESERVED_CASE_IDS:
+            raise ValueError(f"case id {v!r} is reserved (/calendars/{v}.ics is the feed of "
+                             "every case)")
+        return v
+
+    @field_validator("interval", "timeout")
+    @classmethod
+    def _positive(cls, v: timedelta, info: ValidationInfo) -> timedelta:
+        least = timedelta(seconds=10 if info.field_name == "interval" else 1)
+        if v < least:
+            raise ValueError(f"must be at least {int(least.total_seconds())}s")
+        return v
+
+    @model_validator(mode="after")
+    def _format_fits(self) -> SourceSettings:
+        if self.format == "csv":
+            if self.csv is None:
+                raise ValueError('format = "csv" needs a [sources.csv] table mapping the '
+                                 "columns (at least date = \"<column>\")")
+            if self.case is None and not self.csv.case_number:
+                raise ValueError('a CSV source needs case = "<id>" or a case_number column '
+                                 "in [sources.csv]")
+            for k in self.csv.key_fields():
+                if k != "case_number" and not getattr(self.csv, k):
+                    raise ValueError(f"[sources.csv] key field {k!r} is not mapped to a column")
+        elif self.csv is not None:
+            raise ValueError('[sources.csv] is only for format = "csv"')
+        return self
+
+    @property
+    def key(self) -> str:
+        """The owner key of this source's events and cases (``Event.source``)."""
+        return f"source:{self.name}"

@@ -1,0 +1,260 @@
+"""Cached feeds over the store: what the web server and ``notifier feed export`` call.
+
+Create one :class:`FeedService` per process (``FeedService(store, options)``, see
+:func:`options_from`) and call :meth:`FeedService.get` for every request; it
+returns the cached bytes while nothing changed. Share the same instance between
+the web app and anything else that serves feeds.
+
+How invalidation works: each call runs one cheap query (:data:`FINGERPRINT`: the
+newest Change id and the Change count, the Case count and newest Case update).
+Every write to an event by :mod:`notifier.tracking.sync` records a Change row, so a sync
+by any process (``notifier sync`` beside the daemon) moves the fingerprint and
+the very next request sees it. Then only the events named by the new Change rows
+are reloaded, only VEVENTs whose inputs changed are serialised again, and the
+feeds are re-assembled from cached fragments. Anything unexpected (fewer rows,
+ids out of order) falls back to a full reload. Cancelled events that age out of
+the feed expire the cached feed by the clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..config import Settings
+from ..store import Store
+from ..store.models import Case, Change, Event
+from ..timeutil import utcnow
+from . import ical
+from .ical import FeedCase, FeedChange, FeedEvent, FeedOptions, Fragment
+
+FINGERPRINT = sa.text(
+    'SELECT (SELECT max(id) FROM change), (SELECT count(*) FROM change), '
+    '(SELECT count(*) FROM "case"), (SELECT max(updated_at) FROM "case")'
+)
+_CASE: sa.Table = Case.__table__  # type: ignore[attr-defined]
+_EVENT: sa.Table = Event.__table__  # type: ignore[attr-defined]
+_CHANGE: sa.Table = Change.__table__  # type: ignore[attr-defined]
+_CHUNK = 500
+_MAX_FEEDS = 256  # cached (case, kinds) combinations; filters are user input
+FeedKey = tuple[str | None, frozenset[str] | None]
+
+
+def options_from(settings: Settings) -> FeedOptions:
+    return FeedOptions(base_url=settings.server.base_url,
+                       refresh_interval=settings.feed.refresh_interval,
+                       keep_cancelled=timedelta(days=settings.feed.cancelled_days),
+                       history=settings.feed.history, links=not settings.feed.private)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One feed's bytes and the validators the HTTP layer sends with them."""
+
+    body: bytes
+    etag: str  # strong, quoted
+    last_modified: datetime | None
+    version: int
+    valid_until: datetime | None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The data behind the feeds at one moment (for the HTML pages)."""
+
+    cases: dict[str, FeedCase]
+    events: tuple[FeedEvent, ...]  # dated in time order, then undated
+
+
+def _case(row: Any) -> FeedCase:
+    return FeedCase(id=row.id, title=row.title, timezone=row.timezone, court=row.court,
+                    judge=row.judge, url=row.url, updated_at=row.updated_at)
+
+
+def _event(row: Any, changes: tuple[FeedChange, ...]) -> FeedEvent:
+    return FeedEvent(
+        uid=row.uid, case_id=row.case_id, event_id=row.event_id, kind=row.kind,
+        title=row.title, status=row.status, date=row.date, end_date=row.end_date,
+        start_utc=row.start_utc, end_utc=row.end_utc, sort_utc=row.sort_utc,
+        location=row.location, notes=row.notes, url=row.url, judge=row.judge,
+        sequence=row.sequence, removed_at=row.removed_at, created_at=row.created_at,
+        updated_at=row.updated_at, changes=changes)
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i:i + _CHUNK]
+
+
+class FeedService:
+    """Feeds rendered from the store, cached per event fragment and per whole feed."""
+
+    def __init__(self, store: Store, options: FeedOptions,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.store = store
+        self.options = options
+        self.clock = clock
+        self._lock = threading.RLock()
+        self._fp: tuple[Any, ...] | None = None
+        self._version = 0
+        self._cases: dict[str, FeedCase] = {}
+        self._events: dict[str, FeedEvent] = {}
+        self._ordered: tuple[FeedEvent, ...] = ()
+        self._undated: dict[str, tuple[str, ...]] = {}
+        self._frags: dict[str, tuple[tuple[object, ...], Fragment | None]] = {}
+        self._feeds: dict[FeedKey, Rendered] = {}
+        self.fragments_rendered = 0  # for tests and the benchmark
+
+    # -- freshness -----------------------------------------------------------------
+    def refresh(self) -> bool:
+        """Reload what changed in the database since the last call; True if anything did."""
+        with self._lock:
+            with self.store.engine.connect() as conn:
+                fp = tuple(conn.execute(FINGERPRINT).one())
+                if fp == self._fp:
+                    return False
+                if self._fp is None or not self._load_changed(conn, self._fp, fp):
+                    self._load_all(conn)
+                self._fp = fp
+            self._rebuild()
+            return True
+
+    def _load_all(self, conn: sa.Connection) -> None:
+        self._cases = {r.id: _case(r) for r in conn.execute(sa.select(_CASE))}
+        changes = self._changes(conn, None)
+        self._events = {r.uid: _event(r, changes.get(r.uid, ()))
+                        for r in conn.execute(sa.select(_EVENT))}
+
+    def _load_changed(self, conn: sa.Connection, old: tuple[Any, ...],
+                      new: tuple[Any, ...]) -> bool:
+        """Apply only the rows behind a fingerprint move; False means "reload everything"."""
+        old_max, old_count = old[0] or 0, old[1]
+        ct = _CHANGE
+        newer = conn.execute(sa.select(ct.c.event_uid).where(ct.c.id > old_max)).scalars().all()
+        if (new[0] or 0) < old_max or old_count + len(newer) != new[1]:
+            return False  # rows deleted, or committed out of id order: start over
+        if old[2:] != new[2:]:
+            cases = {r.id: _case(r) for r in conn.execute(sa.select(_CASE))}
+            # Keep equal objects so unchanged cases' fragments stay valid by identity.
+            self._cases = {k: self._cases[k] if self._cases.get(k) == v else v
+                           for k, v in cases.items()}
+        uids = sorted(set(newer))
+        changes = self._changes(conn, uids)
+        et = _EVENT
+        for chunk in _chunks(uids):
+            for r in conn.execute(sa.select(et).where(et.c.uid.in_(chunk))):
+                self._events[r.uid] = _event(r, changes.get(r.uid, ()))
+        return True
+
+    def _changes(self, conn: sa.Connection,
+                 uids: Sequence[str] | None) -> dict[str, tuple[FeedChange, ...]]:
+        """The newest ``history`` changes of the given events (all events for None)."""
+        keep = self.options.history
+        if keep <= 0:
+            return {}
+        ct = _CHANGE
+        q = sa.select(ct.c.event_uid, ct.c.at, ct.c.summary).order_by(
+            ct.c.event_uid, ct.c.at.desc(), ct.c.id.desc())
+        out: dict[str, list[FeedChange]] = {}
+        queries = [q] if uids is None else [q.where(ct.c.event_uid.in_(c)) for c in _chunks(uids)]
+        for query in queries:
+            for uid, at, text in conn.execute(query):
+                got = out.setdefault(uid, [])
+                if len(got) < keep:
+                    got.append(FeedChange(at, text))
+        return {k: tuple(v) for k, v in out.items()}
+
+    def _rebuild(self) -> None:
+        self._version += 1
+        self._feeds.clear()
+        live = [e for e in self._events.values() if e.case_id in self._cases]
+        self._ordered = tuple(sorted(live, key=ical.sort_key))
+        self._undated = ical.undated_by_case(live)
+
+    # -- rendering -----------------------------------------------------------------
+    def _fragment(self, ev: FeedEvent) -> Fragment | None:
+        case = self._cases[ev.case_id]
+        undated = self._undated.get(ev.case_id, ())
+        hit = self._frags.get(ev.uid)
+        if hit is not None:
+            (e, c, u), frag = hit
+            if (e is ev or e == ev) and (c is case or c == case) and u == undated:
+                return frag
+        frag = ical.event_fragment(ev, case, undated, self.options)
+        self.fragments_rendered += 1
+        self._frags[ev.uid] = ((ev, case, undated), frag)
+        return frag
+
+    def get(self, case_id: str | None = None, kinds: frozenset[str] | None = None,
+            now: datetime | None = None) -> Rendered | None:
+        """The feed of every case (``case_id`` None) or one case; None if no such case."""
+        with self._lock:
+            self.refresh()
+            if case_id is not None and case_id not in self._cases:
+                return None
+            now = now or self.clock()
+            key: FeedKey = (case_id, kinds or None)
+            hit = self._feeds.get(key)
+            if hit and hit.version == self._version and (
+                    hit.valid_until is None or now < hit.valid_until):
+                return hit
+            if len(self._feeds) >= _MAX_FEEDS:
+                self._feeds.clear()
+            rendered = self._render(case_id, kinds or None, now)
+            self._feeds[key] = rendered
+            return rendered
+
+    def _render(self, case_id: str | None, kinds: frozenset[str] | None,
+                now: datetime) -> Rendered:
+        keep = self.options.keep_cancelled
+        chosen = [e for e in self._ordered
+                  if (case_id is None or e.case_id == case_id)
+                  and (not kinds or e.kind in kinds) and ical.in_feed(e, now, keep)]
+        frags = [f for e in chosen if (f := self._fragment(e)) is not None]
+        if case_id is None:
+            header = ical.all_header(self.options, kinds)
+        else:
+            header = ical.case_header(self._cases[case_id], self._undated.get(case_id, ()),
+                                      self.options, kinds)
+        body = ical.assemble(header, frags, self.options)
+        expiries = [t for e in chosen if (t := ical.expires_at(e, keep)) is not None]
+        cases = self._cases.values() if case_id is None else [self._cases[case_id]]
+        stamps = [e.updated_at for e in chosen] + [c.updated_at for c in cases if c.updated_at]
+        return Rendered(body=body, etag=f'"{hashlib.sha256(body).hexdigest()[:40]}"',
+                        last_modified=max(stamps) if stamps else None,
+                        version=self._version, valid_until=min(expiries, default=None))
+
+    def snapshot(self) -> Snapshot:
+        """Current cases and events (refreshed first), for the HTML pages."""
+        with self._lock:
+            self.refresh()
+            return Snapshot(cases=dict(self._cases), events=self._ordered)
+
+    def case_ids(self) -> list[str]:
+        with self._lock:
+            self.refresh()
+            return sorted(self._cases)
+
+    # -- static export -------------------------------------------------------------
+    def export(self, out: Path, now: datetime | None = None) -> list[Path]:
+        """Write ``all.ics`` and one ``{case}.ics`` per case: the bytes the server serves."""
+        now = now or self.clock()
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for case_id in [None, *self.case_ids()]:
+            rendered = self.get(case_id, now=now)
+            assert rendered is not None
+            path = out / f"{case_id or 'all'}.ics"
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_bytes(rendered.body)
+            os.replace(tmp, path)
+            written.append(path)
+        return written

@@ -1,0 +1,452 @@
+"""Dispatch: claim due outbox rows, check them again, send them, record the outcome.
+
+Create a :class:`Dispatcher` and call :meth:`Dispatcher.run_once` whenever rows may
+be due (the scheduler does), or :meth:`Dispatcher.serve` for a stand-alone loop
+(``notifier dispatch``) that runs until :meth:`Dispatcher.stop`.
+
+For each claimed row, right before sending:
+
+- a reminder is checked against the event as it is *now* (court dates move): if
+  the plan no longer contains it (moved, cancelled, removed, rules changed) it is
+  withdrawn, never sent;
+- a reminder more than ``[reminders] late_grace`` late, or whose event has
+  started, is recorded as ``missed`` (never sent stale); one sent more than
+  :data:`LATE_AFTER` after its due time says so in the message. Change alerts are
+  never dropped for lateness: a late "hearing moved" alert is still news.
+
+Then it is rendered for its channel (:mod:`notifier.notify.messages`: the channel's
+templates and body format; an ``.ics`` attachment where the channel takes one)
+and sent. A failure is retried with exponential backoff and
+jitter, and dead-lettered after ``[delivery] max_attempts`` or at once when the
+error is permanent. Every attempt leaves a :class:`~notifier.store.models.Delivery` row.
+
+Channels never wait for each other: each configured channel has its own *lane*
+(one thread at a time, claiming only that channel's rows with the same atomic
+claim), plus one lane for rows of channels no longer configured. A slow or
+failing Slack webhook delays only Slack. :meth:`Dispatcher.kick` starts every
+idle lane without waiting (the engine's way); :meth:`Dispatcher.run_once` runs
+them all and waits (tests, ``notifier dispatch --once``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import OperationalError
+
+from .. import metrics
+from ..config import DeliverySettings, Settings
+from ..errors import DeliveryError
+from ..logs import mask
+from ..store import Store
+from ..store.models import Event, Notification
+from ..timeutil import utcnow
+from . import digest, dispatch_sql, messages, outbox, planner
+from .delivery import Deliverer, Message, Sender
+from .ics_attachment import event_ics
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+LATE_AFTER = timedelta(minutes=1)
+# Recording an outcome that failed on a busy database is tried again this many times,
+# waiting 0.5 s, 1 s, 2 s, ... (at most 10 s) in between.
+OUTCOME_TRIES = 6
+OUTCOME_RETRY_FIRST = 0.5
+
+
+@dataclass
+class Stats:
+    sent: int = 0
+    failed: int = 0
+    dead: int = 0
+    withdrawn: int = 0
+    missed: int = 0
+
+    def add(self, other: Stats) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.failed + self.dead + self.withdrawn + self.missed
+
+
+def backoff(attempts: int, cfg: DeliverySettings, rng: random.Random) -> timedelta:
+    """Wait before attempt ``attempts + 1``: doubling from ``backoff``, capped, jittered."""
+    base = min(cfg.backoff * (2 ** max(attempts - 1, 0)), cfg.backoff_max)
+    return base * rng.uniform(0.5, 1.0)
+
+
+Lane = str | None  # a channel name; None = rows of channels not configured (any more)
+
+
+def lease_warning(settings: Settings) -> str | None:
+    """Why ``[delivery] lease`` is short for the channels' timeouts, or None.
+
+    A send starts with at least half a lease left (see ``Dispatcher._send_batch``);
+    a send may take a connect plus an answer, each up to the channel's ``timeout``.
+    A shorter lease is allowed (one dispatcher process is safe with any), but a
+    second dispatcher process could then claim and send a row whose send is slow.
+    """
+    slow = max(settings.channels, key=lambda c: c.timeout, default=None)
+    if slow is None or settings.delivery.lease >= 4 * slow.timeout:
+        return None
+    return (f"[delivery] lease ({settings.delivery.lease}) is shorter than 4 x the timeout of "
+            f"channel {slow.name!r} ({slow.timeout}): with a second dispatcher process, a "
+            "send that slow could outlive its lease and be sent again by the other")
+
+
+class Dispatcher:
+    """Sends due outbox rows. Safe to run in several processes at once (atomic claims)."""
+
+    def __init__(self, store: Store, settings: Settings, *, sender: Sender | None = None,
+                 clock: Clock = utcnow, batch: int = 20, rng: random.Random | None = None,
+                 deliverer: Deliverer | None = None,
+                 on_idle: Callable[[], None] | None = None) -> None:
+        self.store = store
+        self.settings = settings
+        # A plain ``sender`` (tests, benchmarks) gets text; the Deliverer gets each
+        # channel's format and attachments.
+        self.sender = sender
+        self.deliverer = deliverer if deliverer is not None or sender is not None \
+            else Deliverer(settings.channels)
+        self.renderer = messages.Renderer({c.name: settings.resolve(c.templates)
+                                           for c in settings.channels if c.templates})
+        self.clock = clock
+        self.batch = batch
+        self.lease = settings.delivery.lease
+        if (why := lease_warning(settings)) is not None:
+            log.warning("%s", why)
+        self.rng = rng or random.Random()
+        self.on_idle = on_idle
+        self._stop = threading.Event()
+        self._named = [c.name for c in settings.channels] or [planner.LOG_CHANNEL]
+        self.lanes: list[Lane] = [*self._named, None]
+        self._lock = threading.Lock()
+        self._busy: set[Lane] = set()
+        self._again: set[Lane] = set()
+        self._idle = threading.Condition(self._lock)
+        self._pool = ThreadPoolExecutor(max_workers=len(self.lanes),
+                                        thread_name_prefix="notifier-lane")
+
+    def stop(self) -> None:
+        """Take no new rows; rows being sent finish, claimed ones are handed back."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # -- lanes -----------------------------------------------------------------
+    def kick(self) -> None:
+        """Start every idle lane without waiting; a busy lane runs again when done."""
+        with self._lock:
+            if self.stopping:
+                return
+            for lane in self.lanes:
+                if lane in self._busy:
+                    self._again.add(lane)
+                else:
+                    self._busy.add(lane)
+                    self._pool.submit(self._lane_loop, lane)
+
+    def _lane_loop(self, lane: Lane) -> None:
+        while True:
+            try:
+                stats = self._drain(lane)
+                if stats.handled:
+                    log.debug("lane %s: %s", lane or "(other)", stats)
+            except Exception:  # keep the lane usable; the safety tick retries
+                log.exception("dispatch lane %s failed", lane or "(other)")
+            with self._lock:
+                if lane in self._again and not self.stopping:
+                    self._again.discard(lane)
+                    continue
+                self._busy.discard(lane)
+                self._idle.notify_all()
+            break
+        if self.on_idle is not None and not self.stopping:
+            try:
+                self.on_idle()
+            except Exception:  # e.g. the database is briefly unreachable
+                log.exception("re-arming the dispatcher failed; the safety tick retries")
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no lane is running; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(left)
+        return True
+
+    @property
+    def busy(self) -> bool:
+        with self._lock:
+            return bool(self._busy)
+
+    def run_once(self, max_batches: int = 10_000) -> Stats:
+        """Send everything due now on every lane (in parallel) and wait; return counts."""
+        stats = Stats()
+        futures = [self._pool.submit(self._drain, lane, max_batches) for lane in self.lanes]
+        for f in futures:
+            stats.add(f.result())
+        return stats
+
+    def serve(self, poll: timedelta | None = None) -> None:
+        """Dispatch until :meth:`stop`: wake at the next due time, or every ``poll``."""
+        poll_s = (poll or self.settings.delivery.poll_interval).total_seconds()
+        changed = threading.Event()
+        previous = self.on_idle
+        self.on_idle = changed.set
+        try:
+            while not self.stopping:
+                changed.clear()
+                self.kick()
+                with self.store.read() as s:
+                    nxt = outbox.next_due(s)
+                wait = poll_s if nxt is None else (nxt - self.clock()).total_seconds()
+                # Due now but its lane is busy: that lane drains it; wait for a lane.
+                changed.wait(min(wait if wait > 0 else poll_s, poll_s))
+        finally:
+            self.on_idle = previous
+            self.wait_idle(self.settings.delivery.lease.total_seconds())
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _drain(self, lane: Lane, max_batches: int = 10_000) -> Stats:
+        # Each outcome commits before the next send starts (no pipelining): a crash
+        # repeats at most the one message in flight per lane. One kept connection
+        # (the lane's writer) claims and records; it is returned when the drain ends.
+        stats = Stats()
+        with self.store.lane_writer() as writer:
+            sql = dispatch_sql.for_writer(writer)
+            for _ in range(max_batches):
+                if self.stopping:
+                    break
+                rows = sql.claim(self.clock(), self.lease, self.batch,
+                                 channel=lane, exclude=self._named if lane is None else ())
+                if not rows:
+                    break
+                self._send_batch(rows, stats, sql)
+        return stats
+
+    def _send_batch(self, rows: list[Notification], stats: Stats, sql: dispatch_sql.Lane) -> None:
+        # One claim gives every row of a batch the same lease end (``held``). Once half
+        # of it is spent (slow sends), the rows still to send get a fresh lease before
+        # the next send, so no row is sent after its lease could have run out and
+        # another dispatcher process could have claimed it as well; a row that was
+        # claimed elsewhere meanwhile is skipped. Every update and hand-back matches
+        # ``held``, so it never touches a row another dispatcher holds now.
+        held = rows[0].claimed_until
+        assert held is not None  # set by the claim
+        ours: set[int] | None = None  # None: all of them
+        def left(i: int) -> list[int]:  # the rows from i on that are still this lane's
+            return [r.id for r in rows[i:] if r.id is not None and (ours is None or r.id in ours)]
+
+        for i, row in enumerate(rows):
+            if self.stopping:
+                with self.store.write() as s:
+                    outbox.release(s, left(i), self.clock(), held=held)
+                return
+            now = self.clock()
+            if now > held - self.lease / 2:
+                with self.store.write() as s:
+                    ours = outbox.renew(s, left(i), held, now + self.lease, now)
+                held = now + self.lease
+            if ours is not None and row.id not in ours:
+                log.warning("notification %s was claimed by another dispatcher while its "
+                            "lease ran out; not sending it here", row.id)
+                continue
+            self._handle(row, stats, sql, held)
+
+    def _handle(self, n: Notification, stats: Stats, sql: dispatch_sql.Lane,
+                held: datetime) -> None:
+        """Check, send and record one row claimed until ``held``; count its outcome."""
+        outcome = self._process(n, held, sql)
+        setattr(stats, outcome, getattr(stats, outcome) + 1)
+
+    # -- one row -----------------------------------------------------------------
+    def _check(self, n: Notification, now: datetime,
+               sql: dispatch_sql.Lane) -> tuple[str | None, str | None, dict[str, Any]]:
+        """(final status or None to send, reason, what the message needs now)."""
+        if n.type == "digest":
+            return self._check_digest(n, now)
+        if n.event_uid is None:
+            return None, None, {}
+        found = sql.event_now(n.event_uid, now)
+        if found is None:
+            return ("withdrawn", "the event no longer exists", {}) \
+                if n.type == "reminder" else (None, None, {})
+        ev, case = found.event, found.case
+        tz = ZoneInfo(case.timezone)
+        nxt = _case_next(found.upcoming(), tz, now)
+        when = planner.when_of(ev)
+        start = planner.start_instant(when, tz)
+        extra: dict[str, Any] = {
+            "event": planner.event_snapshot(ev, case),
+            "until": messages.until_text(start, now, date_only=ev.start_utc is None, tz=tz),
+            "case_next": nxt}
+        if self.deliverer is not None and self.deliverer.wants_ics(n.channel) and \
+                ev.removed_at is None:
+            extra["ics"] = event_ics(ev, case, self.settings)
+        if n.type != "reminder":
+            return None, None, extra
+        if n.dedupe_key not in outbox.desired_reminders(ev, case, self.settings):
+            return "withdrawn", "the event moved, was cancelled or removed, or the " \
+                                "reminder rules changed since it was planned", extra
+        if start is not None and start <= now:
+            return "missed", "not sent: the event had already started", extra
+        grace = self.settings.reminders.late_grace
+        if now - n.due_at > grace:
+            return "missed", f"not sent: more than {grace} late (late_grace)", extra
+        return None, None, extra
+
+    def _check_digest(self, n: Notification, now: datetime) -> tuple[str | None, str | None,
+                                                                     dict[str, Any]]:
+        ch = next((c for c in self.settings.channels if c.name == n.channel), None)
+        if ch is None:
+            return None, None, {}  # delivery reports the channel as not configured
+        grace = self.settings.reminders.late_grace
+        if now - n.due_at > grace:
+            return "missed", f"not sent: more than {grace} late (late_grace)", {}
+        with self.store.read() as s:
+            extra = digest.agenda(s, ch, digest.payload_day(n.payload))
+        if not extra["agenda_count"]:
+            return "withdrawn", "nothing on the agenda", extra
+        return None, None, extra
+
+    def _message(self, n: Notification, extra: dict[str, Any], now: datetime,
+                 late: bool) -> Message:
+        ics = extra.pop("ics", None)
+        fmt = self.deliverer.format_for(n.channel) if self.deliverer is not None else "text"
+        ctx = messages.context(n.type, json.loads(n.payload), due=n.due_at, now=now, late=late,
+                               urgent=n.urgent, extra=extra, channel=n.channel,
+                               base_url=self.settings.server.base_url)
+        title, body = self.renderer.render(n.channel, n.type, ctx, fmt)
+        return Message(title, body, fmt, n.urgent,
+                       (("event.ics", ics, "text/calendar"),) if ics else ())
+
+    def _send(self, n: Notification, msg: Message) -> None:
+        if self.deliverer is not None:
+            self.deliverer.deliver(n.channel, msg)
+        else:
+            assert self.sender is not None
+            self.sender(n.channel, msg.title, msg.body, urgent=msg.urgent)
+
+    def process(self, n: Notification) -> Stats:
+        """Check, send and record one row already claimed (``status='sending'``)."""
+        stats = Stats()
+        assert n.claimed_until is not None, "process() takes a claimed row"
+        with self.store.lane_writer() as writer:
+            self._handle(n, stats, dispatch_sql.for_writer(writer), n.claimed_until)
+        return stats
+
+    def _process(self, n: Notification, held: datetime, sql: dispatch_sql.Lane) -> str:
+        """Check, send and record ``n``; return the Stats field its outcome counts as."""
+        now = self.clock()
+        final, reason, extra = self._check(n, now, sql)
+        if final is not None:
+            self._finish(sql, n, now, final, held=held, error=reason, outcome=final)
+            metrics.record_notification(n.type, final)
+            log.info("notification %s %s: %s", n.id, final, reason)
+            return final
+        late = now - n.due_at > LATE_AFTER
+        error: DeliveryError | None = None
+        t0 = time.perf_counter()
+        try:
+            self._send(n, self._message(n, extra, now, late))
+        except DeliveryError as e:
+            error = e
+        except Exception as e:  # a bug in a sender must not stop the dispatcher
+            log.exception("unexpected error sending notification %s", n.id)
+            error = DeliveryError(mask(f"{type(e).__name__}: {e}"))
+        ms = int((time.perf_counter() - t0) * 1000)
+        return self._record(sql, n, held, error, self.clock(), ms, late)
+
+    def _record(self, sql: dispatch_sql.Lane, n: Notification, held: datetime,
+                error: DeliveryError | None, done: datetime, ms: int, late: bool) -> str:
+        """Commit the outcome of one send; returns the Stats field it counts as."""
+        if error is None:
+            self._finish(sql, n, done, "sent", held=held, late=late, duration_ms=ms)
+            metrics.record_notification(n.type, "sent", channel=n.channel,
+                                        duration_s=ms / 1000,
+                                        lateness_s=(done - n.due_at).total_seconds())
+            return "sent"
+        text = mask(str(error))
+        if error.permanent or n.attempts >= self.settings.delivery.max_attempts:
+            why = "permanent: " if error.permanent else ""
+            self._finish(sql, n, done, "dead", held=held, error=why + text, duration_ms=ms)
+            metrics.record_notification(n.type, "dead", channel=n.channel,
+                                        duration_s=ms / 1000)
+            log.warning("notification %s dead after %d attempt(s): %s", n.id, n.attempts,
+                        text)
+            return "dead"
+        retry = done + backoff(n.attempts, self.settings.delivery, self.rng)
+        self._finish(sql, n, done, "failed", held=held, error=text, retry_at=retry,
+                     outcome="retry", duration_ms=ms)
+        metrics.record_notification(n.type, "failed", channel=n.channel, duration_s=ms / 1000)
+        log.info("notification %s failed (attempt %d), retry at %s: %s", n.id, n.attempts,
+                 retry.isoformat(), text)
+        return "failed"
+
+
+    def _finish(self, sql: dispatch_sql.Lane, n: Notification, done: datetime, status: str,
+                **kw: Any) -> None:
+        """Record an outcome, retrying a while if the database is busy or unreachable.
+
+        The send has happened: a row left ``sending`` would be sent again once its
+        lease ran out, so a failed write (SQLite locked past its busy timeout by a long
+        transaction elsewhere, a PostgreSQL restart) is retried with backoff before
+        giving up.
+        """
+        delay = OUTCOME_RETRY_FIRST
+        for attempt in range(1, OUTCOME_TRIES + 1):
+            try:
+                if attempt > 1 and self._recorded(n, done):
+                    ok = True  # the failed try did commit (an error during COMMIT)
+                    break
+                ok = sql.finish(n, done, status, **kw)
+                break
+            except (sqlite3.OperationalError, OperationalError) as e:
+                if attempt == OUTCOME_TRIES:
+                    raise
+                log.warning("recording the outcome of notification %s failed (%s); "
+                            "retrying in %gs", n.id, mask(str(e).splitlines()[0]), delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        if not ok:
+            log.warning("notification %s: its lease ran out during the send and another "
+                        "dispatcher claimed it; it may be delivered twice", n.id)
+
+
+    def _recorded(self, n: Notification, done: datetime) -> bool:
+        """Whether the outcome of the attempt that ended at ``done`` is stored already."""
+        with self.store.read() as s:
+            return outbox.delivery_at(s, n.id or 0, done)
+
+
+def _case_next(upcoming: Iterable[Event], tz: ZoneInfo, now: datetime) -> str | None:
+    """The case's next dated, scheduled or tentative event not yet over, as text
+    (court time).
+
+    ``upcoming``: :meth:`dispatch_sql.EventNow.upcoming`."""
+    for ev in upcoming:
+        when = planner.when_of(ev)
+        if not planner.is_over(when, tz, now):
+            return f"{when.describe(tz)}: {ev.title}"
+    return None

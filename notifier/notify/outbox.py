@@ -1,0 +1,406 @@
+"""The notification outbox: every notification is a row before it is sent.
+
+Writing: :func:`change_hook` gives the hook to pass to
+:func:`notifier.tracking.sync.sync_calendars`; it writes change alerts and re-plans the
+touched events' reminders inside the sync's own transaction. :func:`replan_all`
+re-plans every upcoming event (at startup, after a config change).
+
+Sending (used by :mod:`notifier.notify.dispatch`): :func:`claim` atomically reserves due
+rows under a lease, :func:`finish` records the outcome, :func:`release` hands
+rows back, :func:`next_due` says when to wake up, :func:`prune` deletes old rows.
+All times are aware UTC; every function takes ``now`` (no hidden clock).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Boolean, Connection, and_, bindparam, delete, func, or_, text, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.orm import configure_mappers
+from sqlmodel import Session, col, select
+
+from ..config import Settings
+from ..specs import When
+from ..store.models import FINAL, WAITING, Case, Change, Delivery, Event, Notification, UTCDateTime
+from ..tracking.sync import ChangeHook
+from . import planner
+
+_CHUNK = 500
+NT = Notification.__table__  # type: ignore[attr-defined]
+DT = Delivery.__table__  # type: ignore[attr-defined]
+
+
+def _chunks(items: Sequence[Any], n: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
+def _dialect(s: Session | Connection) -> str:
+    return s.dialect.name if isinstance(s, Connection) else s.get_bind().dialect.name
+
+
+def _row(key: str, ntype: str, channel: str, due: datetime, now: datetime, payload: dict[str, Any],
+         *, event_uid: str | None = None, case_id: str | None = None,
+         change_id: int | None = None, offset_s: int | None = None,
+         urgent: bool = False) -> dict[str, Any]:
+    return {"dedupe_key": key, "type": ntype, "channel": channel, "event_uid": event_uid,
+            "case_id": case_id, "change_id": change_id, "offset_s": offset_s, "due_at": due,
+            "status": "pending", "attempts": 0, "next_attempt_at": due, "claimed_until": None,
+            "last_error": None, "sent_at": None, "late": False, "urgent": urgent,
+            "payload": json.dumps(payload, sort_keys=True), "created_at": now,
+            "updated_at": now}
+
+
+def insert_rows(s: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert outbox rows; a row whose dedupe key exists already is skipped."""
+    if not rows:
+        return
+    dialect = s.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt: Any = pg_insert(NT).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(NT).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    for chunk in _chunks(rows, 2000):
+        s.execute(stmt, list(chunk))
+
+
+def new_row(key: str, ntype: str, channel: str, due: datetime, now: datetime,
+            payload: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    """A pending row for :func:`insert_rows` (for digests, tests and benchmarks)."""
+    return _row(key, ntype, channel, due, now, payload, **kw)
+
+
+def desired_reminders(ev: Any, case: Case, settings: Settings,
+                      rules: planner.CaseRules | None = None) -> dict[str, dict[str, Any]]:
+    """dedupe key -> row for every reminder ``ev`` should have on every channel."""
+    planned = planner.plan_reminders(ev, case, settings.reminders, rules)
+    if not planned:
+        return {}
+    chans = planner.routes(settings.channels, "reminder", case.id, planner.case_tags(case),
+                           ev.kind)
+    out: dict[str, dict[str, Any]] = {}
+    for p in planned:
+        for ch in chans:
+            out[p.key(ch)] = {"channel": ch, "plan": p, "event": ev, "case": case}
+    return out
+
+
+def reconcile(s: Session, pairs: Iterable[tuple[Any, Case]], settings: Settings,
+              now: datetime, *, scope: Sequence[str] | None,
+              withdraw_overdue: bool) -> dict[str, int]:
+    """Make the stored reminders of ``scope`` (event UIDs; None = all) match the plan.
+
+    New reminders due after ``now`` and within ``[reminders] horizon`` are
+    inserted (ones already due are not created: a hearing added an hour before it
+    starts gets no 7-day reminder; later ones are written by a later re-plan).
+    Waiting reminders no longer planned are withdrawn; with ``withdraw_overdue``
+    false, ones already due are left to the dispatcher, which re-checks them and
+    records them as sent, missed or withdrawn. A withdrawn reminder planned again
+    (the hearing moved back) is revived.
+    """
+    desired: dict[str, dict[str, Any]] = {}
+    rules: dict[str, planner.CaseRules] = {}
+    for ev, case in pairs:
+        r = rules.get(case.id)
+        if r is None:
+            r = rules[case.id] = planner.CaseRules.parse(case.reminders)
+        desired.update(desired_reminders(ev, case, settings, r))
+    q = select(Notification.id, Notification.dedupe_key, Notification.status,
+               Notification.due_at).where(
+        Notification.type == "reminder",
+        col(Notification.status).in_([*WAITING, "withdrawn"]))
+    existing: list[Any] = []
+    if scope is None:
+        existing = list(s.exec(q).all())
+    else:
+        for chunk in _chunks(list(scope)):
+            existing += s.exec(q.where(col(Notification.event_uid).in_(chunk))).all()
+    known = {row[1] for row in existing}
+    withdraw = [row[0] for row in existing if row[2] in WAITING and row[1] not in desired
+                and (withdraw_overdue or row[3] > now)]
+    revive = [row[0] for row in existing if row[2] == "withdrawn" and row[1] in desired
+              and desired[row[1]]["plan"].due_at > now]
+    set_status(s, withdraw, "withdrawn", now, "no longer planned: the event moved, was "
+               "cancelled or removed, or the reminder rules changed")
+    for chunk in _chunks(revive):
+        s.execute(update(NT).where(NT.c.id.in_(chunk)).values(
+            status="pending", attempts=0, next_attempt_at=NT.c.due_at, last_error=None,
+            claimed_until=None, updated_at=now))
+    rows = []
+    until = now + settings.reminders.horizon
+    for key, d in desired.items():
+        p: planner.PlannedReminder = d["plan"]
+        if key in known or not now < p.due_at <= until:
+            continue
+        payload = planner.reminder_payload(p, d["event"], d["case"])
+        rows.append(_row(key, "reminder", d["channel"], p.due_at, now, payload,
+                         event_uid=p.event_uid, case_id=p.case_id,
+                         offset_s=int(p.offset.total_seconds())))
+    insert_rows(s, rows)
+    return {"inserted": len(rows), "withdrawn": len(withdraw), "revived": len(revive)}
+
+
+def replan_all(s: Session, settings: Settings, now: datetime) -> dict[str, int]:
+    """Re-plan the reminders of the events whose reminders fall within the horizon.
+
+    Run at start and periodically (the engine's housekeeping) to move the window.
+    Waiting rows of events outside the window are left alone: the dispatcher
+    re-checks every reminder against its event before sending it.
+    """
+    cases = {c.id: c for c in s.exec(select(Case)).all()}
+    rules = [planner.CaseRules.parse(c.reminders) for c in cases.values()]
+    reach = settings.reminders.horizon + planner.max_offset(settings.reminders, rules)
+    # Plain rows rather than ORM objects: cheaper when the window holds many events.
+    et = Event.__table__  # type: ignore[attr-defined]
+    q = et.select().where(et.c.removed_at.is_(None), et.c.status.in_(planner.REMINDABLE),
+                          et.c.sort_utc > now, et.c.sort_utc <= now + reach + timedelta(days=1))
+    pairs = [(r, cases[r.case_id]) for r in s.execute(q) if r.case_id in cases]
+    return reconcile(s, pairs, settings, now, scope=[r.uid for r, _c in pairs],
+                     withdraw_overdue=False)
+
+
+def _corrections(s: Session, ev: Event, changes: Sequence[Change]) -> dict[str, list[str]]:
+    """channel -> notes about reminders already sent there that the changes made wrong."""
+    stale = planner.invalidated_start(changes, ev)
+    if stale is None:
+        return {}
+    out: dict[str, list[str]] = {}
+    rows = s.exec(select(Notification).where(Notification.event_uid == ev.uid,
+                                             Notification.type == "reminder",
+                                             Notification.status == "sent")).all()
+    for n in rows:
+        payload = json.loads(n.payload)
+        if payload.get("start_key") != stale:
+            continue
+        was = payload.get("event", {}).get("when", "the previous date")
+        out.setdefault(n.channel, []).append(
+            f"Correction: the {payload.get('offset_text', '')} reminder sent earlier gave "
+            f"the date as {was}; that is no longer correct.")
+    return out
+
+
+def record_changes(s: Session, changes: Sequence[Change], settings: Settings,
+                   now: datetime) -> dict[str, int]:
+    """Write change alerts for ``changes`` and re-plan the reminders of their events."""
+    s.flush()
+    by_event: dict[str, list[Change]] = {}
+    for c in changes:
+        by_event.setdefault(c.event_uid, []).append(c)
+    pairs: list[tuple[Event, Case]] = []
+    rows = []
+    for uid, chs in by_event.items():
+        ev = s.get(Event, uid)
+        case = s.get(Case, ev.case_id) if ev else None
+        if ev is None or case is None:
+            continue
+        tz = ZoneInfo(case.timezone)
+        pairs.append((ev, case))
+        fixes = _corrections(s, ev, chs)
+        over_before = all(planner.is_over(When.from_json(c.before), tz, now)
+                          for c in chs if c.field == "when")
+        if not fixes and over_before and planner.is_over(planner.when_of(ev), tz, now):
+            # A change to an event that was and still is over is history, not news
+            # (first import of past dates, a court tidying old entries): no alert.
+            continue
+        alert = planner.plan_alert(chs, ev, case, now)
+        chans = planner.routes(settings.channels, "change", case.id, planner.case_tags(case),
+                               ev.kind)
+        for ch in [*chans, *(c for c in fixes if c not in chans)]:
+            payload = {**alert.payload, "corrections": fixes.get(ch, [])}
+            rows.append(_row(alert.key(ch), "change", ch, now, now, payload, event_uid=uid,
+                             case_id=case.id, change_id=alert.change_ids[0],
+                             urgent=alert.urgent))
+    insert_rows(s, rows)
+    counts = reconcile(s, pairs, settings, now, scope=list(by_event), withdraw_overdue=True)
+    return {"alerts": len(rows), **counts}
+
+
+def change_hook(settings: Settings) -> ChangeHook:
+    """The hook for ``sync_calendars``: alerts + re-planning in the sync's transaction."""
+    def hook(s: Session, changes: list[Change], now: datetime) -> None:
+        record_changes(s, changes, settings, now)
+    return hook
+
+
+def hold_hook(settings: Settings) -> Callable[[Session, Any, datetime], None]:
+    """The ``on_hold`` hook of source polling: the operator notice becomes an outbox row
+    for every channel with ``"operator"`` in ``notify``, in the fetch's transaction
+    (with none, the notice is only logged, which the source engine does anyway)."""
+    def hook(s: Session, notice: Any, now: datetime) -> None:
+        chans = [c.name for c in settings.channels if "operator" in c.notify]
+        payload = {"title": f"Source {notice.source!r}: changes held", "text": notice.text}
+        at = notice.at.strftime("%Y%m%dT%H%M%SZ")
+        insert_rows(s, [_row(f"operator:hold:{notice.source}:{at}:{ch}", "operator", ch, now,
+                             now, payload) for ch in chans])
+    return hook
+
+
+def set_status(s: Session, ids: Sequence[int], status: str, now: datetime,
+               reason: str | None = None) -> None:
+    for chunk in _chunks(list(ids)):
+        s.execute(update(NT).where(NT.c.id.in_(chunk)).values(
+            status=status, last_error=reason, claimed_until=None, updated_at=now))
+
+
+def claim(s: Session | Connection, now: datetime, lease: timedelta, limit: int, *,
+          channel: str | None = None, exclude: Sequence[str] = ()) -> list[Notification]:
+    """Reserve up to ``limit`` due rows for this caller, atomically.
+
+    One conditional ``UPDATE ... RETURNING``: a row is taken only while it is
+    waiting and due, or ``sending`` under an expired lease (its dispatcher died
+    mid-send: it is sent again, at most one duplicate per crash). Two dispatchers
+    never get the same row. ``channel`` claims only that channel's rows and
+    ``exclude`` skips those channels (the dispatcher's per-channel lanes). On
+    PostgreSQL the candidates are picked once, in a materialized CTE, and locked
+    with ``FOR UPDATE SKIP LOCKED`` so concurrent claimers do not wait on each other.
+
+    The rows come back oldest due first, as read-only ``Notification`` objects in
+    no session (see :func:`_detached`).
+    """
+    due = or_(and_(NT.c.status.in_(WAITING), NT.c.next_attempt_at <= now),
+              and_(NT.c.status == "sending", NT.c.claimed_until < now))
+    if channel is not None:
+        due = and_(NT.c.channel == channel, due)
+    elif exclude:
+        due = and_(NT.c.channel.not_in(list(exclude)), due)
+    pick: Any = select(NT.c.id).where(due).order_by(NT.c.next_attempt_at).limit(limit)
+    if _dialect(s) == "postgresql":
+        # Materialized: as a plain subquery PostgreSQL may run it again for every
+        # candidate row (a semi-join) and so take more than ``limit`` rows.
+        picked = pick.with_for_update(skip_locked=True).cte("picked") \
+            .prefix_with("MATERIALIZED")
+        pick = select(picked.c.id)
+    else:
+        pick = pick.scalar_subquery()
+    # Core, not ORM: building full ORM objects (identity map, events) for every
+    # claimed row cost more than the UPDATE itself.
+    stmt = (update(NT).where(NT.c.id.in_(pick)).where(due)
+            .values(status="sending", claimed_until=now + lease,
+                    attempts=NT.c.attempts + 1, updated_at=now)
+            .returning(*NT.c))
+    configure_mappers()  # reading a Notification's attributes needs them; a no-op once done
+    rows = [_detached(r._mapping) for r in s.execute(stmt)]
+    rows.sort(key=lambda n: (n.next_attempt_at, n.id or 0))
+    return rows
+
+
+def _detached(values: RowMapping) -> Notification:
+    """A read-only ``Notification`` from a full row of column values.
+
+    No validation (the values come from the database, typed by the column types)
+    and no ORM state: reading attributes works, setting one raises AttributeError,
+    and it cannot be added to a session (write changes with Core statements, as
+    :func:`finish` does). Call ``configure_mappers()`` once before reading them.
+    """
+    return Notification.model_construct(**values)
+
+
+# The two statements that record an outcome (also run by notifier.notify.dispatch_sql on SQLite).
+FINISH_SQL = (
+    "UPDATE notification SET status = :status, claimed_until = NULL, updated_at = :now, "
+    "last_error = :error, late = :late, sent_at = COALESCE(:sent_at, sent_at), "
+    "next_attempt_at = COALESCE(:retry_at, next_attempt_at) "
+    "WHERE id = :id AND status = 'sending' AND claimed_until = :held")
+DELIVERY_SQL = (
+    "INSERT INTO delivery (notification_id, channel, attempted_at, outcome, error, duration_ms)"
+    " VALUES (:nid, :channel, :at, :outcome, :error, :ms)")
+_FINISH = text(FINISH_SQL).bindparams(
+    bindparam("now", type_=UTCDateTime()), bindparam("sent_at", type_=UTCDateTime()),
+    bindparam("retry_at", type_=UTCDateTime()), bindparam("held", type_=UTCDateTime()),
+    bindparam("late", type_=Boolean()))
+_DELIVERY = text(DELIVERY_SQL).bindparams(bindparam("at", type_=UTCDateTime()))
+
+
+def finish(s: Session | Connection, n: Notification, now: datetime, status: str, *,
+           held: datetime | None = None, error: str | None = None,
+           retry_at: datetime | None = None, late: bool = False,
+           outcome: str | None = None, duration_ms: int = 0) -> bool:
+    """Record the outcome of a claimed row and one Delivery row (the attempt happened).
+
+    The row is updated only while it is still under this caller's lease: ``held`` is
+    the lease's end as claimed or last renewed (default: ``n.claimed_until``). Returns
+    False if the lease was lost (another dispatcher claimed the row after it ran out).
+    """
+    # Two pre-built textual statements: this runs once per message sent, and building
+    # Core statements per call cost more CPU than the SQL itself.
+    res = s.execute(_FINISH, {"id": n.id, "status": status, "now": now, "error": error,
+                              "late": late, "sent_at": now if status == "sent" else None,
+                              "retry_at": retry_at,
+                              "held": held if held is not None else n.claimed_until})
+    s.execute(_DELIVERY, {"nid": n.id or 0, "channel": n.channel, "at": now,
+                          "outcome": outcome or status, "error": error, "ms": duration_ms})
+    return bool(getattr(res, "rowcount", 1))
+
+
+def delivery_at(s: Session, notification_id: int, at: datetime) -> bool:
+    """Whether the attempt of ``notification_id`` that ended at ``at`` is recorded."""
+    return s.exec(select(func.count()).select_from(Delivery).where(
+        Delivery.notification_id == notification_id, Delivery.attempted_at == at)).one() > 0
+
+
+def release(s: Session, ids: Sequence[int], now: datetime, *,
+            held: datetime | None = None) -> None:
+    """Hand claimed rows back unsent (shutdown); the attempt is not counted.
+
+    With ``held`` (the lease's end as claimed or renewed) only rows still under that
+    lease are handed back: never one another dispatcher claimed after it ran out.
+    """
+    for chunk in _chunks(list(ids)):
+        mine = [NT.c.id.in_(chunk), NT.c.status == "sending"]
+        if held is not None:
+            mine.append(NT.c.claimed_until == held)
+        s.execute(update(NT).where(*mine).values(
+            status="pending", claimed_until=None, attempts=NT.c.attempts - 1,
+            updated_at=now))
+
+
+def renew(s: Session, ids: Sequence[int], held: datetime, until: datetime,
+          now: datetime) -> set[int]:
+    """Extend the lease of claimed rows still under lease ``held`` to ``until``.
+
+    Returns the ids renewed: a row missing from it was claimed by another dispatcher
+    after the lease ran out, and must not be sent by this one.
+    """
+    kept: set[int] = set()
+    for chunk in _chunks(list(ids)):
+        res = s.execute(update(NT).where(
+            NT.c.id.in_(chunk), NT.c.status == "sending", NT.c.claimed_until == held,
+        ).values(claimed_until=until, updated_at=now).returning(NT.c.id))
+        kept.update(r[0] for r in res)
+    return kept
+
+
+def next_due(s: Session) -> datetime | None:
+    """When the next row falls due (an expired lease counts too), or None."""
+    waiting = s.exec(select(func.min(Notification.next_attempt_at))
+                     .where(col(Notification.status).in_(WAITING))).one()
+    leased = s.exec(select(func.min(Notification.claimed_until))
+                    .where(Notification.status == "sending")).one()
+    found = [t for t in (waiting, leased) if t is not None]
+    return min(found) if found else None
+
+
+def prune(s: Session, now: datetime, retention: timedelta) -> int:
+    """Delete finished rows (and their deliveries) that finished before now - retention."""
+    cutoff = now - retention
+    ids = list(s.exec(select(Notification.id).where(
+        col(Notification.status).in_(FINAL), Notification.updated_at < cutoff)).all())
+    for chunk in _chunks(ids):
+        s.execute(delete(Delivery).where(col(Delivery.notification_id).in_(chunk)))
+        s.execute(delete(NT).where(NT.c.id.in_(chunk)))
+    return len(ids)
+
+
+def counts(s: Session) -> dict[str, int]:
+    """Rows per status (for health checks and metrics)."""
+    rows = s.exec(select(Notification.status, func.count()).group_by(Notification.status))
+    return {status: n for status, n in rows.all()}

@@ -1,0 +1,6 @@
+"""The daemon: one process that syncs, plans, dispatches and serves HTTP.
+
+Owns: :mod:`.daemon` (the composition root of ``notifier run``), :mod:`.scheduler`
+(the APScheduler ticker), :mod:`.web` (the Starlette app; page templates in
+``templates/``) and :mod:`.health`. May import: every package except ``cli``.
+"""

@@ -1,0 +1,141 @@
+"""The daemon: one process that syncs, plans, dispatches and serves.
+
+Call :func:`run` (what ``notifier run`` does) or build a :class:`Daemon` in tests.
+
+Threads, not one event loop: the HTTP server (uvicorn, its own asyncio loop) runs in
+a thread; APScheduler's BackgroundScheduler runs the sync, wake-up, safety and
+housekeeping jobs in its pool; one dispatcher thread sends notifications. The main
+thread only waits for signals. Everything shares one :class:`~notifier.store.Store`.
+
+Signals: SIGTERM/SIGINT stop taking new work, let in-flight deliveries finish
+(bounded by ``shutdown_timeout``), hand claimed rows not yet sent back, close the
+database and exit 0; a send still running at the timeout is left to its lease (sent
+again after the next start, once the lease runs out). A second signal exits at once
+(status 1). SIGHUP re-reads the calendar files now.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from types import FrameType
+from typing import Any
+
+import uvicorn
+
+from .. import __version__
+from ..config import Settings
+from ..errors import NotifierError
+from ..feeds.cache import FeedService, options_from
+from ..notify.delivery import Sender
+from ..store import Store
+from ..timeutil import utcnow
+from .health import HealthReport, health_report
+from .scheduler import Engine
+from .web import create_app
+
+log = logging.getLogger(__name__)
+
+
+class Daemon:
+    """Store + engine + HTTP server, started and stopped together."""
+
+    def __init__(self, settings: Settings, *, host: str | None = None, port: int | None = None,
+                 clock: Callable[[], datetime] = utcnow, sender: Sender | None = None) -> None:
+        self.settings = settings
+        self.store = Store(settings.database_url())
+        self.engine = Engine(self.store, settings, clock=clock, sender=sender)
+        self.feeds = FeedService(self.store, options_from(settings), clock=clock)
+        self.app = create_app(settings, self.store, self.feeds, health=self.health)
+        self.host = host or settings.server.host
+        config = uvicorn.Config(self.app, host=self.host,
+                                port=settings.server.port if port is None else port,
+                                log_config=None, access_log=True, lifespan="on",
+                                timeout_graceful_shutdown=5)
+        self.server = uvicorn.Server(config)
+        self._http: threading.Thread | None = None
+
+    def health(self) -> HealthReport:
+        return health_report(self.store, self.engine, self.settings)
+
+    @property
+    def port(self) -> int:
+        servers = getattr(self.server, "servers", None) or []
+        for srv in servers:
+            for sock in srv.sockets:
+                return int(sock.getsockname()[1])
+        return self.server.config.port
+
+    def start(self, timeout: float = 15.0) -> None:
+        self.engine.start()
+        self._http = threading.Thread(target=self.server.run, name="http", daemon=True)
+        self._http.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self._http.is_alive() or time.monotonic() > deadline:
+                self.engine.shutdown(2.0)
+                raise NotifierError(
+                    f"the HTTP server did not start on {self.host}:{self.server.config.port} "
+                    "(see the log above; port in use? set [server] port or NOTIFIER_PORT)")
+            time.sleep(0.02)
+
+    def stop(self, timeout: float = 20.0) -> bool:
+        """Graceful stop; True when every in-flight delivery finished in time."""
+        self.server.should_exit = True
+        clean = self.engine.shutdown(timeout)
+        if self._http is not None:
+            self._http.join(timeout=10)
+        self.store.close()
+        return clean
+
+
+def run(settings: Settings, *, host: str | None = None, port: int | None = None,
+        shutdown_timeout: float = 20.0) -> int:
+    """Run until SIGTERM/SIGINT. Returns the process exit status."""
+    stop = threading.Event()
+    daemon = Daemon(settings, host=host, port=port)
+
+    def on_stop(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            log.warning("second %s: exiting now", signal.Signals(signum).name)
+            os._exit(1)
+        log.info("%s received: shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    def on_hup(_signum: int, _frame: FrameType | None) -> None:
+        log.info("SIGHUP: re-reading calendar files")
+        threading.Thread(target=daemon.engine.sync_now, name="sighup-sync", daemon=True).start()
+
+    previous: dict[int, Any] = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous[sig] = signal.signal(sig, on_stop)
+    if hasattr(signal, "SIGHUP"):
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hup)
+    try:
+        daemon.start()
+        channels = ", ".join(c.name for c in settings.channels) or "log only (no [[channels]])"
+        folders = ", ".join(str(p) for _, p in settings.calendar_folders())
+        log.info("notifier %s: serving http://%s:%s/ (base URL %s); calendars: %s; channels: %s",
+                 __version__, daemon.host, daemon.port, settings.server.base_url, folders,
+                 channels)
+        while not stop.wait(0.5):
+            pass
+        clean = daemon.stop(shutdown_timeout)
+        if not clean:
+            log.warning("shutdown timeout: unfinished deliveries are left to their lease "
+                        "and retried after the next start")
+            log.info("stopped")
+            # A send still waiting on its channel's timeout would hold the interpreter
+            # (it joins every worker thread on exit) past the shutdown timeout.
+            logging.shutdown()
+            os._exit(0)
+        log.info("stopped")
+        return 0
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

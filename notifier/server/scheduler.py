@@ -1,0 +1,233 @@
+"""The ticker: APScheduler 3.x wakes things up; the outbox decides what is sent.
+
+Create an :class:`Engine` with the store and settings, call :meth:`Engine.start`,
+and :meth:`Engine.shutdown` on SIGTERM. The engine:
+
+- re-plans every upcoming event's reminders at start (rows that fell due while
+  the daemon was down are then sent late or recorded as missed by the
+  dispatcher);
+- syncs the calendar folders every ``[calendars] sync_interval`` with
+  :func:`notifier.notify.outbox.change_hook`, so alerts commit with the changes;
+- wakes the dispatcher exactly at the next due time (re-armed whenever the plan
+  changes: :meth:`Engine.rearm`) and every ``[delivery] poll_interval`` as a
+  safety net for rows written by other processes (``notifier sync``);
+- prunes finished rows and re-plans (moving the ``[reminders] horizon`` window
+  forward, and writing the channels' daily digests) every ``[housekeeping] interval``;
+- routes a source's held mass-change notice to the ``operator`` channels.
+
+APScheduler only ticks (in-memory job store, ``coalesce=True``,
+``max_instances=1``, ``misfire_grace_time=None``): a lost or skipped tick costs
+at most a delay, never a notification, because what must be sent lives in the
+outbox. A dispatcher thread fed by a wake-up flag starts the dispatcher's
+per-channel lanes (:meth:`Dispatcher.kick`), so a tick that arrives while a lane
+is busy is never dropped and a slow channel never holds up the others; each lane
+re-arms the wake-up when it goes idle.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from .. import metrics
+from ..config import Settings
+from ..notify import digest, outbox
+from ..notify.delivery import Sender
+from ..notify.dispatch import Clock, Dispatcher
+from ..sources import FetchReport, HoldHook, poll_due_sources
+from ..store import Store
+from ..timeutil import utcnow
+from ..tracking import orphans
+from ..tracking.sync import SyncReport, sync_calendars
+
+log = logging.getLogger(__name__)
+_WAKE_JOB = "dispatch-wakeup"
+# Sources keep their own next-fetch times; this only decides how often we look.
+_SOURCES_TICK_S = 5
+
+
+class Engine:
+    """Plans, syncs and dispatches on a schedule. One per daemon process."""
+
+    def __init__(self, store: Store, settings: Settings, *, clock: Clock = utcnow,
+                 sender: Sender | None = None, sync: bool = True,
+                 on_hold: HoldHook | None = None) -> None:
+        self.on_hold = on_hold if on_hold is not None else outbox.hold_hook(settings)
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.sync_enabled = sync
+        self.dispatcher = Dispatcher(store, settings, sender=sender, clock=clock,
+                                     on_idle=self._rearm_quietly)
+        self.hook = outbox.change_hook(settings)
+        self.last_tick: datetime | None = None
+        self.last_sync: SyncReport | None = None
+        self.last_sync_at: datetime | None = None
+        self.source_reports: dict[str, FetchReport] = {}
+        self.plan_counts: dict[str, int] = {}
+        self._scheduler = BackgroundScheduler(
+            timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1,
+                                        "misfire_grace_time": None})
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._sync_lock = threading.Lock()
+        self._worker: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------
+    def start(self) -> None:
+        """Re-plan, start the ticker and the dispatcher thread, arm the first wake-up."""
+        with self.store.write() as s:
+            self.plan_counts = outbox.replan_all(s, self.settings, self.clock())
+            self.plan_counts["digests"] = digest.plan_digests(s, self.settings, self.clock())
+        log.info("plan at start: %s", self.plan_counts)
+        with self.store.read() as s:
+            kept = orphans.find(s, self.settings)
+        if kept:
+            log.warning("%s", orphans.describe(kept))
+        sch = self._scheduler
+        now = datetime.now(UTC)
+        if self.sync_enabled:
+            sch.add_job(self.sync_now, IntervalTrigger(
+                seconds=self.settings.calendars.sync_interval.total_seconds(), timezone=UTC),
+                id="sync", next_run_time=now)
+        if self.sync_enabled and self.settings.sources:
+            sch.add_job(self.poll_sources, IntervalTrigger(seconds=_SOURCES_TICK_S, timezone=UTC),
+                        id="sources", next_run_time=now + timedelta(seconds=1))
+        sch.add_job(self._safety_tick, IntervalTrigger(
+            seconds=self.settings.delivery.poll_interval.total_seconds(), timezone=UTC),
+            id="dispatch-safety")
+        sch.add_job(self.housekeeping, IntervalTrigger(
+            seconds=self.settings.housekeeping.interval.total_seconds(), timezone=UTC),
+            id="housekeeping", next_run_time=now + timedelta(minutes=1))
+        self._worker = threading.Thread(target=self._dispatch_loop, name="notifier-dispatch",
+                                        daemon=True)
+        self._worker.start()
+        sch.start()
+        self.rearm()
+
+    def shutdown(self, wait_timeout: float = 10.0) -> bool:
+        """Stop taking work, let the send in flight finish, hand claimed rows back.
+
+        Returns False if the dispatcher or a sync was still busy after
+        ``wait_timeout`` seconds (its rows are then recovered by lease expiry).
+        """
+        self._stopping.set()
+        self.dispatcher.stop()
+        self._wake.set()
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        clean = True
+        deadline = time.monotonic() + wait_timeout
+        if self._worker is not None:
+            self._worker.join(wait_timeout)
+            clean = not self._worker.is_alive()
+        clean &= self.dispatcher.wait_idle(max(deadline - time.monotonic(), 0.0))
+        self.dispatcher.close()
+        if self._sync_lock.acquire(timeout=max(wait_timeout, 0.0)):
+            self._sync_lock.release()
+        else:
+            clean = False
+        return clean
+
+    @property
+    def dispatcher_alive(self) -> bool:
+        """Whether the thread that wakes the dispatcher is still there."""
+        return self._worker is not None and self._worker.is_alive()
+
+    @property
+    def running(self) -> bool:
+        return self._scheduler.running and not self._stopping.is_set()
+
+    # -- jobs --------------------------------------------------------------------
+    def _rearm_quietly(self) -> None:
+        self.rearm()
+
+    def rearm(self) -> datetime | None:
+        """Arm the wake-up at the next due time (call after anything wrote the outbox)."""
+        if self._stopping.is_set():
+            return None
+        with self.store.read() as s:
+            nxt = outbox.next_due(s)
+        if nxt is None:
+            return None
+        if nxt <= self.clock():
+            self._wake.set()
+        elif self._scheduler.running:
+            # Real time for the trigger, whatever the injected clock says.
+            at = datetime.now(UTC) + (nxt - self.clock())
+            self._scheduler.add_job(self._wake.set, DateTrigger(at, timezone=UTC),
+                                    id=_WAKE_JOB, replace_existing=True)
+        return nxt
+
+    def sync_now(self) -> SyncReport:
+        """One sync pass with the outbox hook; re-arms when anything changed."""
+        with self._sync_lock:
+            if self._stopping.is_set():
+                return SyncReport()
+            self.last_tick = self.clock()
+            t0 = time.perf_counter()
+            report = sync_calendars(self.store, self.settings.calendar_folders(),
+                                    now=self.clock(), hook=self.hook)
+            self.last_sync = report
+            self.last_sync_at = self.clock()
+            metrics.record_sync(time.perf_counter() - t0, [c.kind for c in report.changes],
+                                len(report.errors), time.time())
+            for err in report.errors:
+                log.warning("calendar not synced: %s", err)
+            for ch in report.changes:
+                log.info("change: %s: %s", ch.event_uid.removesuffix("@notifier"), ch.summary)
+        if report.changes:
+            self.rearm()
+        return report
+
+    def poll_sources(self) -> list[FetchReport]:
+        """Fetch the remote sources that are due; changes commit with their alerts."""
+        if self._stopping.is_set():
+            return []
+        self.last_tick = self.clock()
+        reports = poll_due_sources(self.store, self.settings, self.clock(), hook=self.hook,
+                                   on_hold=self.on_hold)
+        for r in reports:
+            self.source_reports[r.source] = r
+            if r.error:
+                log.warning("source %s: %s", r.source, r.error)
+            for ch in r.changes:
+                log.info("change: %s: %s", ch.event_uid, ch.summary)
+        if any(r.changes for r in reports):
+            self.rearm()
+        return reports
+
+    def housekeeping(self) -> int:
+        """Prune old rows and move the planning window forward; returns rows pruned."""
+        self.last_tick = self.clock()
+        with self.store.write() as s:
+            n = outbox.prune(s, self.clock(), self.settings.housekeeping.retention)
+        with self.store.write() as s:
+            self.plan_counts = outbox.replan_all(s, self.settings, self.clock())
+            self.plan_counts["digests"] = digest.plan_digests(s, self.settings, self.clock())
+        if n:
+            log.info("pruned %d finished notification(s)", n)
+        self.rearm()
+        return n
+
+    def _safety_tick(self) -> None:
+        self.last_tick = self.clock()
+        self._wake.set()
+
+    def _dispatch_loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait()
+            self._wake.clear()
+            if self._stopping.is_set():
+                break
+            self.last_tick = self.clock()
+            try:
+                self.dispatcher.kick()
+            except Exception:  # keep the daemon alive; the safety tick retries
+                log.exception("dispatch pass failed")

@@ -1,0 +1,240 @@
+"""The HTTP server: iCal feeds, the index and case pages, a health check.
+
+Call :func:`create_app` with the settings and the store (and optionally a shared
+:class:`~notifier.feeds.cache.FeedService`); run the result with uvicorn. Routes:
+``GET/HEAD /calendars/all.ics`` and ``/calendars/{case_id}.ics`` (``?kind=hearing``
+or ``?kind=hearing,trial``), ``GET /``, ``GET /cases/{case_id}``, ``GET /healthz``.
+When ``[feed] private`` is on, every route but ``/healthz`` needs ``?token=``;
+a missing, wrong or revoked token gets the same 404 as an unknown case. The app
+reads the store only.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from .. import metrics
+from ..config import Settings
+from ..feeds.cache import FeedService, Rendered, options_from
+from ..feeds.ical import FeedEvent
+from ..feeds.tokens import TokenScope, redact, verify_token
+from ..notify.outbox import counts as outbox_counts
+from ..specs import When
+from ..store import Store
+from ..timeutil import utcnow
+from ..tracking.diff import label
+from .health import HealthReport, health_report
+
+log = logging.getLogger(__name__)
+MEDIA_TYPE = "text/calendar; charset=utf-8"
+_NOT_FOUND = "Not found\n"
+_UPCOMING_PER_CASE = 20
+_PAST_ON_CASE_PAGE = 50  # most recent first
+
+
+class RedactTokens(logging.Filter):
+    """Removes ``token=...`` from access-log lines (uvicorn logs the full path)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        return True
+
+
+def install_log_filter() -> None:
+    """Attach :class:`RedactTokens` to uvicorn's access logger (idempotent)."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactTokens) for f in access.filters):
+        access.addFilter(RedactTokens())
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    # Weak comparison, as RFC 9110 prescribes for If-None-Match.
+    return any(t.strip().removeprefix("W/") == etag for t in header.split(","))
+
+
+def _kinds(request: Request) -> frozenset[str] | None:
+    kinds = {k.strip() for v in request.query_params.getlist("kind") for k in v.split(",")}
+    kinds.discard("")
+    return frozenset(kinds) or None
+
+
+def _webcal(url: str) -> str:
+    return re.sub(r"^https?://", "webcal://", url)
+
+
+def _upcoming(ev: FeedEvent, tz: ZoneInfo, now: datetime) -> bool:
+    if ev.removed_at is not None or ev.status == "completed":
+        return False
+    if ev.date is None:
+        return ev.open_undated
+    if ev.start_utc is not None:
+        return (ev.end_utc or ev.start_utc) >= now
+    return (ev.end_date or ev.date) >= now.astimezone(tz).date()
+
+
+def _row(e: FeedEvent, tz: ZoneInfo) -> dict[str, Any]:
+    """What the HTML pages show of one event."""
+    return {"label": label(e.kind), "title": e.title,
+            "status": "removed" if e.removed_at else e.status,
+            "when": When(date=e.date, end_date=e.end_date, start=e.start_utc,
+                         end=e.end_utc).describe(tz),
+            "location": e.location, "notes": e.notes,
+            "url": e.url if e.url and re.match(r"^https?://", e.url) else None}
+
+
+def create_app(settings: Settings, store: Store, feeds: FeedService | None = None, *,
+               health: Callable[[], HealthReport] | None = None) -> Starlette:
+    """The ASGI app. ``feeds`` lets the daemon share one cache; one is made if omitted.
+
+    ``health`` builds the ``/healthz`` report; the daemon passes one that knows its
+    scheduler. Without it only the database is checked.
+    """
+    service = feeds or FeedService(store, options_from(settings))
+    private = settings.feed.private
+    base = settings.server.base_url
+    env = Environment(loader=PackageLoader("notifier.server", "templates"),
+                      autoescape=select_autoescape(["html"]))
+    install_log_filter()
+
+    def authorize(request: Request, case_id: str | None,
+                  index: bool = False) -> TokenScope | bool | None:
+        """True when public; the token's scope when valid for ``case_id`` (or for the
+        index, which any valid token opens, showing only its case); else None."""
+        if not private:
+            return True
+        scope = verify_token(store, request.query_params.get("token"))
+        return scope if scope is not None and (index or scope.allows(case_id)) else None
+
+    def links(path: str, token: str | None) -> dict[str, str]:
+        url = base + path + (f"?token={quote(token)}" if token else "")
+        return {"https": url, "webcal": _webcal(url)}
+
+    def not_found() -> Response:
+        return PlainTextResponse(_NOT_FOUND, status_code=404)
+
+    def feed_response(request: Request, rendered: Rendered, filename: str) -> Response:
+        headers = {
+            "ETag": rendered.etag,
+            "Cache-Control": ("private" if private else "public") + ", no-cache",
+            "Content-Disposition": f'inline; filename="{filename}"',
+        }
+        if rendered.last_modified is not None:
+            headers["Last-Modified"] = format_datetime(rendered.last_modified.astimezone(UTC),
+                                                       usegmt=True)
+        if _etag_matches(request.headers.get("if-none-match"), rendered.etag):
+            metrics.record_feed_request(304)
+            return Response(status_code=304, headers=headers)
+        metrics.record_feed_request(200)
+        if request.method == "HEAD":
+            headers["Content-Length"] = str(len(rendered.body))
+            return Response(b"", media_type=MEDIA_TYPE, headers=headers)
+        return Response(rendered.body, media_type=MEDIA_TYPE, headers=headers)
+
+    async def calendar(request: Request) -> Response:
+        case_id: str | None = request.path_params.get("case_id")
+        if not await run_in_threadpool(authorize, request, case_id):
+            return not_found()
+        rendered = await run_in_threadpool(service.get, case_id, _kinds(request))
+        if rendered is None:
+            metrics.record_feed_request(404)
+            return not_found()
+        return feed_response(request, rendered, f"{case_id or 'all'}.ics")
+
+    async def page(request: Request) -> Response:
+        case_id: str | None = request.path_params.get("case_id")
+        scope = await run_in_threadpool(authorize, request, case_id, case_id is None)
+        if not scope:
+            return not_found()
+        snap = await run_in_threadpool(service.snapshot)
+        if case_id is not None and case_id not in snap.cases:
+            return not_found()
+        token = request.query_params.get("token") if private else None
+        only = case_id or (scope.case_id if isinstance(scope, TokenScope) else None)
+        now = utcnow()
+        by_case: dict[str, list[FeedEvent]] = {}
+        for e in snap.events:
+            if only is None or e.case_id == only:
+                by_case.setdefault(e.case_id, []).append(e)
+        groups = []
+        for cid in sorted(snap.cases, key=lambda c: snap.cases[c].title.lower()):
+            if only is not None and cid != only:
+                continue
+            case = snap.cases[cid]
+            tz = ZoneInfo(case.timezone)
+            evs = [e for e in by_case.get(cid, []) if _upcoming(e, tz, now)]
+            rows = [_row(e, tz) for e in evs[:_UPCOMING_PER_CASE if case_id is None else None]]
+            past = [] if case_id is None else [
+                _row(e, tz) for e in reversed(by_case.get(cid, []))
+                if e.date is not None and not _upcoming(e, tz, now)][:_PAST_ON_CASE_PAGE]
+            groups.append({"case": case, "events": rows, "more": len(evs) - len(rows),
+                           "past": past,
+                           "page": base + f"/cases/{cid}" + (f"?token={quote(token)}"
+                                                              if token else ""),
+                           "links": links(f"/calendars/{cid}.ics", token)})
+        all_links = links("/calendars/all.ics", token) if only is None else None
+        name = "case.html" if case_id else "index.html"
+        html = env.get_template(name).render(groups=groups, all_links=all_links,
+                                             base_url=base, private=private)
+        return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
+
+    def report() -> HealthReport:
+        return health() if health is not None else health_report(store, None, settings)
+
+    async def healthz(_request: Request) -> Response:
+        rep = await run_in_threadpool(report)
+        if rep.status_code != 200:
+            log.warning("health check failed: %s", rep.body)
+        return JSONResponse(rep.body, status_code=rep.status_code,
+                            headers={"Cache-Control": "no-store"})
+
+    async def metrics_page(_request: Request) -> Response:
+        def collect() -> bytes:
+            try:
+                with store.read() as s:
+                    counts = outbox_counts(s)
+            except sa.exc.SQLAlchemyError:
+                counts = None
+            return metrics.render(counts)
+        return Response(await run_in_threadpool(collect), media_type=metrics.CONTENT_TYPE)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette):  # type: ignore[no-untyped-def]
+        try:  # warm the cache so the first subscriber does not pay for the full render
+            await run_in_threadpool(service.get, None)
+        except sa.exc.SQLAlchemyError as e:
+            log.warning("feed cache not warmed: %s", e)
+        yield
+
+    app = Starlette(routes=[
+        Route("/calendars/all.ics", calendar, methods=["GET", "HEAD"]),
+        Route("/calendars/{case_id}.ics", calendar, methods=["GET", "HEAD"]),
+        Route("/cases/{case_id}", page, methods=["GET", "HEAD"]),
+        Route("/", page, methods=["GET", "HEAD"]),
+        Route("/healthz", healthz, methods=["GET", "HEAD"]),
+        Route("/metrics", metrics_page, methods=["GET"]),
+    ], lifespan=lifespan)
+    app.state.feeds = service
+    return app

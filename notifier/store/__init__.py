@@ -1,0 +1,13 @@
+"""The database, the one source of truth: tables, engine and sessions, migrations.
+
+Owns: :mod:`.models` (SQLModel tables), :mod:`.database` (:class:`Store`: engine,
+sessions, SQLite pragmas, write locks, Alembic on start), :mod:`.migrations`, and
+:mod:`.queries` (read-side queries shared by the CLI and the web pages). May import:
+only the shared top-level modules; it knows nothing of calendars, feeds or delivery.
+"""
+
+from __future__ import annotations
+
+from .database import LaneWriter, Store, alembic_config
+
+__all__ = ["LaneWriter", "Store", "alembic_config"]

@@ -1,0 +1,284 @@
+"""Database access: engine, sessions, migrations.
+
+``Store(url)`` opens the database and, with ``migrate=True`` (the default),
+brings its schema to the newest Alembic revision, so an upgraded notifier keeps
+a user's data. Use ``store.read()`` for queries and ``store.write()`` for any
+transaction that writes: on SQLite it starts with ``BEGIN IMMEDIATE`` so a
+read-then-write transaction cannot fail half-way with SQLITE_BUSY under WAL.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.pool import QueuePool
+from sqlmodel import Session, create_engine
+
+from ..errors import StoreError
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).parent / "migrations"
+_SYNC_LOCK_KEY = 0x6E6F7469  # "noti": the advisory lock id for sync transactions
+T = TypeVar("T")
+
+
+def _sqlite_hooks(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy (not pysqlite) decide when transactions begin.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get("notifier_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def alembic_config(engine: Engine) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+class Store:
+    """The database. One per process; pass it to whatever needs the data."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        try:
+            parsed = make_url(url)
+        except SQLAlchemyError as e:
+            raise StoreError(f"[database] url is not a valid database URL: {e}") from e
+        self.dialect = parsed.get_backend_name()
+        kwargs: dict[str, Any] = {}
+        if self.dialect == "sqlite":
+            db = parsed.database
+            if db and db != ":memory:":
+                try:
+                    Path(db).parent.mkdir(parents=True, exist_ok=True)
+                except OSError as e:
+                    raise StoreError(f"cannot create the database folder for {db}: {e}") from e
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
+        else:
+            kwargs["pool_pre_ping"] = True
+        self._engine_kwargs = kwargs
+        try:
+            self.engine = self._make_engine()
+        except (SQLAlchemyError, ImportError) as e:
+            raise StoreError(f"cannot open database ({parsed.render_as_string()}): {e}") from e
+        self._write_engine = self.engine.execution_options(notifier_write=True)
+        self._lane_engine: Engine | None = None
+        self._lane_lock = threading.Lock()
+        self._generation = 0  # bumped by close(): connections kept from before are dropped
+        if migrate:
+            self.migrate()
+
+    def _make_engine(self, **extra: Any) -> Engine:
+        engine = create_engine(self.url, **self._engine_kwargs, **extra)
+        if self.dialect == "sqlite":
+            _sqlite_hooks(engine)
+        return engine
+
+    def migrate(self, revision: str = "head") -> None:
+        """Apply pending migrations (no-op when current)."""
+        try:
+            with self.engine.connect():
+                pass
+            command.upgrade(alembic_config(self.engine), revision)
+        except SQLAlchemyError as e:
+            safe = make_url(self.url).render_as_string(hide_password=True)
+            raise StoreError(f"cannot open or migrate database {safe}: {e}") from e
+
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def head_revision(self) -> str | None:
+        return ScriptDirectory.from_config(alembic_config(self.engine)).get_current_head()
+
+    def serialize_sync(self, s: Session) -> None:
+        """Make sync transactions (from any process) run one at a time.
+
+        SQLite already does (``BEGIN IMMEDIATE`` takes the write lock before the
+        first read). PostgreSQL's READ COMMITTED would let a ``notifier sync`` and
+        the daemon both diff the same file against the same old state and record
+        every change (and send every alert) twice, so take a transaction-scoped
+        advisory lock there.
+        """
+        if self.dialect == "postgresql":
+            s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SYNC_LOCK_KEY})
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as s:
+            yield s
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A write transaction: committed on success, rolled back on error."""
+        with Session(self._write_engine, expire_on_commit=False) as s, s.begin():
+            yield s
+
+    @contextmanager
+    def lane_writer(self) -> Iterator[LaneWriter]:
+        """A :class:`LaneWriter` for this thread; its connection is returned on exit."""
+        writer = LaneWriter(self)
+        try:
+            yield writer
+        finally:
+            writer.close()
+
+    def _lane_connect(self) -> tuple[Connection, int]:
+        """A write connection for a LaneWriter, and the store generation it belongs to.
+
+        Lane connections come from a pool of their own, never limited in size: a lane
+        holds its connection while it reads through ``read()``, and with a shared pool
+        enough busy lanes would take every connection and wait on each other. (An
+        in-memory SQLite database has one connection per thread and no such pool.)
+        """
+        with self._lane_lock:
+            if self._lane_engine is None:
+                own = isinstance(self.engine.pool, QueuePool)
+                self._lane_engine = self._make_engine(pool_size=0) if own else self.engine
+            engine, generation = self._lane_engine, self._generation
+        return engine.connect().execution_options(notifier_write=True), generation
+
+    def close(self) -> None:
+        """Close every pooled connection. A LaneWriter in use drops its connection at
+        its next transaction (or its end) instead of using it again."""
+        with self._lane_lock:
+            self._generation += 1
+            lanes, self._lane_engine = self._lane_engine, None
+        self.engine.dispose()
+        if lanes is not None:
+            lanes.dispose()
+
+
+class LaneWriter:
+    """Write transactions on one connection kept between them, for one thread.
+
+    Recording each delivery in its own committed transaction is the dispatcher's
+    hot path; checking a connection out of the pool (and pinging it) for each one
+    cost about as much as the SQL. A lane instead keeps one connection for a whole
+    drain. Not thread-safe: one writer per thread, from ``store.lane_writer()``.
+
+    A kept connection can break while idle (the database server restarted): that
+    shows as an error on its next use, which :meth:`run` handles by dropping it and
+    running the transaction once more on a fresh connection.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._conn: Connection | None = None
+        self._generation = -1
+        self.dialect = store.engine.dialect
+
+    def run_driver(self, work: Callable[[sqlite3.Connection], T], *, write: bool = True) -> T:
+        """``work(sqlite3 connection)`` in one transaction on the kept connection
+        (``BEGIN IMMEDIATE``, or a plain ``BEGIN`` for reads with ``write=False``),
+        committed on success, rolled back on error. SQLite through the ``sqlite3``
+        module (pysqlite) only.
+
+        For the dispatcher's per-message statements (:mod:`notifier.notify.dispatch_sql`), which
+        cost less than SQLAlchemy's execution layer around them. The SQLAlchemy
+        connection is idle meanwhile (no transaction open) and stays so.
+        """
+        db = self._connection().connection.driver_connection
+        if not isinstance(db, sqlite3.Connection):
+            raise TypeError(f"run_driver needs the sqlite3 driver, not {type(db).__name__}")
+        db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            result = work(db)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return result
+
+    def run(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work(conn)`` in one write transaction, committed on success.
+
+        If the connection turns out broken before the commit, nothing of ``work`` was
+        committed: the connection is replaced and ``work`` runs again (once). An error
+        during the commit itself is raised, as it may or may not have committed, and
+        so is any other error (the transaction is rolled back).
+        """
+        try:
+            return self._attempt(work)
+        except _Broken:
+            return self._attempt(work, retry=False)
+
+    def _attempt(self, work: Callable[[Connection], T], *, retry: bool = True) -> T:
+        conn = self._connection()
+        committing = False
+        try:
+            with conn.begin():
+                result = work(conn)
+                committing = True
+        except DBAPIError as e:
+            if not (e.connection_invalidated or conn.invalidated):
+                raise
+            self._drop()
+            if committing or not retry:
+                raise
+            log.warning("database connection lost; reconnecting: %s", e.orig)
+            raise _Broken from e
+        return result
+
+    def _connection(self) -> Connection:
+        conn = self._conn
+        if conn is not None and (conn.invalidated or conn.closed
+                                 or self._generation != self.store._generation):
+            self._drop()
+            conn = None
+        if conn is None:
+            conn, self._generation = self.store._lane_connect()
+            self._conn = conn
+        return conn
+
+    def _drop(self) -> None:
+        """Forget the connection; close it for good (not back into a pool it may have
+        outlived, or with a broken state)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.invalidate()
+            finally:
+                conn.close()
+
+    def close(self) -> None:
+        """Return the connection to the pool (or close it if the store was closed)."""
+        conn = self._conn
+        if conn is None:
+            return
+        if conn.invalidated or self._generation != self.store._generation:
+            self._drop()
+        else:
+            self._conn = None
+            conn.close()
+
+
+class _Broken(Exception):
+    """The kept connection was found broken before a commit; run the work again."""
+

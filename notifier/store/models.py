@@ -1,0 +1,183 @@
+"""SQLModel tables: the database is the one source of truth.
+
+All datetimes are stored as naive UTC and come back as aware UTC (see
+:class:`UTCDateTime`). Schema changes go through Alembic migrations in
+``notifier/migrations``; a test checks that they match these models.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+from ..timeutil import utcnow
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Store aware datetimes as naive UTC (SQLite has no time zones); return aware UTC."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Case(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=200)
+    title: str
+    court: str | None = None
+    judge: str | None = None
+    url: str | None = None
+    timezone: str = "UTC"
+    tags: str = "[]"  # JSON list
+    reminders: str | None = None  # JSON {"offsets": [seconds...], "kinds": {...}} or null
+    source: str = Field(index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Event(SQLModel, table=True):
+    # A case's events in time order (a case page, the next date in a change alert).
+    __table_args__ = (sa.Index("ix_event_case_sort", "case_id", "sort_utc"),)
+
+    uid: str = Field(primary_key=True, max_length=500)
+    case_id: str = Field(foreign_key="case.id", max_length=200)  # see ix_event_case_sort
+    event_id: str = Field(max_length=500)
+    source: str = Field(index=True)
+    kind: str = "event"
+    title: str
+    status: str = "scheduled"
+    date: dt.date | None = None
+    end_date: dt.date | None = None
+    start_utc: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    end_utc: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sort_utc: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    location: str | None = None
+    notes: str | None = None
+    url: str | None = None
+    judge: str | None = None
+    sequence: int = 0
+    removed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Change(SQLModel, table=True):
+    """One typed change to one event; an event's rows in order are its history."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_uid: str = Field(foreign_key="event.uid", index=True, max_length=500)
+    case_id: str = Field(index=True, max_length=200)
+    kind: str  # added, rescheduled_earlier, rescheduled_later, time_changed, date_set, ...
+    field: str  # when, status, location, judge, title, kind, notes, url, event
+    before: str | None = None  # JSON
+    after: str | None = None  # JSON
+    summary: str
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+class FeedToken(SQLModel, table=True):
+    """A secret that unlocks private feeds. Only its SHA-256 is stored.
+
+    ``case_id`` None means every case; a revoked token keeps its row (audit) but
+    no longer opens anything.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    case_id: str | None = Field(default=None, max_length=200)
+    label: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SourceState(SQLModel, table=True):
+    """Polling state of one remote source (``[[sources]]`` name), kept across restarts."""
+
+    __tablename__ = "source_state"
+
+    name: str = Field(primary_key=True, max_length=100)
+    url_digest: str | None = None  # sha256 of the URL: a new URL drops the validators
+    etag: str | None = None
+    last_modified: str | None = None
+    body: bytes | None = Field(default=None, sa_type=sa.LargeBinary)  # zlib, last good body
+    body_sha: str | None = None
+    last_status: str = "new"  # new, ok, not_modified, held, error
+    last_fetch_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_success_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = None
+    last_change_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    failures: int = 0  # consecutive
+    next_fetch_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    missing: str = "{}"  # JSON {uid: consecutive successful fetches it was missing from}
+    held_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    held_digest: str | None = None  # digest of the parsed content that was held
+    held_summary: str | None = None  # JSON list of the held changes, one line each
+
+# Statuses of an outbox row. pending/failed rows are waiting to be (re)sent;
+# sending rows are claimed under a lease; the rest are final.
+WAITING = ("pending", "failed")
+FINAL = ("sent", "dead", "withdrawn", "missed")
+
+
+class Notification(SQLModel, table=True):
+    """The outbox: one row per notification per channel, written before it is sent.
+
+    ``dedupe_key`` makes planning idempotent: a reminder's key includes the event
+    UID, the offset, the event's start and the channel, so re-planning never
+    duplicates a row and a moved hearing gets fresh reminders.
+    """
+
+    __table_args__ = (
+        sa.Index("ux_notification_dedupe_key", "dedupe_key", unique=True),
+        sa.Index("ix_notification_status_next", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=1000)
+    type: str  # reminder, change, digest, test
+    channel: str = Field(max_length=200)
+    event_uid: str | None = Field(default=None, index=True, max_length=500)
+    case_id: str | None = Field(default=None, max_length=200)
+    change_id: int | None = None
+    offset_s: int | None = None  # reminders: how long before the event
+    due_at: datetime = Field(sa_type=UTCDateTime)
+    status: str = "pending"  # pending, sending, sent, failed, dead, withdrawn, missed
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime)
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = None
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    late: bool = False
+    urgent: bool = False
+    payload: str = "{}"  # JSON: what the message needs (event snapshot, changes, ...)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+class Delivery(SQLModel, table=True):
+    """One attempt to send one notification: the delivery history."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    notification_id: int = Field(foreign_key="notification.id", index=True)
+    channel: str = Field(max_length=200)
+    attempted_at: datetime = Field(sa_type=UTCDateTime)
+    outcome: str  # sent, retry, dead, withdrawn, missed
+    error: str | None = None
+    duration_ms: int = 0

@@ -1,0 +1,7 @@
+"""Specs -> events and their history: what changed, recorded once.
+
+Owns: :mod:`.diff` (pure change classification), :mod:`.sync` (apply calendar
+files to the store, one transaction per file) and :mod:`.orphans` (events whose folder
+or source left the config). May import: ``calendars``, ``store``, ``config`` and the
+shared top-level modules.
+"""
