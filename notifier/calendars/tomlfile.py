@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import tomllib
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -24,7 +23,13 @@ from pydantic import (
 )
 
 from ..config.base import Duration, Offsets, TimeZoneName
-from ..config.tomltext import TomlTextError, control_chars, load_toml
+from ..config.tomltext import (
+    TOMLDecodeError,
+    TomlTextError,
+    control_chars,
+    gc_paused,
+    load_toml,
+)
 from ..errors import CalendarError
 from ..specs import (
     MAX_YEAR,
@@ -195,10 +200,11 @@ def _describe_loc(loc: tuple[Any, ...], data: dict[str, Any]) -> tuple[str, str,
 LineOf = Callable[[str, "int | None", "str | None"], "int | None"]
 
 
-def _control_problems(data: dict[str, Any], where: str, line_of: LineOf) -> list[str]:
+def _control_problems(text: str, data: dict[str, Any], where: str,
+                      line_of: LineOf) -> list[str]:
     """A message for every string value holding a control character (NUL, ESC, ...)."""
     out = []
-    for loc, value in control_chars(data):
+    for loc, value in control_chars(text, data):
         table, keys, index = _describe_loc(loc, data)
         line = line_of(table, index, keys.split(".")[0] if keys else None) if table else None
         pos = f"{where}:{line}" if line else where
@@ -236,12 +242,19 @@ def _format_validation(err: ValidationError, data: dict[str, Any], where: str,
 
 def parse_toml_calendar(text: str, source: str) -> CalendarSpec:
     """Parse one TOML calendar file. Raises CalendarError listing every problem."""
+    with gc_paused():
+        return _parse(text, source)
+
+
+def _parse(text: str, source: str) -> CalendarSpec:
     try:
-        data = load_toml(text)
+        # The schema allows 3 levels and pydantic rejects deeper values without
+        # recursing, so the parser's own limit is the only one needed here.
+        data = load_toml(text, check_depth=False)
     except TomlTextError as e:
         pos = f"{source}:{e.line}" if e.line else source
         raise CalendarError(source, [f"{pos}: invalid TOML: {e}"]) from None
-    except tomllib.TOMLDecodeError as e:
+    except TOMLDecodeError as e:
         raise CalendarError(source, [f"{source}: invalid TOML: {e}"]) from e
     # Line numbers are only needed for messages: found when there is a problem.
     lines: _Lines | None = None
@@ -251,7 +264,7 @@ def parse_toml_calendar(text: str, source: str) -> CalendarSpec:
         lines = lines or _Lines(text)
         return lines.find(table, index, key)
 
-    bad_text = _control_problems(data, source, line_of)
+    bad_text = _control_problems(text, data, source, line_of)
     if bad_text:
         raise CalendarError(source, bad_text)
     try:

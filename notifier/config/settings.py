@@ -13,7 +13,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from datetime import time, timedelta
 from pathlib import Path
@@ -32,7 +31,7 @@ from ..timeutil import clip
 from .base import Clock, Duration, Offsets, TimeZoneName
 from .base import Section as _Section
 from .sources import SourceSettings
-from .tomltext import TomlTextError, load_toml
+from .tomltext import TOMLDecodeError, TomlTextError, load_toml
 
 NOTIFICATION_TYPES = ("reminder", "change", "digest", "operator")
 
@@ -341,6 +340,6 @@ def load_settings(path: str | os.PathLike[str] | None = None,
         raise ConfigError(f"{found}: not UTF-8 text ({e.reason} at byte {e.start})") from e
     except TomlTextError as e:
         raise ConfigError(f"{found}{f':{e.line}' if e.line else ''}: invalid TOML: {e}") from None
-    except tomllib.TOMLDecodeError as e:
+    except TOMLDecodeError as e:
         raise ConfigError(f"{found}: invalid TOML: {e}") from e
     return parse_settings(data, origin=str(found), base_dir=found.resolve().parent, env=env)
