@@ -31,8 +31,8 @@ CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # walked value by value; a false match (a literal '\b') only costs that walk.
 _CONTROL_ESCAPE = re.compile(
     r"\\(?:[bfe]|u00[01][0-9A-Fa-f]|u007[Ff]|U0000[01][0-9A-Fa-f]|U0000007[Ff]|x[01][0-9A-Fa-f]|x7[Ff])")
-# Where a run of opening brackets is deep enough to be the cause, for the message.
-_DEEP_RUN = re.compile(r"(?:[\[{]\s*){" + str(MAX_DEPTH) + ",}")
+# The first line opening enough arrays or inline tables to be the cause, for the message.
+_DEEP_RUN = re.compile(r"^(?:[^\n\[{]*[\[{]){" + str(MAX_DEPTH) + "}", re.MULTILINE)
 _KEY = re.compile(r"^\s*([A-Za-z0-9_.\"' -]+?)\s*=")
 
 
