@@ -172,7 +172,7 @@ def parse_ics(raw: bytes, source: str, default_case_id: str, *, case_id: str | N
     seen: set[str] = set()
     for n, (ev, uid_override) in enumerate(components, start=1):
         summary = _text(ev, "SUMMARY") or "(untitled)"
-        label = f"{source}: VEVENT #{n} ({summary!r})"
+        label = f"{source}: VEVENT #{n} ({clip(summary)})"
         uid = uid_override or _text(ev, "UID")
         try:
             start = ev.decoded("DTSTART") if "DTSTART" in ev else None

@@ -49,6 +49,10 @@ CONTENT_FAULTS = {
                                                  "DURATION:P99999999W\r\n"),
                               [r"calendars/bad\.ics: VEVENT #1 \('Hearing x@t'\): .*DURATION of "
                                r"699999993 days is too long"]),
+    "ics-long-summary": ("bad.ics", ics_cal([("x@t", "20250702T093000Z")],
+                                            "DURATION:P99999999W\r\n").replace(
+        b"SUMMARY:Hearing x@t", b"SUMMARY:" + b"S" * 5000),
+        [r"calendars/bad\.ics: VEVENT #1 \('SSSS.*\(5002 characters\)\): .*DURATION"]),
     "ics-dtend-year": ("bad.ics", ics_cal([("x@t", "20250702T093000Z")],
                                           "DTEND:99991231T000000Z\r\n"),
                        [r"calendars/bad\.ics: VEVENT #1 .*DTEND year 9999"]),
