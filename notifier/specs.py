@@ -17,6 +17,8 @@ from .timeutil import day_start_utc
 STATUSES = ("scheduled", "tentative", "tbd", "postponed", "cancelled", "completed")
 # Court dates outside this range are typos (and would overflow date arithmetic).
 MIN_YEAR, MAX_YEAR = 1900, 2200
+# Reminder offsets per list (config and calendar files): each is a row per event.
+MAX_OFFSETS = 20
 # Case ids that would collide with a fixed route (/calendars/all.ics).
 RESERVED_CASE_IDS = frozenset({"all"})
 # Owner keys (``Event.source``/``Case.source``) of remote sources start with this;

@@ -12,6 +12,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Longer than any reminder, retention or hearing; bounds date arithmetic far from
+# datetime's limits (years 1-9999), where "99999999999d" used to overflow.
+MAX_DURATION = timedelta(days=36500)
+# IANA names are at most ~30 characters; a longer one would reach the file system
+# as a path (OSError "file name too long") instead of being reported.
+_MAX_ZONE_NAME = 100
 
 
 def parse_duration(value: object) -> timedelta:
@@ -21,10 +27,29 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, str):
         m = _DURATION.match(value)
         if m:
+            # Digits are counted before int(): "9" * 5000 would be slow to convert.
+            digits = m.group(1).lstrip("0")
+            if len(digits) > 12 or int(digits or 0) * _UNITS[m.group(2)] > \
+                    MAX_DURATION.total_seconds():
+                raise ValueError(f"duration {clip(value)} is too long (at most "
+                                 f"{MAX_DURATION.days}d)")
             return timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
     raise ValueError(
-        f"invalid duration {value!r}: use a whole number and one of s, m, h, d, w (e.g. \"90m\")"
+        f"invalid duration {clip(value)}: use a whole number and one of s, m, h, d, w "
+        "(e.g. \"90m\")"
     )
+
+
+def clip(value: object, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for error messages.
+
+    A bad value is named in its error, but a 5,000-character one would bury the
+    message (and every log line that repeats it).
+    """
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
 
 
 def format_duration(td: timedelta) -> str:
@@ -38,11 +63,16 @@ def format_duration(td: timedelta) -> str:
 
 def zone(name: str) -> ZoneInfo:
     """Return the ZoneInfo for an IANA name, or raise ValueError naming it."""
+    problem = ValueError(f"unknown time zone {clip(name)} (use an IANA name such as "
+                         "\"America/New_York\")")
+    if not isinstance(name, str) or not name or len(name) > _MAX_ZONE_NAME:
+        raise problem
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as e:
-        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as "
-                         "\"America/New_York\")") from e
+    # OSError: names the file system rejects (too long a path component, a
+    # directory, unreadable); none of them is a time zone.
+    except (ZoneInfoNotFoundError, ValueError, OSError) as e:
+        raise problem from e
 
 
 def utcnow() -> datetime:

@@ -3,18 +3,22 @@
 Call :func:`scan` with the configured folders: it returns one
 :class:`~notifier.specs.CalendarSpec` per good file and one
 :class:`~notifier.errors.CalendarError` per bad file, so a bad file never
-blocks the others. No database access here.
+blocks the others, whatever it raises. No database access here.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CalendarError
 from ..specs import CalendarSpec
+from ..timeutil import clip
 from .icsfile import parse_ics
 from .tomlfile import parse_toml_calendar
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -70,4 +74,12 @@ def scan(folders: list[tuple[str, Path]]) -> ScanResult:
                 result.calendars.append(read_calendar(path, source))
             except CalendarError as e:
                 result.errors.append(e)
+            except Exception as e:
+                # A parser fault on one file (a library raising a type we did not
+                # expect) is that file's error: the others still sync and, as the
+                # file is in ``seen``, its stored events are kept as they were.
+                log.exception("unexpected error reading %s", source)
+                result.errors.append(CalendarError(source, [
+                    f"{source}: could not be read ({type(e).__name__}: {clip(str(e), 200)}); "
+                    "its stored events are kept"]))
     return result

@@ -19,10 +19,15 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Calendar
 
+from ..config.tomltext import CONTROL
 from ..errors import CalendarError
 from ..specs import MAX_YEAR, MIN_YEAR, RESERVED_CASE_IDS, CalendarSpec, CaseSpec, EventSpec, When
-from ..timeutil import local_to_utc, to_utc, zone
+from ..timeutil import MAX_DURATION, clip, local_to_utc, to_utc, zone
 
+# Text that reaches feeds and messages; a NUL or ESC in it is refused at input.
+_TEXT_PROPS = ("SUMMARY", "DESCRIPTION", "LOCATION", "URL", "UID", "CATEGORIES",
+               "X-NOTIFIER-KIND")
+_CAL_TEXT_PROPS = ("X-WR-CALNAME", "X-NOTIFIER-CASE", "X-NOTIFIER-COURT", "X-NOTIFIER-JUDGE")
 _STATUS = {"CONFIRMED": "scheduled", "TENTATIVE": "tentative", "CANCELLED": "cancelled"}
 
 
@@ -137,7 +142,10 @@ def parse_ics(raw: bytes, source: str, default_case_id: str, *, case_id: str | N
         cal = cal[0]
     if getattr(cal, "name", None) != "VCALENDAR":
         raise CalendarError(source, [f"{source}: not a valid iCalendar file: no VCALENDAR"])
-    problems: list[str] = []
+    problems: list[str] = [
+        f"{source}: {name} = {clip(_text(cal, name))}: control characters (such as NUL) are "
+        "not allowed in text; only tab and line breaks are"
+        for name in _CAL_TEXT_PROPS if CONTROL.search(_text(cal, name) or "")]
     tz_name = _text(cal, "X-WR-TIMEZONE") or timezone
     try:
         tz = zone(tz_name)
@@ -164,13 +172,19 @@ def parse_ics(raw: bytes, source: str, default_case_id: str, *, case_id: str | N
     seen: set[str] = set()
     for n, (ev, uid_override) in enumerate(components, start=1):
         summary = _text(ev, "SUMMARY") or "(untitled)"
-        label = f"{source}: VEVENT #{n} ({summary!r})"
+        label = f"{source}: VEVENT #{n} ({clip(summary)})"
         uid = uid_override or _text(ev, "UID")
         try:
             start = ev.decoded("DTSTART") if "DTSTART" in ev else None
             when = _when(ev, start, tz)
-        except (ValueError, TypeError, KeyError, AssertionError) as e:
+        except (ValueError, TypeError, KeyError, AssertionError, OverflowError) as e:
             problems.append(f"{label}: DTSTART/DTEND: {e}")
+            continue
+        bad = [name for name in _TEXT_PROPS if CONTROL.search(_text(ev, name) or "")]
+        if bad:
+            problems += [f"{label}: {name} = {clip(_text(ev, name))}: control characters (such "
+                         "as NUL) are not allowed in text; only tab and line breaks are"
+                         for name in bad]
             continue
         if uid is None:
             # RFC 5545 requires a UID; derive a stable one so re-reads match.
@@ -208,7 +222,13 @@ def _when(ev: Any, start: Any, tz: ZoneInfo) -> When:
     if isinstance(start, date) and not MIN_YEAR <= start.year <= MAX_YEAR:
         raise ValueError(f"year {start.year} is outside {MIN_YEAR}-{MAX_YEAR}")
     end = ev.decoded("DTEND") if "DTEND" in ev else None
+    if isinstance(end, date) and not MIN_YEAR <= end.year <= MAX_YEAR:
+        raise ValueError(f"DTEND year {end.year} is outside {MIN_YEAR}-{MAX_YEAR}")
     duration = ev.decoded("DURATION") if "DURATION" in ev else None
+    # P99999999W is a valid timedelta, but added to any start it leaves datetime's range.
+    if isinstance(duration, timedelta) and abs(duration) > MAX_DURATION:
+        raise ValueError(f"DURATION of {duration.days} days is too long (at most "
+                         f"{MAX_DURATION.days})")
     if isinstance(start, datetime):
         s = _instant(start, tz)
         e = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import tomllib
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import (
@@ -22,7 +22,14 @@ from pydantic import (
     model_validator,
 )
 
-from ..config.base import Duration, TimeZoneName
+from ..config.base import Duration, Offsets, TimeZoneName
+from ..config.tomltext import (
+    TOMLDecodeError,
+    TomlTextError,
+    control_chars,
+    gc_paused,
+    load_toml,
+)
 from ..errors import CalendarError
 from ..specs import (
     MAX_YEAR,
@@ -35,7 +42,7 @@ from ..specs import (
     ReminderRules,
     When,
 )
-from ..timeutil import local_to_utc, to_utc, zone
+from ..timeutil import clip, local_to_utc, to_utc, zone
 
 SLUG = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
@@ -129,8 +136,8 @@ class EventIn(_In):
 
 
 class RemindersIn(_In):
-    offsets: list[Duration] | None = None
-    kinds: dict[str, list[Duration]] = Field(default_factory=dict)
+    offsets: Offsets | None = None
+    kinds: dict[str, Offsets] = Field(default_factory=dict)
 
 
 class CalendarFileIn(_In):
@@ -145,33 +152,40 @@ def event_uid(case_id: str, event_id: str) -> str:
 
 
 class _Lines:
-    """Finds the line of a key inside the n-th ``[[events]]`` (or ``[case]``) table."""
+    """Finds the line of a key inside the n-th ``[[events]]`` (or ``[case]``) table.
+
+    Built only when a file has problems to report; each lookup scans one table's
+    lines, so reporting every event of a 200,000-event file stays linear.
+    """
 
     def __init__(self, text: str) -> None:
         self.lines = text.splitlines()
-        self.tables: list[tuple[str, int]] = []
+        # Header lines in file order, and for each table name its positions in that list.
+        self.headers: list[int] = []
+        self.by_name: dict[str, list[int]] = {}
         for i, line in enumerate(self.lines):
-            m = re.match(r"^\s*(\[\[?)\s*([A-Za-z0-9_.-]+)\s*\]\]?", line)
+            m = _HEADER.match(line)
             if m:
-                self.tables.append((m.group(2), i))
+                self.by_name.setdefault(m.group(2), []).append(len(self.headers))
+                self.headers.append(i)
 
     def find(self, table: str, index: int | None, key: str | None) -> int | None:
-        starts = [i for name, i in self.tables if name == table]
-        if index is not None:
-            if index >= len(starts):
-                return None
-            start = starts[index]
-        elif starts:
-            start = starts[0]
-        else:
+        positions = self.by_name.get(table, [])
+        n = 0 if index is None else index
+        if n >= len(positions):
             return None
-        following = [i for _, i in self.tables if i > start]
-        stop = following[0] if following else len(self.lines)
+        pos = positions[n]
+        start = self.headers[pos]
+        stop = self.headers[pos + 1] if pos + 1 < len(self.headers) else len(self.lines)
         if key:
+            pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
             for i in range(start + 1, stop):
-                if re.match(rf"^\s*{re.escape(key)}\s*=", self.lines[i]):
+                if pattern.match(self.lines[i]):
                     return i + 1
         return start + 1
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.-]+)\s*\]\]?")
 
 
 def _describe_loc(loc: tuple[Any, ...], data: dict[str, Any]) -> tuple[str, str, int | None]:
@@ -183,27 +197,44 @@ def _describe_loc(loc: tuple[Any, ...], data: dict[str, Any]) -> tuple[str, str,
     return table, keys, index
 
 
+LineOf = Callable[[str, "int | None", "str | None"], "int | None"]
+
+
+def _control_problems(text: str, data: dict[str, Any], where: str,
+                      line_of: LineOf) -> list[str]:
+    """A message for every string value holding a control character (NUL, ESC, ...)."""
+    out = []
+    for loc, value in control_chars(text, data):
+        table, keys, index = _describe_loc(loc, data)
+        line = line_of(table, index, keys.split(".")[0] if keys else None) if table else None
+        pos = f"{where}:{line}" if line else where
+        label = f"[[events]] #{index + 1}" if index is not None else f"[{table}]"
+        out.append(f"{pos}: {label}: {keys or table} = {clip(value)}: control characters "
+                   "(such as NUL) are not allowed in text; only tab and line breaks are")
+    return out
+
+
 def _format_validation(err: ValidationError, data: dict[str, Any], where: str,
-                       lines: _Lines) -> list[str]:
+                       line_of: LineOf) -> list[str]:
     out = []
     for e in err.errors():
         loc = tuple(e["loc"])
         table, keys, index = _describe_loc(loc, data)
         top_key = keys.split(".")[0] if keys else None
-        line = lines.find(table, index, top_key) if table else None
+        line = line_of(table, index, top_key) if table else None
         pos = f"{where}:{line}" if line else where
         label = f"[[events]] #{index + 1}" if index is not None else f"[{table}]"
         if index is not None:
             events = data.get("events") or []
             if index < len(events) and isinstance(events[index], dict) and "id" in events[index]:
-                label += f" (id {events[index]['id']!r})"
+                label += f" (id {clip(events[index]['id'])})"
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             out.append(f"{pos}: {label}: unknown key {keys!r}")
         elif e["type"] == "missing":
             out.append(f"{pos}: {label}: missing key {keys!r}")
         elif keys:
-            out.append(f"{pos}: {label}: {keys} = {e.get('input')!r}: {msg}")
+            out.append(f"{pos}: {label}: {keys} = {clip(e.get('input'))}: {msg}")
         else:
             out.append(f"{pos}: {label}: {msg}")
     return out
@@ -211,15 +242,35 @@ def _format_validation(err: ValidationError, data: dict[str, Any], where: str,
 
 def parse_toml_calendar(text: str, source: str) -> CalendarSpec:
     """Parse one TOML calendar file. Raises CalendarError listing every problem."""
+    with gc_paused():
+        return _parse(text, source)
+
+
+def _parse(text: str, source: str) -> CalendarSpec:
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
+        # The schema allows 3 levels and pydantic rejects deeper values without
+        # recursing, so the parser's own limit is the only one needed here.
+        data = load_toml(text, check_depth=False)
+    except TomlTextError as e:
+        pos = f"{source}:{e.line}" if e.line else source
+        raise CalendarError(source, [f"{pos}: invalid TOML: {e}"]) from None
+    except TOMLDecodeError as e:
         raise CalendarError(source, [f"{source}: invalid TOML: {e}"]) from e
-    lines = _Lines(text)
+    # Line numbers are only needed for messages: found when there is a problem.
+    lines: _Lines | None = None
+
+    def line_of(table: str, index: int | None, key: str | None) -> int | None:
+        nonlocal lines
+        lines = lines or _Lines(text)
+        return lines.find(table, index, key)
+
+    bad_text = _control_problems(text, data, source, line_of)
+    if bad_text:
+        raise CalendarError(source, bad_text)
     try:
         parsed = CalendarFileIn.model_validate(data)
     except ValidationError as e:
-        raise CalendarError(source, _format_validation(e, data, source, lines)) from None
+        raise CalendarError(source, _format_validation(e, data, source, line_of)) from None
 
     case = parsed.case
     tz = zone(case.timezone)
@@ -227,18 +278,18 @@ def parse_toml_calendar(text: str, source: str) -> CalendarSpec:
     seen_ids: dict[str, int] = {}
     events: list[EventSpec] = []
     for i, ev in enumerate(parsed.events):
-        line = lines.find("events", i, "id")
-        pos = f"{source}:{line}" if line else source
         if ev.id in seen_ids:
+            line = line_of("events", i, "id")
+            pos = f"{source}:{line}" if line else source
             problems.append(f"{pos}: [[events]] #{i + 1}: duplicate event id {ev.id!r} "
                             f"(first used in [[events]] #{seen_ids[ev.id] + 1})")
             continue
         seen_ids[ev.id] = i
         try:
             when = _when(ev, tz)
-        except ValueError as e:
+        except (ValueError, OverflowError) as e:
             key = "start" if ev.start else "end"
-            kline = lines.find("events", i, key)
+            kline = line_of("events", i, key)
             problems.append(f"{source}:{kline}: [[events]] #{i + 1} (id {ev.id!r}): {key}: {e}")
             continue
         events.append(EventSpec(

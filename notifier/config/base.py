@@ -1,7 +1,8 @@
 """Building blocks of the configuration schema: the section base and value types.
 
 :class:`Section` forbids unknown keys and freezes values; :data:`Duration` parses
-``"90m"``-style strings; :data:`Clock` parses ``"HH:MM"``. Used by
+``"90m"``-style strings; :data:`Clock` parses ``"HH:MM"``; :data:`Offsets` is a capped list of
+reminder offsets. Used by
 :mod:`notifier.config` and :mod:`notifier.config.sources`.
 """
 
@@ -13,9 +14,22 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
+from ..specs import MAX_OFFSETS
 from ..timeutil import parse_duration, zone
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def _few_offsets(value: object) -> object:
+    # Each offset is a planned row per event and channel: 3,000 of them made
+    # 6,003 rows for one hearing.
+    if isinstance(value, list) and len(value) > MAX_OFFSETS:
+        raise ValueError(f"{len(value)} reminder offsets; at most {MAX_OFFSETS} per list")
+    return value
+
+
+# A list of reminder offsets (config ``[reminders]`` and calendar files' ``[reminders]``).
+Offsets = Annotated[list[Duration], BeforeValidator(_few_offsets)]
 
 
 def _parse_clock(value: object) -> object:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from datetime import time, timedelta
 from pathlib import Path
@@ -28,9 +27,11 @@ from pydantic import (
 
 from ..display import mask_url
 from ..errors import ConfigError
-from .base import Clock, Duration, TimeZoneName
+from ..timeutil import clip
+from .base import Clock, Duration, Offsets, TimeZoneName
 from .base import Section as _Section
 from .sources import SourceSettings
+from .tomltext import TOMLDecodeError, TomlTextError, load_toml
 
 NOTIFICATION_TYPES = ("reminder", "change", "digest", "operator")
 
@@ -77,13 +78,13 @@ class FeedSettings(_Section):
 
 
 class ReminderSettings(_Section):
-    offsets: list[Duration] = Field(
+    offsets: Offsets = Field(
         default_factory=lambda: [timedelta(days=7), timedelta(days=1), timedelta(hours=2)]
     )
     date_only_time: Clock = time(9, 0)
     late_grace: Duration = timedelta(hours=6)
     # Per event kind overrides, e.g. sentencing = ["14d", "1d"].
-    kinds: dict[str, list[Duration]] = Field(default_factory=dict)
+    kinds: dict[str, Offsets] = Field(default_factory=dict)
     # Reminders are written to the outbox once they are due within this window;
     # the hourly re-plan moves it forward. Bounds the work of a start.
     horizon: Duration = timedelta(days=14)
@@ -281,7 +282,7 @@ def _format_errors(err: ValidationError, data: Mapping[str, Any], origin: str) -
             continue
         value = e.get("input")
         secret = bool(loc) and loc[0] == "channels" and loc[-1] in _SECRET_KEYS
-        shown = "<hidden>" if secret else repr(value)
+        shown = "<hidden>" if secret else clip(value)
         if bool(loc) and loc[0] == "sources" and "headers" in loc:
             shown = "<hidden>"
         elif bool(loc) and loc[0] == "sources" and loc[-1] == "url" and isinstance(value, str):
@@ -302,6 +303,12 @@ def parse_settings(data: Mapping[str, Any], *, origin: str, base_dir: Path,
         return Settings.model_validate({**substituted, "origin": origin, "base_dir": base_dir})
     except ValidationError as e:
         raise ConfigError(_format_errors(e, substituted, origin)) from None
+    except Exception as e:
+        # A validator raising something pydantic does not collect (OverflowError,
+        # OSError...) is still a bad value in this file, not a crash. Its text may
+        # quote a secret (a channel URL), so only the type is shown.
+        raise ConfigError(f"{origin}: a value could not be read ({type(e).__name__}); "
+                          "check the durations, time zones and numbers") from e
 
 
 def find_config(explicit: str | os.PathLike[str] | None = None,
@@ -328,9 +335,11 @@ def load_settings(path: str | os.PathLike[str] | None = None,
     except OSError as e:
         raise ConfigError(f"cannot read config file {found}: {e.strerror or e}") from e
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        data = load_toml(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
         raise ConfigError(f"{found}: not UTF-8 text ({e.reason} at byte {e.start})") from e
-    except tomllib.TOMLDecodeError as e:
+    except TomlTextError as e:
+        raise ConfigError(f"{found}{f':{e.line}' if e.line else ''}: invalid TOML: {e}") from None
+    except TOMLDecodeError as e:
         raise ConfigError(f"{found}: invalid TOML: {e}") from e
     return parse_settings(data, origin=str(found), base_dir=found.resolve().parent, env=env)

@@ -138,6 +138,19 @@ def expires_at(ev: FeedEvent, keep: timedelta) -> datetime | None:
     return None if gone is None or ev.date is None else gone + keep
 
 
+# C0 control bytes other than tab, LF and CR (which end content lines), and DEL.
+# Calendar files and sources refuse them, but rows stored before that check, or a
+# query string echoed into X-WR-CALNAME, must not put a NUL into a feed: clients
+# truncate or reject the whole calendar at one. UTF-8 never uses these bytes inside
+# a multi-byte character, so removing them keeps the text valid.
+_CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+
+
+def no_controls(data: bytes) -> bytes:
+    """Serialised iCalendar without control bytes (line endings and tabs kept)."""
+    return data.translate(None, _CONTROL_BYTES)
+
+
 def one_line(text: str) -> str:
     """Titles and locations as one line: a CR/LF in a calendar file becomes a space."""
     return " ".join(text.split())
@@ -221,7 +234,7 @@ def event_fragment(ev: FeedEvent, case: FeedCase, undated: tuple[str, ...],
         url=case_url(opts, case.id) if opts.links else None, categories=[label(ev.kind)],
         transparency=TRANSP.TRANSPARENT if ev.start_utc is None else TRANSP.OPAQUE,
     )
-    return Fragment(vevent.to_ical(), tzid, years)
+    return Fragment(no_controls(vevent.to_ical()), tzid, years)
 
 
 @lru_cache(maxsize=256)
@@ -272,7 +285,7 @@ def assemble(header: Header, fragments: Sequence[Fragment], opts: FeedOptions) -
     cal.add("REFRESH-INTERVAL", vDuration(opts.refresh_interval),
             parameters={"VALUE": "DURATION"})
     cal.add("X-PUBLISHED-TTL", vDuration(opts.refresh_interval))
-    head = bytes(cal.to_ical())
+    head = no_controls(bytes(cal.to_ical()))
     end = b"END:VCALENDAR\r\n"
     assert head.endswith(end)
     parts = [head[: -len(end)], *timezone_blocks(fragments), *(f.data for f in fragments), end]

@@ -1,0 +1,132 @@
+"""Reading TOML text safely and fast: what config files and calendar files share.
+
+Call :func:`load_toml` instead of ``tomllib.loads``. It parses with ``tomli`` (the
+same parser as the standard library's ``tomllib``, but compiled: about 3.5x faster,
+which a calendar file of 200,000 events needs), turns the parser's ``RecursionError``
+on deeply nested arrays or inline tables into a :class:`TomlTextError` with a line,
+and rejects data nested deeper than :data:`MAX_DEPTH` (which later recursive steps
+could not handle). :func:`control_chars` finds strings holding control characters
+(``"\\u0000"`` is valid TOML). Callers turn these into their own domain errors
+naming the file.
+"""
+
+from __future__ import annotations
+
+import gc
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import tomli
+
+TOMLDecodeError = tomli.TOMLDecodeError
+
+# Far more than any real config or calendar file needs (they nest 3 deep).
+MAX_DEPTH = 20
+# Control characters other than tab, CR and LF: none belongs in a title, note or
+# setting, and a NUL or ESC would reach feeds, messages and terminals.
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# TOML escapes that can produce such a character. Only text matching this (rare) is
+# walked value by value; a false match (a literal '\b') only costs that walk.
+_CONTROL_ESCAPE = re.compile(
+    r"\\(?:[bfe]|u00[01][0-9A-Fa-f]|u007[Ff]|U0000[01][0-9A-Fa-f]|U0000007[Ff]|x[01][0-9A-Fa-f]|x7[Ff])")
+# The first line opening enough arrays or inline tables to be the cause, for the message.
+_DEEP_RUN = re.compile(r"^(?:[^\n\[{]*[\[{]){" + str(MAX_DEPTH) + "}", re.MULTILINE)
+_KEY = re.compile(r"^\s*([A-Za-z0-9_.\"' -]+?)\s*=")
+
+
+class TomlTextError(ValueError):
+    """TOML text that parses badly or too deep; ``line`` is 1-based when known."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def load_toml(text: str, *, check_depth: bool = True) -> dict[str, Any]:
+    """Parse TOML with depth limits; raises :data:`TOMLDecodeError` or TomlTextError.
+
+    ``check_depth=False`` skips the walk over every value, for callers whose schema
+    rejects nesting itself without recursing (calendar files: pydantic's validator).
+    """
+    try:
+        data = tomli.loads(text)
+    except RecursionError:
+        m = _DEEP_RUN.search(text)
+        line = text.count("\n", 0, m.start()) + 1 if m else None
+        key = _KEY.match(text.splitlines()[line - 1]) if line else None
+        where = f"key {key.group(1)}: " if key else ""
+        raise TomlTextError(f"{where}arrays or inline tables nested too deeply (at most "
+                            f"{MAX_DEPTH} levels)", line) from None
+    if check_depth and _too_deep(data):
+        raise TomlTextError(f"key {_deep_path(data)}: nested more than {MAX_DEPTH} levels deep")
+    return data
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building a large tree of new objects.
+
+    Parsing 200,000 events allocates millions of objects that all stay alive, so
+    every generation-2 collection on the way walks an ever larger heap for nothing
+    (a quarter of the parse time). Nothing parsed here forms cycles.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _too_deep(data: dict[str, Any]) -> bool:
+    """Whether any value is nested deeper than MAX_DEPTH: containers only, level by level."""
+    level: list[Any] = [data]
+    for _ in range(MAX_DEPTH):
+        below: list[Any] = []
+        for node in level:
+            values = node.values() if isinstance(node, dict) else node
+            below += [v for v in values if isinstance(v, dict | list)]
+        if not below:
+            return False
+        level = below
+    return True
+
+
+def _deep_path(data: dict[str, Any]) -> str:
+    """The key path of the first value nested too deep (only for the message)."""
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while stack:
+        node, path, depth = stack.pop()
+        if depth >= MAX_DEPTH and isinstance(node, dict | list):
+            return path
+        if isinstance(node, dict):
+            stack += [(v, f"{path}.{k}" if path else str(k), depth + 1) for k, v in node.items()]
+        elif isinstance(node, list):
+            stack += [(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(node)]
+    return "?"
+
+
+def walk_strings(data: Any) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """(key path, string) for every string value in parsed TOML data, in file order."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, str):
+            yield where, node
+        elif isinstance(node, dict):
+            stack += [(v, (*where, k)) for k, v in reversed(node.items())]
+        elif isinstance(node, list):
+            stack += [(v, (*where, i)) for i, v in reversed(list(enumerate(node)))]
+
+
+def control_chars(text: str, data: Any) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """(key path, string) for every string of ``data`` (parsed from ``text``) that
+    holds a control character."""
+    if not _CONTROL_ESCAPE.search(text) and not CONTROL.search(text):
+        return
+    for where, value in walk_strings(data):
+        if CONTROL.search(value):
+            yield where, value
