@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from notifier.config import Settings
 from notifier.errors import CalendarError
@@ -22,6 +23,7 @@ class FakeEngine:
     dispatcher_alive: bool = True
     last_sync: SyncReport | None = field(default_factory=SyncReport)
     last_sync_at: datetime | None = NOW - timedelta(seconds=30)
+    job_failures: dict[str, Any] = field(default_factory=dict)
 
 
 def test_healthy(store: Store, settings: Settings) -> None:
