@@ -62,6 +62,18 @@ def _error_name(exc: BaseException) -> str | None:
     return name if isinstance(name, str) else None
 
 
+# Conditions of the database itself, not of what a statement tried to store.
+_DATABASE_FAULTS = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL", "SQLITE_CORRUPT",
+                    "SQLITE_NOTADB", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_CANTOPEN")
+
+
+def is_database_fault(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database failing (locked, full, damaged, unreadable),
+    which no calendar file can cause and every other file would run into too."""
+    name = _error_name(exc)
+    return name is not None and name.startswith(_DATABASE_FAULTS)
+
+
 class DatabaseWatch:
     """What is wrong with one SQLite database file; thread-safe, cheap to ask."""
 

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, func, select
 
 from ..calendars.folders import scan
@@ -29,6 +30,7 @@ from ..errors import CalendarError
 from ..specs import CalendarSpec, CaseSpec, EventSpec, When, is_remote_source
 from ..store import Store
 from ..store.models import Case, Change, Event
+from ..store.watch import is_database_fault
 from ..timeutil import utcnow
 from . import diff
 
@@ -225,6 +227,13 @@ def is_empty(s: Session) -> bool:
                for model in (Case, Event, Change))
 
 
+def _apply_failed(report: SyncReport, spec: CalendarSpec, e: Exception) -> None:
+    log.exception("could not apply %s", spec.source)
+    report.errors.append(CalendarError(spec.source, [
+        f"{spec.source}: could not be applied ({type(e).__name__}: {e}); its "
+        "stored events are unchanged"]))
+
+
 def sync_calendars(store: Store, folders: list[tuple[str, Path]], *, now: datetime | None = None,
                    hook: ChangeHook | None = None,
                    baseline_hook: ChangeHook | None = None) -> SyncReport:
@@ -270,11 +279,12 @@ def sync_calendars(store: Store, folders: list[tuple[str, Path]], *, now: dateti
                 report.changes += changes
         except CalendarError as e:
             report.errors.append(e)
+        except DBAPIError as e:
+            if is_database_fault(e):  # not this file's fault: the pass cannot go on
+                raise
+            _apply_failed(report, spec, e)
         except Exception as e:  # one broken file must never stop the others
-            log.exception("could not apply %s", spec.source)
-            report.errors.append(CalendarError(spec.source, [
-                f"{spec.source}: could not be applied ({type(e).__name__}: {e}); its "
-                "stored events are unchanged"]))
+            _apply_failed(report, spec, e)
 
     # Files that were deleted: their events are removed (a deliberate act, unlike a
     # file that failed to parse, whose events are kept as they were).

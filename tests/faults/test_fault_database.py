@@ -24,7 +24,9 @@ from typing import Any
 import httpx
 import pytest
 from channelkit import HttpSink, free_port
+from click.testing import CliRunner
 
+from notifier.cli import main
 from notifier.store import Store
 
 CASE = """
@@ -132,16 +134,24 @@ def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120)
 
 
-def damage(db: Path) -> None:
-    """Checkpoint the WAL into the file, then overwrite every page but the first."""
+def damage(db: Path, table: str | None = None) -> None:
+    """Checkpoint the WAL into the file, then overwrite the root page of ``table``
+    (the rest of the database still reads fine), or every page but the first."""
     with sqlite3.connect(db) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
+        root = conn.execute("SELECT rootpage FROM sqlite_schema WHERE name = ?",
+                            (table,)).fetchone()
     conn.close()
     size = db.stat().st_size
-    assert size > 8192, size
+    assert size > 2 * page, size
     with db.open("r+b") as f:
-        f.seek(4096)
-        f.write(os.urandom(size - 4096))
+        if table is None:
+            f.seek(page)
+            f.write(os.urandom(size - page))
+        else:
+            f.seek((root[0] - 1) * page)
+            f.write(os.urandom(page))
 
 
 def test_database_deleted_while_running_is_503_naming_the_file(daemon: Daemon) -> None:
@@ -173,21 +183,30 @@ def test_database_replaced_while_running_is_503(daemon: Daemon, tmp_path: Path) 
 def test_database_damaged_while_running_is_503_then_commands_fail_clearly(
         daemon: Daemon) -> None:
     daemon.start()
-    damage(daemon.db)
-    wait_for(lambda: daemon.health()[1].get("database") in ("corrupt", "unreachable"), 30,
-             "/healthz to see the damage", daemon.output)
-    code, body = daemon.health()
-    assert code == 503, body
-    assert any(p["problem"] == "corrupt" and str(daemon.db) in p["detail"]
-               for p in body.get("database_problems", [])), body
+    damage(daemon.db, "event")  # the outbox still reads: only the integrity check can tell
+    wait_for(lambda: daemon.health()[0] == 503, 30, "/healthz to see the damage",
+             daemon.output)
+    body = daemon.health()[1]
+    assert body["database"] == "corrupt", body
+    [problem] = body["database_problems"]
+    assert str(daemon.db) in problem["detail"], problem
+    assert "damaged" in problem["detail"] or "integrity check" in problem["detail"], problem
     daemon.stop()
-    # Every command now says what is wrong with which file, never a traceback.
-    for args in (["check"], ["reminders"], ["events"], ["sync"], ["run"]):
-        r = cli(daemon.config, *args)
-        assert r.returncode == 1, (args, r.stdout, r.stderr)
-        assert "Traceback" not in r.stderr and str(daemon.db) in r.stderr, (args, r.stderr)
-        assert "damaged" in r.stderr or "integrity" in r.stderr or "malformed" in r.stderr, \
-            (args, r.stderr)
+    commands_fail_clearly(daemon, [["check"], ["events"], ["sync"]])
+    damage(daemon.db)  # now the whole file: every command says what is wrong, no traceback
+    commands_fail_clearly(daemon, [["check"], ["reminders"], ["events"], ["sync"],
+                                   ["history", "c1/h0"], ["feed", "export", "--out", str(daemon.tmp / "out")]])
+
+
+def commands_fail_clearly(daemon: Daemon, commands: list[list[str]]) -> None:
+    """Each command (and `run`, in a process of its own) exits 1 naming the database."""
+    for command in commands:
+        r = CliRunner().invoke(main, ["--config", str(daemon.config), *command])
+        assert r.exit_code == 1 and isinstance(r.exception, SystemExit), (command, r.output)
+        assert str(daemon.db) in r.output and "Traceback" not in r.output, (command, r.output)
+    r = cli(daemon.config, "run")
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr and str(daemon.db) in r.stderr, r.stderr
 
 
 def test_restart_after_deletion_sends_no_added_flood(tmp_path: Path) -> None:
