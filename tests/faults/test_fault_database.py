@@ -195,7 +195,8 @@ def test_database_damaged_while_running_is_503_then_commands_fail_clearly(
     commands_fail_clearly(daemon, [["check"], ["events"], ["sync"]])
     damage(daemon.db)  # now the whole file: every command says what is wrong, no traceback
     commands_fail_clearly(daemon, [["check"], ["reminders"], ["events"], ["sync"],
-                                   ["history", "c1/h0"], ["feed", "export", "--out", str(daemon.tmp / "out")]])
+                                   ["history", "c1/h0"],
+                                   ["feed", "export", "--out", str(daemon.tmp / "out")]])
 
 
 def commands_fail_clearly(daemon: Daemon, commands: list[list[str]]) -> None:
