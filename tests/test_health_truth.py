@@ -145,3 +145,17 @@ def test_private_mode_healthz_and_metrics_show_counts_and_states_only(
     else:  # public: the operator's detail, as before
         assert set(shown) == set(SECRET_BITS) - {"HTTP 403"}, health.text
         assert 'channel="family-email"' in prom
+
+
+def test_a_deleted_database_is_not_silently_recreated_empty(store: Store,
+                                                            settings: Settings) -> None:
+    db = store.watch.path
+    assert db is not None and db.exists()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    store.close()  # every new connection from here on finds no file
+    with pytest.raises(OperationalError, match="unable to open"), store.read() as s:
+        s.execute(text("SELECT count(*) FROM event")).scalar()
+    assert not db.exists()
+    rep = health_report(store, None, settings)
+    assert rep.status_code == 503 and rep.body["database"] == "gone", rep.body

@@ -105,6 +105,15 @@ class Store:
             @event.listens_for(engine, "handle_error")
             def _on_error(ctx: Any) -> None:
                 watch.note_error(ctx.original_exception)
+
+            @event.listens_for(engine, "do_connect")
+            def _never_create(_dialect: Any, _rec: Any, cargs: list[Any],
+                              cparams: dict[str, Any]) -> None:
+                # Once opened, the file is never created again: a database deleted
+                # under the running daemon must fail loudly, not come back empty.
+                if watch.opened and watch.path is not None:
+                    cargs[0] = f"{watch.path.as_uri()}?mode=rw"
+                    cparams["uri"] = True
         return engine
 
     def check_integrity(self) -> None:

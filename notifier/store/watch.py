@@ -83,6 +83,11 @@ class DatabaseWatch:
         self._identity: tuple[int, int] | None = None
         self._problems: dict[str, DbProblem] = {}
 
+    @property
+    def opened(self) -> bool:
+        """Whether :meth:`remember` found the file (it exists and is the one in use)."""
+        return self._identity is not None
+
     def remember(self) -> None:
         """Take the file as it is now as the one this process works on."""
         if self.path is not None:
