@@ -52,7 +52,8 @@ def test_unreachable_database_is_503(tmp_path: Path, settings: Settings) -> None
     (tmp_path / "gone.db").unlink()
     (tmp_path / "gone.db").mkdir()  # a folder where the database file was
     rep = health_report(store, FakeEngine(), settings, now=NOW)  # type: ignore[arg-type]
-    assert rep.status_code == 503 and rep.body["database"] == "unreachable"
+    # The query fails, and the path is no longer a file at all.
+    assert rep.status_code == 503 and rep.body["database"] == "gone"
 
 
 def test_sync_errors_are_degraded_not_503(store: Store, settings: Settings) -> None:

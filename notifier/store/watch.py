@@ -118,6 +118,9 @@ class DatabaseWatch:
                              "was running; restart notifier to create a new one")
         except OSError as e:
             return self._set("gone", f"database file {self.path} cannot be read: {e}")
+        if not self.path.is_file():
+            return self._set("gone", f"database file {self.path} is no longer a file; "
+                             "restart notifier once it is back")
         self._set("gone", None)
         if now != self._identity:
             return self._set("replaced", f"database file {self.path} was replaced while "
