@@ -28,7 +28,7 @@ from sqlalchemy.pool import QueuePool
 from sqlmodel import Session, create_engine
 
 from ..errors import StoreError
-from .watch import DatabaseWatch, sqlite_path
+from .watch import DatabaseWatch, describe_error, is_database_fault, sqlite_path
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -131,6 +131,8 @@ class Store:
                 pass
             command.upgrade(alembic_config(self.engine), revision)
         except SQLAlchemyError as e:
+            if is_database_fault(e):  # damaged, locked, full: say which and what to do
+                raise describe_error(self.url, e) from e
             safe = make_url(self.url).render_as_string(hide_password=True)
             raise StoreError(f"cannot open or migrate database {safe}: {e}") from e
 
