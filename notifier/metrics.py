@@ -2,13 +2,14 @@
 
 Modules record with the helpers here (``record_notification``, ``record_sync``,
 ``record_feed_request``); :func:`render` produces the text format, refreshing the
-outbox gauges from the database first.
+outbox gauges from the database first. ``render(private=True)`` (``[feed] private``)
+sums the per-channel series, so the unauthenticated page names no channel.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from prometheus_client import (
@@ -19,6 +20,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.metrics_core import Metric
+from prometheus_client.samples import Sample
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -82,8 +85,35 @@ def record_feed_request(status: int) -> None:
     FEED_REQUESTS.labels(str(status)).inc()
 
 
-def render(outbox_counts: Mapping[str, int] | None = None) -> bytes:
+class _WithoutLabel:
+    """The registry's metrics with one label summed away (``_created``: the earliest)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def collect(self) -> Iterator[Metric]:
+        for m in REGISTRY.collect():
+            if not any(self.label in smp.labels for smp in m.samples):
+                yield m
+                continue
+            merged: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+            for smp in m.samples:
+                labels = tuple(sorted((k, v) for k, v in smp.labels.items() if k != self.label))
+                key = (smp.name, labels)
+                if key not in merged:
+                    merged[key] = smp.value
+                elif smp.name.endswith("_created"):
+                    merged[key] = min(merged[key], smp.value)
+                else:
+                    merged[key] += smp.value
+            out = Metric(m.name, m.documentation, m.type, m.unit)
+            out.samples = [Sample(name, dict(labels), value)
+                           for (name, labels), value in merged.items()]
+            yield out
+
+
+def render(outbox_counts: Mapping[str, int] | None = None, *, private: bool = False) -> bytes:
     if outbox_counts is not None:
         for status in OUTBOX_STATUSES:
             OUTBOX.labels(status).set(outbox_counts.get(status, 0))
-    return generate_latest(REGISTRY)
+    return generate_latest(_WithoutLabel("channel") if private else REGISTRY)

@@ -64,10 +64,17 @@ start = {start}
 status = "scheduled"
 """, encoding="utf-8")
     cfg = str(_config(tmp_path, db_url))
-    assert CliRunner().invoke(main, ["sync", "--config", cfg]).exit_code == 0
+    r = CliRunner().invoke(main, ["sync", "--config", cfg])
+    assert r.exit_code == 0 and "baseline import into an empty database" in r.output
     r = CliRunner().invoke(main, ["reminders", "--config", cfg, "--json"])
     types = sorted(d["type"] for d in json.loads(r.output))
-    assert types == ["change", "reminder", "reminder"]  # the 7d one is already past
+    assert types == ["reminder", "reminder"]  # the 7d one is already past; no "added" alert
+    (cal / "c.toml").write_text((cal / "c.toml").read_text().replace("09:30", "14:00"))
+    r = CliRunner().invoke(main, ["sync", "--config", cfg])
+    assert r.exit_code == 0 and "baseline" not in r.output
+    r = CliRunner().invoke(main, ["reminders", "--config", cfg, "--json"])
+    assert sorted(d["type"] for d in json.loads(r.output) if d["status"] != "withdrawn") == \
+        ["change", "reminder", "reminder"]
 
 
 def test_reminders_empty(tmp_path: Path, db_url: str, store: Store) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from notifier.config import Settings
 from notifier.errors import CalendarError
@@ -22,6 +23,7 @@ class FakeEngine:
     dispatcher_alive: bool = True
     last_sync: SyncReport | None = field(default_factory=SyncReport)
     last_sync_at: datetime | None = NOW - timedelta(seconds=30)
+    job_failures: dict[str, Any] = field(default_factory=dict)
 
 
 def test_healthy(store: Store, settings: Settings) -> None:
@@ -50,7 +52,8 @@ def test_unreachable_database_is_503(tmp_path: Path, settings: Settings) -> None
     (tmp_path / "gone.db").unlink()
     (tmp_path / "gone.db").mkdir()  # a folder where the database file was
     rep = health_report(store, FakeEngine(), settings, now=NOW)  # type: ignore[arg-type]
-    assert rep.status_code == 503 and rep.body["database"] == "unreachable"
+    # The query fails, and the path is no longer a file at all.
+    assert rep.status_code == 503 and rep.body["database"] == "gone"
 
 
 def test_sync_errors_are_degraded_not_503(store: Store, settings: Settings) -> None:

@@ -17,8 +17,9 @@ from .common import config_option, get_ctx, handle_errors
 @config_option
 @handle_errors
 def check() -> None:
-    """Validate the config and every calendar file; report every problem."""
+    """Validate the config, every calendar file and the database; report every problem."""
     from ..calendars.folders import scan
+    from ..store.watch import check_database
 
     settings = get_ctx().settings
     result = scan(settings.calendar_folders())
@@ -27,10 +28,14 @@ def check() -> None:
             click.echo(problem, err=True)
     events = sum(len(c.events) for c in result.calendars)
     cases = sum(len(c.cases) for c in result.calendars)
+    db_problem = check_database(settings.database_url())
+    if db_problem:
+        click.echo(f"error: {db_problem}", err=True)
     if result.errors:
         bad = sum(len(e.problems) for e in result.errors)
         click.echo(f"{bad} problem(s) in {len(result.errors)} file(s); "
                    f"{len(result.calendars)} file(s) OK", err=True)
+    if result.errors or db_problem:
         sys.exit(1)
     click.echo(f"OK: config {settings.origin}; {len(result.calendars)} calendar file(s), "
                f"{cases} case(s), {events} event(s)")
@@ -53,7 +58,11 @@ def sync(prune_unconfigured: bool) -> None:
     # Alerts and re-planned reminders are written with the changes; a running
     # daemon (or `notifier dispatch`) sends them.
     hook = change_hook(ctx.settings)
-    report = sync_calendars(ctx.store, ctx.settings.calendar_folders(), hook=hook)
+    report = sync_calendars(ctx.store, ctx.settings.calendar_folders(), hook=hook,
+                            baseline_hook=change_hook(ctx.settings, alerts=False))
+    if report.baseline and report.changes:
+        click.echo("baseline import into an empty database: history recorded and reminders "
+                   "planned; no change alerts sent", err=True)
     if prune_unconfigured and not report.errors:
         report.changes += orphans.prune(ctx.store, ctx.settings, utcnow(), hook)
     for ch in report.changes:

@@ -2,22 +2,27 @@
 
 Command modules decorate their commands with :func:`config_option` and
 :func:`handle_errors` and reach the settings and store through :func:`get_ctx`.
-A :class:`~notifier.errors.NotifierError` becomes a message on stderr and exit code 1.
+A :class:`~notifier.errors.NotifierError` becomes a message on stderr and exit code 1,
+and so does a database error (locked, damaged, disk full), named after the database
+file rather than shown as a traceback.
 """
 
 from __future__ import annotations
 
 import functools
+import sqlite3
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy.exc import DBAPIError
 
 from ..config import Settings, load_settings
 from ..errors import NotifierError
-from ..logs import register_settings_secrets
+from ..logs import mask, register_settings_secrets
 from ..store import Store
+from ..store.watch import describe_error
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -64,6 +69,10 @@ def handle_errors(f: F) -> F:
             return f(*args, **kwargs)
         except NotifierError as e:
             click.echo(f"error: {e}", err=True)
+            sys.exit(1)
+        except (DBAPIError, sqlite3.Error) as e:
+            url = get_ctx().settings.database_url()
+            click.echo(f"error: {mask(str(describe_error(url, e)))}", err=True)
             sys.exit(1)
     return wrapper  # type: ignore[return-value]
 

@@ -38,6 +38,16 @@ NOTIFICATION_TYPES = ("reminder", "change", "digest", "operator")
 
 class DatabaseSettings(_Section):
     url: str = "sqlite:///data/notifier.db"
+    # How often the daemon checks that the SQLite file is still the one it opened
+    # and passes PRAGMA quick_check.
+    check_interval: Duration = timedelta(minutes=10)
+
+    @field_validator("check_interval")
+    @classmethod
+    def _positive(cls, v: timedelta) -> timedelta:
+        if v < timedelta(seconds=1):
+            raise ValueError("must be at least 1s")
+        return v
 
 
 class CalendarSettings(_Section):

@@ -189,8 +189,10 @@ def _corrections(s: Session, ev: Event, changes: Sequence[Change]) -> dict[str, 
 
 
 def record_changes(s: Session, changes: Sequence[Change], settings: Settings,
-                   now: datetime) -> dict[str, int]:
-    """Write change alerts for ``changes`` and re-plan the reminders of their events."""
+                   now: datetime, *, alerts: bool = True) -> dict[str, int]:
+    """Write change alerts for ``changes`` and re-plan the reminders of their events.
+
+    ``alerts=False`` (a baseline import) only re-plans the reminders."""
     s.flush()
     by_event: dict[str, list[Change]] = {}
     for c in changes:
@@ -207,9 +209,11 @@ def record_changes(s: Session, changes: Sequence[Change], settings: Settings,
         fixes = _corrections(s, ev, chs)
         over_before = all(planner.is_over(When.from_json(c.before), tz, now)
                           for c in chs if c.field == "when")
-        if not fixes and over_before and planner.is_over(planner.when_of(ev), tz, now):
+        if not alerts or (not fixes and over_before
+                          and planner.is_over(planner.when_of(ev), tz, now)):
             # A change to an event that was and still is over is history, not news
             # (first import of past dates, a court tidying old entries): no alert.
+            # Nor is a baseline import, where every event would be "added".
             continue
         alert = planner.plan_alert(chs, ev, case, now)
         chans = planner.routes(settings.channels, "change", case.id, planner.case_tags(case),
@@ -224,10 +228,13 @@ def record_changes(s: Session, changes: Sequence[Change], settings: Settings,
     return {"alerts": len(rows), **counts}
 
 
-def change_hook(settings: Settings) -> ChangeHook:
-    """The hook for ``sync_calendars``: alerts + re-planning in the sync's transaction."""
+def change_hook(settings: Settings, *, alerts: bool = True) -> ChangeHook:
+    """The hook for ``sync_calendars``: alerts + re-planning in the sync's transaction.
+
+    ``alerts=False`` gives its ``baseline_hook``: an import into an empty database
+    plans reminders but announces nothing (every event would be "added")."""
     def hook(s: Session, changes: list[Change], now: datetime) -> None:
-        record_changes(s, changes, settings, now)
+        record_changes(s, changes, settings, now, alerts=alerts)
     return hook
 
 

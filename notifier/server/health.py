@@ -2,9 +2,11 @@
 
 Call :func:`health_report` with the store and (in the daemon) the engine. It returns
 a :class:`HealthReport`: HTTP status 200 when healthy, 503 when the database is
-unreachable or the scheduler is stopped or stuck. Sync errors, failing sources and
-channels, and dead notifications are reported but keep the status 200 ("degraded"), because a
-restart would not fix them. Nothing secret is included.
+unreachable, its file was deleted, replaced or fails its integrity check, or the
+scheduler is stopped or stuck. Sync errors, a scheduled job that raised, a full disk,
+failing sources and channels, and dead notifications are reported but keep the status
+200 ("degraded"), because a restart would not fix them. Nothing secret is included;
+with ``[feed] private`` only counts and states (:func:`private_view`).
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from ..config import Settings
+from ..display import mask_urls
+from ..logs import mask
 from ..notify import outbox
 from ..store import Store
+from ..store.watch import FATAL
 from ..timeutil import utcnow
 
 if TYPE_CHECKING:
@@ -94,5 +99,69 @@ def health_report(store: Store, engine: Engine | None, settings: Settings,
             degraded |= not all(st.healthy for st in statuses)
         except sa.exc.SQLAlchemyError:
             pass
+    fatal, trouble = database_problems(store, body)
+    healthy &= not fatal
+    degraded |= trouble
+    if engine is not None:
+        degraded |= job_failures(engine, body)
     body = {"status": "error" if not healthy else "degraded" if degraded else "ok", **body}
+    if settings.feed.private:
+        body = private_view(body)
     return HealthReport(200 if healthy else 503, body)
+
+
+def database_problems(store: Store, body: dict[str, Any]) -> tuple[bool, bool]:
+    """Adds ``database_problems``; returns (503-worthy, degraded).
+
+    The file check is one ``stat``, so every report has it fresh; the integrity
+    check runs on the engine's schedule and its result is kept in ``store.watch``.
+    """
+    store.watch.check_file()
+    problems = store.watch.problems()
+    if not problems:
+        return False, False
+    body["database_problems"] = [{"problem": p.kind, "since": _iso(p.since), "detail": p.detail}
+                                 for p in problems]
+    fatal = any(p.kind in FATAL for p in problems)
+    if fatal:
+        body["database"] = next(p.kind for p in problems if p.kind in FATAL)
+    return fatal, not fatal
+
+
+def job_failures(engine: Engine, body: dict[str, Any]) -> bool:
+    """Adds ``jobs``: the scheduled jobs whose last run raised; True when any did."""
+    failed = engine.job_failures
+    if not failed:
+        return False
+    body["jobs"] = {name: {"failed_at": _iso(f.at),
+                           "error": mask(mask_urls(f.error))[:300]}
+                    for name, f in sorted(failed.items())}
+    return True
+
+
+_PRIVATE_KEYS = ("status", "database", "scheduler", "last_sync", "notifications")
+
+
+def private_view(body: dict[str, Any]) -> dict[str, Any]:
+    """What an unauthenticated caller may see of a private installation.
+
+    Counts and states only: no case ids, event UIDs, dates of held changes, channel or
+    source names, error texts or file paths. A key not known here is left out, so a
+    new detail stays private until someone decides otherwise.
+    """
+    out = {k: body[k] for k in _PRIVATE_KEYS if k in body}
+    if "database_problems" in body:
+        out["database_problems"] = [{"problem": p["problem"], "since": p["since"]}
+                                    for p in body["database_problems"]]
+    if "channels" in body:
+        chans = body["channels"]
+        out["channels"] = {"total": len(chans),
+                           "unhealthy": sum(not c["healthy"] for c in chans),
+                           "dead": sum(c["dead"] for c in chans)}
+    if "sources" in body:
+        srcs = body["sources"]
+        out["sources"] = {"total": len(srcs), "unhealthy": sum(not s["healthy"] for s in srcs),
+                          "held": sum(s["held_since"] is not None for s in srcs)}
+    if "jobs" in body:
+        out["jobs"] = {name: {"failed_at": j["failed_at"]} for name, j in body["jobs"].items()}
+    return out

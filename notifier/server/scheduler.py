@@ -13,7 +13,14 @@ and :meth:`Engine.shutdown` on SIGTERM. The engine:
   safety net for rows written by other processes (``notifier sync``);
 - prunes finished rows and re-plans (moving the ``[reminders] horizon`` window
   forward, and writing the channels' daily digests) every ``[housekeeping] interval``;
-- routes a source's held mass-change notice to the ``operator`` channels.
+- routes a source's held mass-change notice to the ``operator`` channels;
+- checks every ``[database] check_interval`` that the database file is still the
+  one opened at start and passes ``PRAGMA quick_check`` (``store.watch``), and
+  keeps the last error of every scheduled job that raised (:attr:`Engine.job_failures`),
+  both for ``/healthz``.
+
+A sync pass, or the first fetch of a source, into a database that has never
+imported anything is a baseline import: history and reminders, no change alerts.
 
 APScheduler only ticks (in-memory job store, ``coalesce=True``,
 ``max_instances=1``, ``misfire_grace_time=None``): a lost or skipped tick costs
@@ -29,11 +36,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlmodel import Session
 
 from .. import metrics
 from ..config import Settings
@@ -42,14 +52,27 @@ from ..notify.delivery import Sender
 from ..notify.dispatch import Clock, Dispatcher
 from ..sources import FetchReport, HoldHook, poll_due_sources
 from ..store import Store
+from ..store.models import Change, Event
+from ..store.watch import DbProblem
 from ..timeutil import utcnow
 from ..tracking import orphans
-from ..tracking.sync import SyncReport, sync_calendars
+from ..tracking.sync import SyncReport, is_empty, sync_calendars
 
 log = logging.getLogger(__name__)
 _WAKE_JOB = "dispatch-wakeup"
 # Sources keep their own next-fetch times; this only decides how often we look.
 _SOURCES_TICK_S = 5
+
+
+@dataclass(frozen=True)
+class JobFailure:
+    at: datetime
+    error: str  # "ExceptionType: message", first line only
+
+    @classmethod
+    def of(cls, exc: BaseException, at: datetime) -> JobFailure:
+        lines = str(exc).splitlines()
+        return cls(at, f"{type(exc).__name__}: {lines[0] if lines else ''}"[:500])
 
 
 class Engine:
@@ -66,6 +89,10 @@ class Engine:
         self.dispatcher = Dispatcher(store, settings, sender=sender, clock=clock,
                                      on_idle=self._rearm_quietly)
         self.hook = outbox.change_hook(settings)
+        self.baseline_hook = outbox.change_hook(settings, alerts=False)
+        # Sources whose first fetch is a baseline import (the database was empty).
+        self._baseline_sources: set[str] = set()
+        self.job_failures: dict[str, JobFailure] = {}
         self.last_tick: datetime | None = None
         self.last_sync: SyncReport | None = None
         self.last_sync_at: datetime | None = None
@@ -81,7 +108,13 @@ class Engine:
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
-        """Re-plan, start the ticker and the dispatcher thread, arm the first wake-up."""
+        """Re-plan, start the ticker and the dispatcher thread, arm the first wake-up.
+
+        Raises StoreError when the SQLite file fails its integrity check."""
+        self.store.check_integrity()
+        with self.store.read() as s:
+            if is_empty(s):
+                self._baseline_sources = {src.key for src in self.settings.sources}
         with self.store.write() as s:
             self.plan_counts = outbox.replan_all(s, self.settings, self.clock())
             self.plan_counts["digests"] = digest.plan_digests(s, self.settings, self.clock())
@@ -105,6 +138,10 @@ class Engine:
         sch.add_job(self.housekeeping, IntervalTrigger(
             seconds=self.settings.housekeeping.interval.total_seconds(), timezone=UTC),
             id="housekeeping", next_run_time=now + timedelta(minutes=1))
+        sch.add_job(self.check_database, IntervalTrigger(
+            seconds=self.settings.database.check_interval.total_seconds(), timezone=UTC),
+            id="database-check")
+        sch.add_listener(self._job_done, EVENT_JOB_ERROR | EVENT_JOB_EXECUTED)
         self._worker = threading.Thread(target=self._dispatch_loop, name="notifier-dispatch",
                                         daemon=True)
         self._worker.start()
@@ -173,7 +210,12 @@ class Engine:
             self.last_tick = self.clock()
             t0 = time.perf_counter()
             report = sync_calendars(self.store, self.settings.calendar_folders(),
-                                    now=self.clock(), hook=self.hook)
+                                    now=self.clock(), hook=self.hook,
+                                    baseline_hook=self.baseline_hook)
+            if report.baseline and report.changes:
+                log.info("baseline import into an empty database: %d change(s) recorded in "
+                         "the history and reminders planned; no change alerts sent",
+                         len(report.changes))
             self.last_sync = report
             self.last_sync_at = self.clock()
             metrics.record_sync(time.perf_counter() - t0, [c.kind for c in report.changes],
@@ -191,10 +233,18 @@ class Engine:
         if self._stopping.is_set():
             return []
         self.last_tick = self.clock()
-        reports = poll_due_sources(self.store, self.settings, self.clock(), hook=self.hook,
+        hook = self._source_hook if self._baseline_sources else self.hook
+        reports = poll_due_sources(self.store, self.settings, self.clock(), hook=hook,
                                    on_hold=self.on_hold)
         for r in reports:
             self.source_reports[r.source] = r
+            key = f"source:{r.source}"
+            if r.error is None and key in self._baseline_sources:
+                self._baseline_sources.discard(key)
+                if r.changes:
+                    log.info("source %s: baseline import into an empty database: %d "
+                             "change(s) recorded, no change alerts sent", r.source,
+                             len(r.changes))
             if r.error:
                 log.warning("source %s: %s", r.source, r.error)
             for ch in r.changes:
@@ -202,6 +252,32 @@ class Engine:
         if any(r.changes for r in reports):
             self.rearm()
         return reports
+
+    def _source_hook(self, s: Session, changes: list[Change], now: datetime) -> None:
+        """The change hook while some sources still have their baseline import to do."""
+        quiet: list[Change] = []
+        loud: list[Change] = []
+        for c in changes:
+            ev = s.get(Event, c.event_uid)
+            (quiet if ev is not None and ev.source in self._baseline_sources else loud).append(c)
+        if quiet:
+            self.baseline_hook(s, quiet, now)
+        if loud:
+            self.hook(s, loud, now)
+
+    def check_database(self) -> list[DbProblem]:
+        """Is the database file still the one opened, and intact? Logs what is new."""
+        found = [self.store.watch.check_file(), self.store.watch.check_integrity()]
+        new = [p for p in found if p is not None]
+        for p in new:
+            log.error("database problem: %s", p.detail)
+        return new
+
+    def _job_done(self, event: JobExecutionEvent) -> None:
+        if event.exception is None:
+            self.job_failures.pop(event.job_id, None)
+            return
+        self.job_failures[event.job_id] = JobFailure.of(event.exception, self.clock())
 
     def housekeeping(self) -> int:
         """Prune old rows and move the planning window forward; returns rows pruned."""
@@ -229,5 +305,7 @@ class Engine:
             self.last_tick = self.clock()
             try:
                 self.dispatcher.kick()
-            except Exception:  # keep the daemon alive; the safety tick retries
+                self.job_failures.pop("dispatch", None)
+            except Exception as e:  # keep the daemon alive; the safety tick retries
                 log.exception("dispatch pass failed")
+                self.job_failures["dispatch"] = JobFailure.of(e, self.clock())

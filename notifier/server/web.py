@@ -217,7 +217,7 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
                     counts = outbox_counts(s)
             except sa.exc.SQLAlchemyError:
                 counts = None
-            return metrics.render(counts)
+            return metrics.render(counts, private=private)
         return Response(await run_in_threadpool(collect), media_type=metrics.CONTENT_TYPE)
 
     @asynccontextmanager

@@ -2,7 +2,8 @@
 
 Owns: :mod:`.models` (SQLModel tables), :mod:`.database` (:class:`Store`: engine,
 sessions, SQLite pragmas, write locks, Alembic on start), :mod:`.migrations`, and
-:mod:`.queries` (read-side queries shared by the CLI and the web pages). May import:
+:mod:`.queries` (read-side queries shared by the CLI and the web pages), :mod:`.watch`
+(is the SQLite file still the one opened, intact, with room to write). May import:
 only the shared top-level modules; it knows nothing of calendars, feeds or delivery.
 """
 

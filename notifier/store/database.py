@@ -28,6 +28,7 @@ from sqlalchemy.pool import QueuePool
 from sqlmodel import Session, create_engine
 
 from ..errors import StoreError
+from .watch import DatabaseWatch, describe_error, is_database_fault, sqlite_path
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -70,6 +71,7 @@ class Store:
         except SQLAlchemyError as e:
             raise StoreError(f"[database] url is not a valid database URL: {e}") from e
         self.dialect = parsed.get_backend_name()
+        self.watch = DatabaseWatch(sqlite_path(url))
         kwargs: dict[str, Any] = {}
         if self.dialect == "sqlite":
             db = parsed.database
@@ -92,12 +94,35 @@ class Store:
         self._generation = 0  # bumped by close(): connections kept from before are dropped
         if migrate:
             self.migrate()
+        self.watch.remember()
 
     def _make_engine(self, **extra: Any) -> Engine:
         engine = create_engine(self.url, **self._engine_kwargs, **extra)
         if self.dialect == "sqlite":
             _sqlite_hooks(engine)
+            watch = self.watch
+
+            @event.listens_for(engine, "handle_error")
+            def _on_error(ctx: Any) -> None:
+                watch.note_error(ctx.original_exception)
+
+            @event.listens_for(engine, "do_connect")
+            def _never_create(_dialect: Any, _rec: Any, cargs: list[Any],
+                              cparams: dict[str, Any]) -> None:
+                # Once opened, the file is never created again: a database deleted
+                # under the running daemon must fail loudly, not come back empty.
+                if watch.opened and watch.path is not None:
+                    cargs[0] = f"{watch.path.as_uri()}?mode=rw"
+                    cparams["uri"] = True
         return engine
+
+    def check_integrity(self) -> None:
+        """Raise StoreError when the SQLite file fails ``PRAGMA quick_check``."""
+        problem = self.watch.check_integrity()
+        if problem is None:
+            problem = next((p for p in self.watch.problems() if p.kind == "corrupt"), None)
+        if problem is not None:
+            raise StoreError(problem.detail)
 
     def migrate(self, revision: str = "head") -> None:
         """Apply pending migrations (no-op when current)."""
@@ -106,6 +131,8 @@ class Store:
                 pass
             command.upgrade(alembic_config(self.engine), revision)
         except SQLAlchemyError as e:
+            if is_database_fault(e):  # damaged, locked, full: say which and what to do
+                raise describe_error(self.url, e) from e
             safe = make_url(self.url).render_as_string(hide_password=True)
             raise StoreError(f"cannot open or migrate database {safe}: {e}") from e
 
@@ -138,6 +165,7 @@ class Store:
         """A write transaction: committed on success, rolled back on error."""
         with Session(self._write_engine, expire_on_commit=False) as s, s.begin():
             yield s
+        self.watch.wrote_ok()
 
     @contextmanager
     def lane_writer(self) -> Iterator[LaneWriter]:
@@ -210,10 +238,14 @@ class LaneWriter:
         try:
             result = work(db)
             db.execute("COMMIT")
-        except BaseException:
+        except BaseException as e:
+            # Driver-level statements bypass SQLAlchemy's handle_error event.
+            self.store.watch.note_error(e)
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
+        if write:
+            self.store.watch.wrote_ok()
         return result
 
     def run(self, work: Callable[[Connection], T]) -> T:
@@ -244,6 +276,7 @@ class LaneWriter:
                 raise
             log.warning("database connection lost; reconnecting: %s", e.orig)
             raise _Broken from e
+        self.store.watch.wrote_ok()
         return result
 
     def _connection(self) -> Connection:

@@ -5,6 +5,11 @@ and the daemon's sync job do), or :func:`apply_calendar` for one spec inside a
 write transaction (what remote sources use). Each file is applied in its own
 transaction, so one bad file never blocks or corrupts the others; a file that
 fails to parse leaves its stored events exactly as they were.
+
+A pass into a database that has never imported anything (first start, or a
+database deleted and re-created) is a *baseline import* (:func:`is_empty`): with a
+``baseline_hook`` its changes go there instead of to ``hook``, so the caller can
+record history and plan reminders without announcing every event as "added".
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, func, select
 
 from ..calendars.folders import scan
@@ -24,6 +30,7 @@ from ..errors import CalendarError
 from ..specs import CalendarSpec, CaseSpec, EventSpec, When, is_remote_source
 from ..store import Store
 from ..store.models import Case, Change, Event
+from ..store.watch import is_database_fault
 from ..timeutil import utcnow
 from . import diff
 
@@ -39,6 +46,7 @@ class SyncReport:
     changes: list[Change] = field(default_factory=list)
     errors: list[CalendarError] = field(default_factory=list)
     files: int = 0
+    baseline: bool = False  # a baseline import into an empty database (see module doc)
 
     @property
     def ok(self) -> bool:
@@ -213,12 +221,35 @@ def folder_of(source: str) -> str:
     return source.rpartition("/")[0]
 
 
+def is_empty(s: Session) -> bool:
+    """Whether the database has never imported anything: no case, event or change."""
+    return all(s.exec(select(model).limit(1)).first() is None  # type: ignore[arg-type]
+               for model in (Case, Event, Change))
+
+
+def _apply_failed(report: SyncReport, spec: CalendarSpec, e: Exception) -> None:
+    log.exception("could not apply %s", spec.source)
+    report.errors.append(CalendarError(spec.source, [
+        f"{spec.source}: could not be applied ({type(e).__name__}: {e}); its "
+        "stored events are unchanged"]))
+
+
 def sync_calendars(store: Store, folders: list[tuple[str, Path]], *, now: datetime | None = None,
-                   hook: ChangeHook | None = None) -> SyncReport:
-    """Read every calendar file and apply each one in its own transaction."""
+                   hook: ChangeHook | None = None,
+                   baseline_hook: ChangeHook | None = None) -> SyncReport:
+    """Read every calendar file and apply each one in its own transaction.
+
+    With ``baseline_hook``, a pass that starts on an empty database (:func:`is_empty`)
+    calls it instead of ``hook`` for every file, and says so in ``report.baseline``.
+    """
     now = now or utcnow()
     found = scan(folders)
     report = SyncReport(errors=list(found.errors), files=len(found.seen))
+    if baseline_hook is not None:
+        with store.read() as s:
+            report.baseline = is_empty(s)
+        if report.baseline:
+            hook = baseline_hook
     readable = {label.rstrip("/") for label, _ in folders
                 if label not in found.unreadable_dirs}
     unreadable = {label.rstrip("/") for label in found.unreadable_dirs}
@@ -248,11 +279,12 @@ def sync_calendars(store: Store, folders: list[tuple[str, Path]], *, now: dateti
                 report.changes += changes
         except CalendarError as e:
             report.errors.append(e)
+        except DBAPIError as e:
+            if is_database_fault(e):  # not this file's fault: the pass cannot go on
+                raise
+            _apply_failed(report, spec, e)
         except Exception as e:  # one broken file must never stop the others
-            log.exception("could not apply %s", spec.source)
-            report.errors.append(CalendarError(spec.source, [
-                f"{spec.source}: could not be applied ({type(e).__name__}: {e}); its "
-                "stored events are unchanged"]))
+            _apply_failed(report, spec, e)
 
     # Files that were deleted: their events are removed (a deliberate act, unlike a
     # file that failed to parse, whose events are kept as they were).
