@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ..calendars.icsfile import parse_ics
+from ..calendars.recurrence import ExpandLimits
 from ..config import Settings, SourceSettings
 from ..display import mask_urls
 from ..errors import CalendarError, NotifierError
@@ -62,10 +63,17 @@ class FetchReport:
 def parse_body(raw: bytes, src: SourceSettings, now: datetime) -> CalendarSpec:
     """Bytes of a source -> CalendarSpec (raises CalendarError naming the source)."""
     if src.format == "csv":
-        return parse_csv(raw, src)
+        rows = parse_csv(raw, src)
+        if len(rows.events) > src.max_events:
+            raise CalendarError(src.key, [f"{src.key}: {len(rows.events)} events, more than "
+                                          f"max_events ({src.max_events}); nothing was "
+                                          "applied"])
+        return rows
     spec = parse_ics(raw, src.key, default_case_id=src.name, case_id=src.case,
                      timezone=src.timezone,
-                     expand=(now - src.expand_past, now + src.expand_future))
+                     expand=(now - src.expand_past, now + src.expand_future),
+                     limits=ExpandLimits(max_occurrences=src.max_occurrences,
+                                         max_events=src.max_events))
     spec.defines_cases = False
     return spec
 
