@@ -112,5 +112,6 @@ def test_last_error_gives_the_status_and_standard_reason_only(store: Store, tmp_
         httpd.shutdown()
         httpd.server_close()
         thread.join(5)
-    assert rep.error == "source 'part-99': http://127.0.0.1:{}/… answered HTTP 500 " \
-        "Internal Server Error".format(httpd.server_address[1])
+    port = httpd.server_address[1]
+    assert rep.error == (f"source 'part-99': http://127.0.0.1:{port}/… answered HTTP 500 "
+                         "Internal Server Error")
