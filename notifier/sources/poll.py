@@ -228,13 +228,15 @@ def fetch_source(store: Store, src: SourceSettings, now: datetime | None = None,
 def _unexpected(src: SourceSettings, stage: str, e: BaseException) -> str:
     """The recorded error for a fault that is not a CalendarError; the traceback is logged.
 
-    Only the exception's type is recorded: its text may quote the body or the URL,
-    and the record reaches ``notifier sources`` and /healthz.
+    The exception's text is cut short and its URLs masked: it may quote the body or
+    the URL, and the record reaches ``notifier sources`` and /healthz.
     """
     log.error("source %r: unexpected error, body not %s\n%s", src.name, stage,
               mask_urls("".join(traceback.format_exception(e))).rstrip())
+    detail = mask_urls(str(e))
+    detail = f": {detail[:160]}{'…' if len(detail) > 160 else ''}" if detail else ""
     return (f"source {src.name!r}: {mask_url(src.url)} could not be {stage} "
-            f"({type(e).__name__}); its stored events are unchanged")
+            f"({type(e).__name__}{detail}); its stored events are unchanged")
 
 
 def _error_text(src: SourceSettings, e: NotifierError) -> str:

@@ -145,7 +145,7 @@ def test_a_parser_fault_of_any_type_is_that_sources_error(fault: str, store: Sto
     assert rep_b.ok and [c.kind for c in rep_b.changes] == ["rescheduled_later"]
     assert rep_a.status == "error" and rep_a.error is not None
     assert rep_a.error.startswith("source 'a': "), rep_a.error
-    assert "s3cret" not in rep_a.error and "AAAA" not in rep_a.error
+    assert "s3cret" not in rep_a.error and len(rep_a.error) < 400
     assert [row for row in snapshot(store) if row[1] == "source:a"] == before_a
     (status_a, _b) = source_status(store, settings)
     assert status_a.failures == 1 and status_a.last_error == rep_a.error
@@ -173,6 +173,6 @@ def test_an_apply_fault_of_any_type_rolls_back_that_source_only(exc: Exception, 
     rep_a, rep_b = poll_due_sources(store, settings, NOW + timedelta(hours=1), hook=hook)
     assert rep_b.ok and len(rep_b.changes) == 1
     assert rep_a.error == (f"source 'a': {server.url('/')}… could not be applied "
-                           f"({type(exc).__name__}); its stored events are unchanged")
+                           f"({type(exc).__name__}: {exc}); its stored events are unchanged")
     assert [r for r in snapshot(store) if r[1] == "source:a"] == before_a
     assert change_count(store) == changes + 1  # b's move only
