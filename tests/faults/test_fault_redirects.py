@@ -1,4 +1,4 @@
-"""Source redirects: custom headers and credentials stay with the configured origin,
+"""Fault suite, source redirects: custom headers and credentials stay with their origin,
 redirects into the intranet are refused for public sources, errors never quote replies."""
 
 from __future__ import annotations
