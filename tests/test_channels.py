@@ -229,7 +229,8 @@ def test_slack_gets_markdown_from_the_slack_plugin(tmp_path, db_url, store, writ
     assert paths and all(p == "/services/T1AAAAAAAA/B1BBBBBBBB/CCCCCCCCCCCCCCCCCCCCCCCC"
                          for p in paths)
     raw = json.dumps([b for _p, b in sink.requests], ensure_ascii=False)
-    assert "Hearing moved later: Wed 2 Jul 2025 09:30 EDT -> Wed 9 Jul 2025 09:30 EDT" in raw
+    # ">" is sent as Slack's entity (event text is escaped); Slack shows "->".
+    assert "Hearing moved later: Wed 2 Jul 2025 09:30 EDT -&gt; Wed 9 Jul 2025 09:30 EDT" in raw
     assert "Next date in this case" in raw
 
 

@@ -23,6 +23,8 @@ from ..config.tomltext import CONTROL
 from ..errors import CalendarError
 from ..specs import MAX_YEAR, MIN_YEAR, RESERVED_CASE_IDS, CalendarSpec, CaseSpec, EventSpec, When
 from ..timeutil import MAX_DURATION, clip, local_to_utc, to_utc, zone
+from .recurrence import ExpandLimits, RecurrenceLimitError
+from .recurrence import expand as expand_series
 
 # Text that reaches feeds and messages; a NUL or ESC in it is refused at input.
 _TEXT_PROPS = ("SUMMARY", "DESCRIPTION", "LOCATION", "URL", "UID", "CATEGORIES",
@@ -91,7 +93,8 @@ def _recurring(events: list[Any]) -> set[str | None]:
     return out
 
 
-def _components(cal: Any, expand: tuple[datetime, datetime] | None) -> list[tuple[Any, str | None]]:
+def _components(cal: Any, expand: tuple[datetime, datetime] | None,
+                limits: ExpandLimits | None = None) -> list[tuple[Any, str | None]]:
     """(VEVENT, UID override) pairs: recurring masters expanded when a window is given.
 
     An override (RECURRENCE-ID) of a UID whose master is in the file is dropped
@@ -108,29 +111,27 @@ def _components(cal: Any, expand: tuple[datetime, datetime] | None) -> list[tupl
     out: list[tuple[Any, str | None]] = [
         (ev, None) for ev in events if _text(ev, "UID") not in recurring]
     if recurring:
-        import recurring_ical_events  # only remote sources need it
-
-        try:
-            occurrences = recurring_ical_events.of(cal).between(*expand)
-        except Exception as e:  # the library raises many types for bad rules
-            raise ValueError(f"cannot expand recurring events: {e}") from e
-        for occ in occurrences:
-            uid = _text(occ, "UID")
-            if uid in recurring:
-                rid = occ.decoded("RECURRENCE-ID") if "RECURRENCE-ID" in occ else \
-                    occ.decoded("DTSTART")
-                out.append((occ, f"{uid}/{_rid(rid)}"))
+        for occ, uid in expand_series(cal, events, recurring, expand, limits or ExpandLimits(),
+                                      singles=len(out)):
+            rid = occ.decoded("RECURRENCE-ID") if "RECURRENCE-ID" in occ else \
+                occ.decoded("DTSTART")
+            out.append((occ, f"{uid}/{_rid(rid)}"))
+    elif limits is not None and len(out) > limits.max_events:
+        raise RecurrenceLimitError(f"{len(out)} events, more than max_events "
+                                   f"({limits.max_events}); nothing was applied")
     return out
 
 
 def parse_ics(raw: bytes, source: str, default_case_id: str, *, case_id: str | None = None,
               timezone: str = "UTC",
-              expand: tuple[datetime, datetime] | None = None) -> CalendarSpec:
+              expand: tuple[datetime, datetime] | None = None,
+              limits: ExpandLimits | None = None) -> CalendarSpec:
     """Parse iCalendar bytes. Raises CalendarError listing every bad event.
 
     ``case_id`` forces the case (else ``X-NOTIFIER-CASE``, else ``default_case_id``);
     ``timezone`` is used when the calendar has no ``X-WR-TIMEZONE``; ``expand`` is
-    the (start, end) window in which recurring events are expanded.
+    the (start, end) window in which recurring events are expanded, within ``limits``
+    (:mod:`.recurrence`; a calendar over them is a CalendarError naming the UID).
     """
     try:
         cal = Calendar.from_ical(raw)
@@ -157,7 +158,7 @@ def parse_ics(raw: bytes, source: str, default_case_id: str, *, case_id: str | N
                                      "every case is /calendars/all.ics); rename the file or "
                                      "set X-NOTIFIER-CASE"])
     try:
-        components = _components(cal, expand)
+        components = _components(cal, expand, limits)
     except ValueError as e:
         raise CalendarError(source, [f"{source}: {e}"]) from e
     expanded = frozenset(o for _ev, o in components if o is not None)

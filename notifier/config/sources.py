@@ -106,6 +106,10 @@ class SourceSettings(_Section):
     # Recurring iCal events are expanded into occurrences within this window.
     expand_past: Duration = timedelta(days=30)
     expand_future: Duration = timedelta(days=365)
+    # A feed over these is an error naming the UID, and nothing is applied: occurrences
+    # of one recurring event in the window, and events (occurrences included) in all.
+    max_occurrences: int = Field(default=1000, ge=1)
+    max_events: int = Field(default=10_000, ge=1)
     csv: CsvMapping | None = None
 
     @field_validator("url")

@@ -12,7 +12,10 @@ channel's ``templates`` folder overrides any of them. A missing format falls bac
 to that folder's ``.txt.j2``, then to the shipped template. A channel template
 that fails to render is logged and the shipped one is used, so a typo never stops
 a hearing alert. Rendering is sandboxed (``SandboxedEnvironment``): templates
-cannot reach Python internals; HTML templates are autoescaped.
+cannot reach Python internals; HTML templates are autoescaped, and in Markdown
+templates every printed value is escaped (:func:`md_escape`: no Slack mentions or
+hidden links from event text, @everyone/@here made inert). An event's ``url`` is
+kept only if it is http(s).
 """
 
 from __future__ import annotations
@@ -69,6 +72,8 @@ def context(ntype: str, payload: Mapping[str, Any], *, due: datetime, now: datet
     """Template variables for one notification (see the shipped templates for use)."""
     extra = dict(extra or {})
     ev = dict(extra.pop("event", None) or payload.get("event") or {})
+    if "url" in ev:  # a link in any format, so only http(s): never javascript: or data:
+        ev["url"] = http_url(ev["url"])
     tz = ev.get("timezone") or extra.get("timezone") or "UTC"
     kind = str(ev.get("kind") or "event").replace("_", " ").capitalize()
     changes = list(payload.get("changes") or [])
@@ -88,24 +93,70 @@ def context(ntype: str, payload: Mapping[str, Any], *, due: datetime, now: datet
     }
 
 
+# CommonMark escapes for what would become markup: Slack turns "<...>" into mentions
+# (<!channel>, <@U123>) and hidden links (<https://x|click>), any Markdown turns
+# "[label](url)" into a link. Apprise's Slack dialect renders "\<" as "&lt;".
+_MD_SPECIAL = re.compile(r"([\\<>\[\]])")
+# Plain-text mass mentions (Discord, Mattermost, Rocket.Chat): a zero-width space
+# after "@" shows the same text but pings no one.
+_MASS_MENTION = re.compile(r"@(everyone|here|channel|all)\b", re.IGNORECASE)
+
+
+def neutralise_mentions(text: str) -> str:
+    """``text`` with @everyone/@here/@channel/@all made inert (the text looks the same)."""
+    return _MASS_MENTION.sub("@\u200b\\1", text)
+
+
+def md_escape(text: str) -> str:
+    """One piece of event or case text, safe inside a Markdown message body."""
+    return neutralise_mentions(_MD_SPECIAL.sub(r"\\\1", text))
+
+
+def _md_value(value: Any) -> Any:
+    """Jinja ``finalize`` for Markdown templates: every printed string is escaped."""
+    return md_escape(value) if isinstance(value, str) else value
+
+
+def http_url(url: Any) -> str | None:
+    """``url`` if it is an absolute http(s) URL, else None (no javascript:, data:, ...)."""
+    if not isinstance(url, str):
+        return None
+    text = url.strip()
+    if re.match(r"^https?://[^\s/]", text, re.IGNORECASE) is None or \
+            any(ord(ch) < 32 or ch.isspace() for ch in text):
+        return None
+    return text
+
+
 def _tidy(text: str) -> str:
     text = re.sub(r"[ \t]+\n", "\n", text)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
-def _env(folder: Path) -> SandboxedEnvironment:
+def _env(folder: Path, *, markdown: bool = False) -> SandboxedEnvironment:
+    """Templates of ``folder``: ``.html.j2`` autoescaped; with ``markdown``, every
+    value a template prints is Markdown-escaped (used for ``.md.j2``)."""
     return SandboxedEnvironment(
         loader=FileSystemLoader(str(folder)), undefined=ChainableUndefined,
         autoescape=lambda name: bool(name and name.endswith(".html.j2")),
+        finalize=_md_value if markdown else None,
         trim_blocks=True, lstrip_blocks=True, auto_reload=False)
+
+
+class _Envs:
+    """One template folder: its plain/HTML environment and its Markdown one."""
+
+    def __init__(self, folder: Path) -> None:
+        self.plain = _env(folder)
+        self.markdown = _env(folder, markdown=True)
 
 
 class Renderer:
     """Renders with per-channel template folders over the shipped defaults."""
 
     def __init__(self, overrides: Mapping[str, Path] | None = None) -> None:
-        self.default = _env(DEFAULTS)
-        self.overrides = {name: _env(p) for name, p in (overrides or {}).items()}
+        self.default = _Envs(DEFAULTS)
+        self.overrides = {name: _Envs(p) for name, p in (overrides or {}).items()}
 
     @staticmethod
     def _kind(ntype: str) -> str:
@@ -114,18 +165,20 @@ class Renderer:
     def _one(self, env: SandboxedEnvironment, name: str, ctx: Mapping[str, Any]) -> str:
         return env.get_template(name).render(ctx)
 
-    def _from(self, env: SandboxedEnvironment, kind: str, fmt: str,
+    def _from(self, envs: _Envs, kind: str, fmt: str,
               ctx: Mapping[str, Any], *, fallback_txt: bool) -> tuple[str | None, str | None]:
         title = body = None
+        env = envs.markdown if fmt == "markdown" else envs.plain
         with contextlib.suppress(TemplateNotFound):
-            title = self._one(env, f"{kind}.title.j2", ctx)
+            title = self._one(envs.plain, f"{kind}.title.j2", ctx)
         try:
             body = self._one(env, f"{kind}.{EXT[fmt]}.j2", ctx)
         except TemplateNotFound:
             if fallback_txt and fmt != "text":
                 try:
-                    text = self._one(env, f"{kind}.txt.j2", ctx)
-                    body = str(escape(text)).replace("\n", "<br>\n") if fmt == "html" else text
+                    text = self._one(envs.plain, f"{kind}.txt.j2", ctx)
+                    body = str(escape(text)).replace("\n", "<br>\n") if fmt == "html" else \
+                        md_escape(text)
                 except TemplateNotFound:
                     pass
         return title, body
@@ -147,6 +200,8 @@ class Renderer:
         if title is None or body is None:
             d_title, d_body = self._from(self.default, kind, fmt, ctx, fallback_txt=False)
         title = " ".join(_tidy(title if title is not None else d_title or "").split())
+        if fmt == "markdown":  # services that render Markdown may ping from the title too
+            title = neutralise_mentions(title)
         return title, _tidy(body if body is not None else d_body or "")
 
 

@@ -26,8 +26,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ..calendars.icsfile import parse_ics
+from ..calendars.recurrence import ExpandLimits
 from ..config import Settings, SourceSettings
-from ..display import mask_urls
+from ..display import mask_url, mask_urls
 from ..errors import CalendarError, NotifierError
 from ..specs import CalendarSpec, is_remote_source
 from ..store import Store
@@ -62,10 +63,17 @@ class FetchReport:
 def parse_body(raw: bytes, src: SourceSettings, now: datetime) -> CalendarSpec:
     """Bytes of a source -> CalendarSpec (raises CalendarError naming the source)."""
     if src.format == "csv":
-        return parse_csv(raw, src)
+        rows = parse_csv(raw, src)
+        if len(rows.events) > src.max_events:
+            raise CalendarError(src.key, [f"{src.key}: {len(rows.events)} events, more than "
+                                          f"max_events ({src.max_events}); nothing was "
+                                          "applied"])
+        return rows
     spec = parse_ics(raw, src.key, default_case_id=src.name, case_id=src.case,
                      timezone=src.timezone,
-                     expand=(now - src.expand_past, now + src.expand_future))
+                     expand=(now - src.expand_past, now + src.expand_future),
+                     limits=ExpandLimits(max_occurrences=src.max_occurrences,
+                                         max_events=src.max_events))
     spec.defines_cases = False
     return spec
 
@@ -193,6 +201,8 @@ def fetch_source(store: Store, src: SourceSettings, now: datetime | None = None,
         spec = parse_body(body, src, now)
     except CalendarError as e:
         return _record_failure(store, src, now, _error_text(src, e))
+    except Exception as e:  # a parser fault of any type is this source's error
+        return _record_failure(store, src, now, _unexpected(src, "parsed", e))
     digest = spec_digest(spec)
     try:
         with store.write() as s:
@@ -208,9 +218,25 @@ def fetch_source(store: Store, src: SourceSettings, now: datetime | None = None,
             s.add(row)
     except CalendarError as e:
         return _record_failure(store, src, now, _error_text(src, e))
+    except Exception as e:  # rolled back: the stored events are as they were
+        return _record_failure(store, src, now, _unexpected(src, "applied", e))
     return FetchReport(source=src.name, status="held" if out.held else "ok",
                        changes=out.changes, held=out.held_lines, parsed=True,
                        pending_missing=out.pending_missing, next_fetch_at=row.next_fetch_at)
+
+
+def _unexpected(src: SourceSettings, stage: str, e: BaseException) -> str:
+    """The recorded error for a fault that is not a CalendarError; the traceback is logged.
+
+    The exception's text is cut short and its URLs masked: it may quote the body or
+    the URL, and the record reaches ``notifier sources`` and /healthz.
+    """
+    log.error("source %r: unexpected error, body not %s\n%s", src.name, stage,
+              mask_urls("".join(traceback.format_exception(e))).rstrip())
+    detail = mask_urls(str(e))
+    detail = f": {detail[:160]}{'…' if len(detail) > 160 else ''}" if detail else ""
+    return (f"source {src.name!r}: {mask_url(src.url)} could not be {stage} "
+            f"({type(e).__name__}{detail}); its stored events are unchanged")
 
 
 def _error_text(src: SourceSettings, e: NotifierError) -> str:
@@ -253,8 +279,15 @@ def accept_held(store: Store, src: SourceSettings, now: datetime | None = None, 
             spec = parse_body(zlib.decompress(row.body), src, now)
         except CalendarError as e:
             raise NotifierError(_error_text(src, e)) from e
-        out = apply_fetch(s, row, spec, src, now, bump=False, confirmed=True,
-                          live=live or (lambda _k: True), hook=hook)
+        except Exception as e:  # a parser fault of any type: an error, not a traceback
+            raise NotifierError(_unexpected(src, "parsed", e)) from e
+        try:
+            out = apply_fetch(s, row, spec, src, now, bump=False, confirmed=True,
+                              live=live or (lambda _k: True), hook=hook)
+        except NotifierError:
+            raise
+        except Exception as e:  # rolled back with the transaction
+            raise NotifierError(_unexpected(src, "applied", e)) from e
         row.last_status = "ok"
         s.add(row)
     return FetchReport(source=src.name, status="ok", changes=out.changes, parsed=True,
@@ -285,12 +318,7 @@ def poll_due_sources(store: Store, settings: Settings, now: datetime | None = No
             reports.append(fetch_source(store, src, now, hook=hook, on_hold=on_hold,
                                         live=live, base_dir=settings.base_dir))
         except Exception as e:  # one source's bug must not stop the others
-            # The traceback may quote the URL (a secret feed's path): masked.
-            log.error("source %r: unexpected error while polling\n%s", src.name,
-                      mask_urls("".join(traceback.format_exception(e))).rstrip())
-            reports.append(_record_failure(store, src, now, f"source {src.name!r}: "
-                                           f"unexpected error: {type(e).__name__}: "
-                                           f"{mask_urls(str(e))}"))
+            reports.append(_record_failure(store, src, now, _unexpected(src, "polled", e)))
     return reports
 
 

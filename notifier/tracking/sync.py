@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 # Called inside the write transaction with the changes just recorded, so that
 # work derived from them (the notification outbox) commits atomically with them.
 ChangeHook = Callable[[Session, list[Change], datetime], None]
+_IN_CHUNK = 500
 
 
 @dataclass
@@ -134,8 +135,12 @@ def apply_calendar(s: Session, spec: CalendarSpec, now: datetime,
             problems.append(f"{spec.source}: case id {c.id!r} is already defined in "
                             f"{row.source}")
     uids = [e.uid for e in spec.events]
-    existing = {e.uid: e for e in s.exec(select(Event).where(col(Event.uid).in_(uids)))} \
-        if uids else {}
+    existing: dict[str, Event] = {}
+    # In chunks: one IN list per file would pass SQLite's bound-variable limit
+    # (999 before SQLite 3.32) with a large calendar or source.
+    for i in range(0, len(uids), _IN_CHUNK):
+        chunk = uids[i:i + _IN_CHUNK]
+        existing.update((e.uid, e) for e in s.exec(select(Event).where(col(Event.uid).in_(chunk))))
     for e in spec.events:
         held = existing.get(e.uid)
         if held is not None and held.case_id != e.case_id:
@@ -192,11 +197,12 @@ def apply_calendar(s: Session, spec: CalendarSpec, now: datetime,
             s.add(ev)
             changes += _record(s, ev, deltas, now)
     if remove_missing:
-        stale = s.exec(select(Event).where(Event.source == spec.source,
-                                           col(Event.removed_at).is_(None),
-                                           col(Event.uid).not_in(uids)))
-        for gone in stale:
-            changes += remove_event(s, gone, now, where=spec.source)
+        keep = set(uids)
+        live_rows = s.exec(select(Event).where(Event.source == spec.source,
+                                               col(Event.removed_at).is_(None))).all()
+        for gone in live_rows:
+            if gone.uid not in keep:
+                changes += remove_event(s, gone, now, where=spec.source)
     s.flush()
     return changes
 
