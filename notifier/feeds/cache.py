@@ -149,6 +149,12 @@ class FeedService:
         finally:
             self._lock.release()
 
+    @property
+    def cached(self) -> tuple[int, int]:
+        """Whole feeds held: (count, bytes)."""
+        with self._lock:
+            return len(self._feeds), int(self._feeds.currsize)
+
     # -- start-up ------------------------------------------------------------------
     @property
     def ready(self) -> bool:
