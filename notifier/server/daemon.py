@@ -95,12 +95,13 @@ class Daemon:
             if not self._http.is_alive() or time.monotonic() > deadline:
                 self.server.should_exit = True
                 self.engine.shutdown(2.0)
+                where = f"{self.host}:{self.port}"
                 sock.close()
                 what = ("stopped" if not self._http.is_alive()
                         else f"did not answer within {timeout:g} s")
                 raise NotifierError(
-                    f"the HTTP server on {self.host}:{self.port} {what} after binding the "
-                    "port (see the log above)")
+                    f"the HTTP server on {where} {what} after binding the port "
+                    "(see the log above)")
             time.sleep(0.02)
 
     def stop(self, timeout: float = 20.0) -> bool:
