@@ -240,7 +240,7 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         done = subprocess.run([sys.executable, "-m", "notifier", "--config", str(cfg), "run"],
                               capture_output=True, text=True, timeout=30)
     assert done.returncode == 1
-    assert f"the HTTP server did not start on 127.0.0.1:{port}" in done.stderr
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="SIGHUP is POSIX-only")

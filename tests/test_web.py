@@ -179,7 +179,7 @@ def test_run_command_serves_and_redacts_tokens(config: Path, store: Store, folde
             line = proc.stderr.readline()
             if not line and proc.poll() is not None:
                 break
-            m = re.search(r"running on (http://127\.0\.0\.1:\d+)", line)
+            m = re.search(r"serving (http://127\.0\.0\.1:\d+)/", line)
             url = m.group(1) if m else None
         assert url, "notifier run did not report its address"
         r = httpx.get(url + CASE, params={"token": "s3cret-value"}, timeout=10)

@@ -59,6 +59,9 @@ class ServerSettings(_Section):
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=0, le=65535)
     base_url: str = "http://localhost:8080"
+    # A client gets this long to send a request's headers, and a response that
+    # makes no progress for this long is cut off (slow or idle clients hold sockets).
+    client_timeout: Duration = timedelta(seconds=10)
 
     @field_validator("base_url")
     @classmethod
@@ -66,6 +69,13 @@ class ServerSettings(_Section):
         if not re.match(r"^https?://", v):
             raise ValueError(f"base_url {v!r} must start with http:// or https://")
         return v.rstrip("/")
+
+    @field_validator("client_timeout")
+    @classmethod
+    def _client_timeout(cls, v: timedelta) -> timedelta:
+        if not 1 <= v.total_seconds() <= 3600:
+            raise ValueError(f"client_timeout {v} must be between 1s and 1h")
+        return v
 
 
 class FeedSettings(_Section):
@@ -78,6 +88,8 @@ class FeedSettings(_Section):
     refresh_interval: Duration = timedelta(hours=1)
     # How many recent changes each event's description lists.
     history: int = Field(default=5, ge=0, le=100)
+    # Memory for whole rendered feeds (MB); the least recently used are dropped.
+    cache_mb: int = Field(default=64, ge=1, le=65536)
 
     @field_validator("refresh_interval")
     @classmethod

@@ -14,6 +14,16 @@ are reloaded, only VEVENTs whose inputs changed are serialised again, and the
 feeds are re-assembled from cached fragments. Anything unexpected (fewer rows,
 ids out of order) falls back to a full reload. Cancelled events that age out of
 the feed expire the cached feed by the clock.
+
+Whole feeds are kept in a least-recently-used cache bounded by bytes
+(``[feed] cache_mb``), and a ``kinds`` filter is cut down to the kinds that events
+actually have, so query strings chosen by a client cannot grow memory: every
+value naming no kind maps to the same (empty) feed.
+
+Starting: :meth:`FeedService.warm` renders ``all.ics`` once (the daemon calls it
+in the background); :attr:`FeedService.ready` says whether that is done. Callers
+that must not wait long pass ``wait=`` and get :class:`FeedBusy` when the cache
+is still being built.
 """
 
 from __future__ import annotations
@@ -21,13 +31,15 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from cachetools import LRUCache
 
 from ..config import Settings
 from ..store import Store
@@ -44,8 +56,12 @@ _CASE: sa.Table = Case.__table__  # type: ignore[attr-defined]
 _EVENT: sa.Table = Event.__table__  # type: ignore[attr-defined]
 _CHANGE: sa.Table = Change.__table__  # type: ignore[attr-defined]
 _CHUNK = 500
-_MAX_FEEDS = 256  # cached (case, kinds) combinations; filters are user input
+MB = 1 << 20
 FeedKey = tuple[str | None, frozenset[str] | None]
+
+
+class FeedBusy(Exception):
+    """The cache is being (re)built and did not become free within the caller's wait."""
 
 
 def options_from(settings: Settings) -> FeedOptions:
@@ -98,11 +114,12 @@ class FeedService:
     """Feeds rendered from the store, cached per event fragment and per whole feed."""
 
     def __init__(self, store: Store, options: FeedOptions,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, *, cache_bytes: int = 64 * MB) -> None:
         self.store = store
         self.options = options
         self.clock = clock
         self._lock = threading.RLock()
+        self._warm = threading.Event()
         self._fp: tuple[Any, ...] | None = None
         self._version = 0
         self._cases: dict[str, FeedCase] = {}
@@ -110,8 +127,48 @@ class FeedService:
         self._ordered: tuple[FeedEvent, ...] = ()
         self._undated: dict[str, tuple[str, ...]] = {}
         self._frags: dict[str, tuple[tuple[object, ...], Fragment | None]] = {}
-        self._feeds: dict[FeedKey, Rendered] = {}
+        self._kinds: frozenset[str] = frozenset()
+        # Bounded by bytes: one feed of a large calendar is megabytes, and the
+        # (case, kinds) keys come from query strings.
+        self._feeds: LRUCache[FeedKey, Rendered] = LRUCache(
+            maxsize=cache_bytes, getsizeof=lambda r: len(r.body))
         self.fragments_rendered = 0  # for tests and the benchmark
+
+    @classmethod
+    def from_settings(cls, store: Store, settings: Settings,
+                      clock: Callable[[], datetime] = utcnow) -> FeedService:
+        return cls(store, options_from(settings), clock,
+                   cache_bytes=settings.feed.cache_mb * MB)
+
+    @contextmanager
+    def _locked(self, wait: float | None) -> Iterator[None]:
+        if not self._lock.acquire(timeout=-1 if wait is None else wait):
+            raise FeedBusy(f"feed cache busy for more than {wait:g} s")
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    @property
+    def cached(self) -> tuple[int, int]:
+        """Whole feeds held: (count, bytes)."""
+        with self._lock:
+            return len(self._feeds), int(self._feeds.currsize)
+
+    # -- start-up ------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        """True once :meth:`warm` has run (whether or not it succeeded)."""
+        return self._warm.is_set()
+
+    def warm(self) -> None:
+        """Load everything and render ``all.ics``, so that the first subscriber does not
+        pay for the full render. Marks the service ready even when it fails (requests
+        then load on demand and report their own errors)."""
+        try:
+            self.get(None)
+        finally:
+            self._warm.set()
 
     # -- freshness -----------------------------------------------------------------
     def refresh(self) -> bool:
@@ -178,6 +235,7 @@ class FeedService:
         live = [e for e in self._events.values() if e.case_id in self._cases]
         self._ordered = tuple(sorted(live, key=ical.sort_key))
         self._undated = ical.undated_by_case(live)
+        self._kinds = frozenset(e.kind for e in live)
 
     # -- rendering -----------------------------------------------------------------
     def _fragment(self, ev: FeedEvent) -> Fragment | None:
@@ -194,22 +252,29 @@ class FeedService:
         return frag
 
     def get(self, case_id: str | None = None, kinds: frozenset[str] | None = None,
-            now: datetime | None = None) -> Rendered | None:
-        """The feed of every case (``case_id`` None) or one case; None if no such case."""
-        with self._lock:
+            now: datetime | None = None, *, wait: float | None = None) -> Rendered | None:
+        """The feed of every case (``case_id`` None) or one case; None if no such case.
+
+        ``kinds`` None means every kind; kinds no event has are ignored, and when
+        none of the asked kinds exists the feed has no events (a subscription made
+        before the first sentencing is set keeps working). ``wait`` bounds the
+        wait for a cache being built (:class:`FeedBusy`)."""
+        with self._locked(wait):
             self.refresh()
             if case_id is not None and case_id not in self._cases:
                 return None
             now = now or self.clock()
-            key: FeedKey = (case_id, kinds or None)
+            # Only kinds that exist reach the key and the feed's name: query strings
+            # neither mint cache entries nor put their bytes in the calendar.
+            chosen = None if kinds is None else kinds & self._kinds
+            key: FeedKey = (case_id, chosen)
             hit = self._feeds.get(key)
             if hit and hit.version == self._version and (
                     hit.valid_until is None or now < hit.valid_until):
                 return hit
-            if len(self._feeds) >= _MAX_FEEDS:
-                self._feeds.clear()
-            rendered = self._render(case_id, kinds or None, now)
-            self._feeds[key] = rendered
+            rendered = self._render(case_id, chosen, now)
+            if len(rendered.body) <= self._feeds.maxsize:
+                self._feeds[key] = rendered
             return rendered
 
     def _render(self, case_id: str | None, kinds: frozenset[str] | None,
@@ -217,7 +282,7 @@ class FeedService:
         keep = self.options.keep_cancelled
         chosen = [e for e in self._ordered
                   if (case_id is None or e.case_id == case_id)
-                  and (not kinds or e.kind in kinds) and ical.in_feed(e, now, keep)]
+                  and (kinds is None or e.kind in kinds) and ical.in_feed(e, now, keep)]
         frags = [f for e in chosen if (f := self._fragment(e)) is not None]
         if case_id is None:
             header = ical.all_header(self.options, kinds)
@@ -232,9 +297,9 @@ class FeedService:
                         last_modified=max(stamps) if stamps else None,
                         version=self._version, valid_until=min(expiries, default=None))
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self, *, wait: float | None = None) -> Snapshot:
         """Current cases and events (refreshed first), for the HTML pages."""
-        with self._lock:
+        with self._locked(wait):
             self.refresh()
             return Snapshot(cases=dict(self._cases), events=self._ordered)
 

@@ -7,6 +7,10 @@ a thread; APScheduler's BackgroundScheduler runs the sync, wake-up, safety and
 housekeeping jobs in its pool; one dispatcher thread sends notifications. The main
 thread only waits for signals. Everything shares one :class:`~notifier.store.Store`.
 
+Start-up: :meth:`Daemon.start` binds the port itself (a failure says so plainly)
+and waits only for uvicorn to take the socket; the feed cache warms in the
+background (``/readyz`` says when it is done).
+
 Signals: SIGTERM/SIGINT stop taking new work, let in-flight deliveries finish
 (bounded by ``shutdown_timeout``), hand claimed rows not yet sent back, close the
 database and exit 0; a send still running at the timeout is left to its lease (sent
@@ -19,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -31,11 +36,12 @@ import uvicorn
 from .. import __version__
 from ..config import Settings
 from ..errors import NotifierError
-from ..feeds.cache import FeedService, options_from
+from ..feeds.cache import FeedService
 from ..notify.delivery import Sender
 from ..store import Store
 from ..timeutil import utcnow
 from .health import HealthReport, health_report
+from .http import listen, uvicorn_config
 from .scheduler import Engine
 from .web import create_app
 
@@ -50,38 +56,52 @@ class Daemon:
         self.settings = settings
         self.store = Store(settings.database_url())
         self.engine = Engine(self.store, settings, clock=clock, sender=sender)
-        self.feeds = FeedService(self.store, options_from(settings), clock=clock)
+        self.feeds = FeedService.from_settings(self.store, settings, clock=clock)
         self.app = create_app(settings, self.store, self.feeds, health=self.health)
         self.host = host or settings.server.host
-        config = uvicorn.Config(self.app, host=self.host,
-                                port=settings.server.port if port is None else port,
+        config = uvicorn_config(self.app, self.host,
+                                settings.server.port if port is None else port,
+                                client_timeout=settings.server.client_timeout.total_seconds(),
                                 log_config=None, access_log=True, lifespan="on",
                                 timeout_graceful_shutdown=5)
         self.server = uvicorn.Server(config)
         self._http: threading.Thread | None = None
+        self._socket: socket.socket | None = None
 
     def health(self) -> HealthReport:
         return health_report(self.store, self.engine, self.settings)
 
     @property
     def port(self) -> int:
-        servers = getattr(self.server, "servers", None) or []
-        for srv in servers:
-            for sock in srv.sockets:
-                return int(sock.getsockname()[1])
+        if self._socket is not None and self._socket.fileno() != -1:
+            return int(self._socket.getsockname()[1])
         return self.server.config.port
 
     def start(self, timeout: float = 15.0) -> None:
-        self.engine.start()
-        self._http = threading.Thread(target=self.server.run, name="http", daemon=True)
+        """Bind the port, start the engine and the HTTP server. ``timeout`` bounds only
+        uvicorn taking the bound socket (the feed cache warms afterwards)."""
+        sock = listen(self.host, self.server.config.port)  # before any work: fails plainly
+        try:
+            self.engine.start()
+        except BaseException:
+            sock.close()
+            raise
+        self._socket = sock
+        self._http = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]},
+                                      name="http", daemon=True)
         self._http.start()
         deadline = time.monotonic() + timeout
         while not self.server.started:
             if not self._http.is_alive() or time.monotonic() > deadline:
+                self.server.should_exit = True
                 self.engine.shutdown(2.0)
+                where = f"{self.host}:{self.port}"
+                sock.close()
+                what = ("stopped" if not self._http.is_alive()
+                        else f"did not answer within {timeout:g} s")
                 raise NotifierError(
-                    f"the HTTP server did not start on {self.host}:{self.server.config.port} "
-                    "(see the log above; port in use? set [server] port or NOTIFIER_PORT)")
+                    f"the HTTP server on {where} {what} after binding the port "
+                    "(see the log above)")
             time.sleep(0.02)
 
     def stop(self, timeout: float = 20.0) -> bool:
@@ -90,6 +110,8 @@ class Daemon:
         clean = self.engine.shutdown(timeout)
         if self._http is not None:
             self._http.join(timeout=10)
+        if self._socket is not None:
+            self._socket.close()
         self.store.close()
         return clean
 

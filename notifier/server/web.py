@@ -3,16 +3,21 @@
 Call :func:`create_app` with the settings and the store (and optionally a shared
 :class:`~notifier.feeds.cache.FeedService`); run the result with uvicorn. Routes:
 ``GET/HEAD /calendars/all.ics`` and ``/calendars/{case_id}.ics`` (``?kind=hearing``
-or ``?kind=hearing,trial``), ``GET /``, ``GET /cases/{case_id}``, ``GET /healthz``.
-When ``[feed] private`` is on, every route but ``/healthz`` needs ``?token=``;
-a missing, wrong or revoked token gets the same 404 as an unknown case. The app
-reads the store only.
+or ``?kind=hearing,trial``), ``GET /``, ``GET /cases/{case_id}``, ``GET /healthz``,
+``GET /readyz`` (503 until the feed cache is warm). When ``[feed] private`` is on,
+every route but ``/healthz`` and ``/readyz`` needs ``?token=``; a missing, wrong or
+revoked token gets the same 404 as an unknown case. The app reads the store only.
+
+Start-up does not wait for the feed cache: the lifespan warms it in a thread, and a
+request that arrives meanwhile waits for it up to :data:`CACHE_WAIT_S`, then gets
+503 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -31,7 +36,7 @@ from starlette.routing import Route
 
 from .. import metrics
 from ..config import Settings
-from ..feeds.cache import FeedService, Rendered, options_from
+from ..feeds.cache import FeedBusy, FeedService, Rendered
 from ..feeds.ical import FeedEvent
 from ..feeds.tokens import TokenScope, redact, verify_token
 from ..notify.outbox import counts as outbox_counts
@@ -46,6 +51,8 @@ MEDIA_TYPE = "text/calendar; charset=utf-8"
 _NOT_FOUND = "Not found\n"
 _UPCOMING_PER_CASE = 20
 _PAST_ON_CASE_PAGE = 50  # most recent first
+CACHE_WAIT_S = 10.0  # a request's wait for a feed cache being built, then 503
+_RETRY_AFTER_S = 10
 
 
 class RedactTokens(logging.Filter):
@@ -76,9 +83,13 @@ def _etag_matches(header: str | None, etag: str) -> bool:
 
 
 def _kinds(request: Request) -> frozenset[str] | None:
-    kinds = {k.strip() for v in request.query_params.getlist("kind") for k in v.split(",")}
-    kinds.discard("")
-    return frozenset(kinds) or None
+    """``?kind=a,b&kind=c`` as a set: split, trimmed, duplicates and order gone; None
+    when no kind is asked for. The feed service then keeps only kinds events have,
+    so nothing else from the query string (control characters included) reaches
+    the feed or its cache key."""
+    asked = {k.strip() for v in request.query_params.getlist("kind") for k in v.split(",")}
+    asked.discard("")
+    return frozenset(asked) or None
 
 
 def _webcal(url: str) -> str:
@@ -112,7 +123,7 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
     ``health`` builds the ``/healthz`` report; the daemon passes one that knows its
     scheduler. Without it only the database is checked.
     """
-    service = feeds or FeedService(store, options_from(settings))
+    service = feeds or FeedService.from_settings(store, settings)
     private = settings.feed.private
     base = settings.server.base_url
     env = Environment(loader=PackageLoader("notifier.server", "templates"),
@@ -134,6 +145,12 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
 
     def not_found() -> Response:
         return PlainTextResponse(_NOT_FOUND, status_code=404)
+
+    def busy() -> Response:
+        return PlainTextResponse("The calendar is being prepared; try again shortly.\n",
+                                 status_code=503,
+                                 headers={"Retry-After": str(_RETRY_AFTER_S),
+                                          "Cache-Control": "no-store"})
 
     def feed_response(request: Request, rendered: Rendered, filename: str) -> Response:
         headers = {
@@ -157,7 +174,12 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
         case_id: str | None = request.path_params.get("case_id")
         if not await run_in_threadpool(authorize, request, case_id):
             return not_found()
-        rendered = await run_in_threadpool(service.get, case_id, _kinds(request))
+        kinds = _kinds(request)
+        try:
+            rendered = await run_in_threadpool(
+                lambda: service.get(case_id, kinds, wait=CACHE_WAIT_S))
+        except FeedBusy:
+            return busy()
         if rendered is None:
             metrics.record_feed_request(404)
             return not_found()
@@ -168,7 +190,10 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
         scope = await run_in_threadpool(authorize, request, case_id, case_id is None)
         if not scope:
             return not_found()
-        snap = await run_in_threadpool(service.snapshot)
+        try:
+            snap = await run_in_threadpool(lambda: service.snapshot(wait=CACHE_WAIT_S))
+        except FeedBusy:
+            return busy()
         if case_id is not None and case_id not in snap.cases:
             return not_found()
         token = request.query_params.get("token") if private else None
@@ -220,12 +245,24 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
             return metrics.render(counts, private=private)
         return Response(await run_in_threadpool(collect), media_type=metrics.CONTENT_TYPE)
 
-    @asynccontextmanager
-    async def lifespan(_app: Starlette):  # type: ignore[no-untyped-def]
-        try:  # warm the cache so the first subscriber does not pay for the full render
-            await run_in_threadpool(service.get, None)
+    async def readyz(_request: Request) -> Response:
+        ready = service.ready
+        return JSONResponse({"status": "ready" if ready else "warming",
+                             "feed_cache": "warm" if ready else "warming"},
+                            status_code=200 if ready else 503,
+                            headers={"Cache-Control": "no-store"})
+
+    def warm() -> None:
+        try:
+            service.warm()
         except sa.exc.SQLAlchemyError as e:
             log.warning("feed cache not warmed: %s", e)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette):  # type: ignore[no-untyped-def]
+        # In the background: rendering a large calendar takes longer than anyone
+        # should wait for the port to open (requests meanwhile wait, bounded).
+        threading.Thread(target=warm, name="feed-warm", daemon=True).start()
         yield
 
     app = Starlette(routes=[
@@ -234,6 +271,7 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
         Route("/cases/{case_id}", page, methods=["GET", "HEAD"]),
         Route("/", page, methods=["GET", "HEAD"]),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
+        Route("/readyz", readyz, methods=["GET", "HEAD"]),
         Route("/metrics", metrics_page, methods=["GET"]),
     ], lifespan=lifespan)
     app.state.feeds = service
