@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -115,3 +115,40 @@ def test_reason_classes_name_no_secret() -> None:
     assert reason_class(sqlite3.DatabaseError("database disk image is malformed")) == \
         "database_corrupt"
     assert reason_class(ValueError("postgresql://user:secret@host/db")) == "error"
+
+
+def test_an_outcome_kept_failing_on_a_full_disk_is_recorded_once_it_fits_never_resent(
+        tmp_path: Path, db_url: str, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before: given up after 6 tries (about 15 s), the row stayed 'sending' and was sent
+    # again once its lease ran out.
+    from outboxhelpers import Recorder
+
+    from notifier.notify import dispatch
+    from notifier.notify.dispatch import Dispatcher
+    from notifier.store.models import Delivery
+
+    now = datetime.now(UTC)
+    with store.write() as s:
+        outbox.insert_rows(s, [outbox.new_row("test:0", "test", "log", now, now,
+                                              {"title": "t", "text": "x"})])
+    real = dispatch_sql.SqliteLane.finish
+    fails = [10]
+
+    def full(self, *a, **kw):  # type: ignore[no-untyped-def]
+        if fails[0]:
+            fails[0] -= 1
+            raise sqlite3.OperationalError("database or disk is full")
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(dispatch_sql.SqliteLane, "finish", full)
+    monkeypatch.setattr(dispatch, "BACKOFF_FIRST", 0.001)
+    rec = Recorder()
+    d = Dispatcher(store, make_settings(tmp_path, db_url), sender=rec)
+    assert d.run_once().sent == 1 and fails == [0]
+    assert d.lane_failures() == []
+    assert Dispatcher(store, make_settings(tmp_path, db_url), sender=rec,
+                      clock=lambda: now + timedelta(hours=1)).run_once().handled == 0
+    assert len(rec.sent) == 1
+    with store.read() as s:
+        [n] = s.exec(select(Notification)).all()
+        assert n.status == "sent" and len(s.exec(select(Delivery)).all()) == 1
