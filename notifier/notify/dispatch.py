@@ -139,6 +139,7 @@ class Dispatcher:
         self._pool = ThreadPoolExecutor(max_workers=len(self.lanes),
                                         thread_name_prefix="notifier-lane")
         cap = settings.delivery.poll_interval.total_seconds()
+        self._paused: dict[str, datetime] = {}  # channel -> its Retry-After, for _send_batch
         self._health = {lane: LaneHealth(lane or "(other)", cap=cap, first=BACKOFF_FIRST)
                         for lane in self.lanes}
 
@@ -290,6 +291,11 @@ class Dispatcher:
                             "lease ran out; not sending it here", row.id)
                 continue
             self._handle(row, stats, sql, held)
+            if (until := self._paused.pop(row.channel, None)) is not None:
+                # Rate limited (429 Retry-After): the channel's other rows wait as well.
+                with self.store.write() as s:
+                    outbox.defer(s, row.channel, left(i + 1), until, self.clock(), held=held)
+                return
 
     def _handle(self, n: Notification, stats: Stats, sql: dispatch_sql.Lane,
                 held: datetime) -> None:
@@ -371,6 +377,7 @@ class Dispatcher:
         assert n.claimed_until is not None, "process() takes a claimed row"
         with self.store.lane_writer() as writer:
             self._handle(n, stats, dispatch_sql.for_writer(writer), n.claimed_until)
+        self._paused.pop(n.channel, None)  # one row: no batch to hold back
         return stats
 
     def _process(self, n: Notification, held: datetime, sql: dispatch_sql.Lane) -> str:
@@ -414,6 +421,13 @@ class Dispatcher:
                         text)
             return "dead"
         retry = done + backoff(n.attempts, self.settings.delivery, self.rng)
+        if error.retry_after is not None:
+            # No attempt on the channel before the time it asked for (at most the
+            # longest backoff: a server asking for a month is not waited on that long).
+            cap = self.settings.delivery.backoff_max.total_seconds()
+            until = done + timedelta(seconds=min(error.retry_after, cap))
+            retry = max(retry, until)
+            self._paused[n.channel] = until
         self._finish(sql, n, done, "failed", held=held, error=text, retry_at=retry,
                      outcome="retry", duration_ms=ms)
         metrics.record_notification(n.type, "failed", channel=n.channel, duration_s=ms / 1000)
