@@ -113,7 +113,7 @@ paths = ["{tmp_path / 'calendars'}"]
 host = "127.0.0.1"
 port = {free_port()}
 [delivery]
-lease = "2s"
+lease = "1s"
 poll_interval = "1s"
 [[channels]]
 name = "hook"
