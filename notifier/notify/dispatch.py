@@ -421,7 +421,7 @@ class Dispatcher:
                         text)
             return "dead"
         retry = done + backoff(n.attempts, self.settings.delivery, self.rng)
-        if error.retry_after is not None:
+        if error.retry_after:
             # No attempt on the channel before the time it asked for (at most the
             # longest backoff: a server asking for a month is not waited on that long).
             cap = self.settings.delivery.backoff_max.total_seconds()
