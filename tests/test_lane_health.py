@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
@@ -152,3 +153,61 @@ def test_an_outcome_kept_failing_on_a_full_disk_is_recorded_once_it_fits_never_r
     with store.read() as s:
         [n] = s.exec(select(Notification)).all()
         assert n.status == "sent" and len(s.exec(select(Delivery)).all()) == 1
+
+
+@pytest.mark.skipif(not os.environ.get("NOTIFIER_TEST_POSTGRES_URL"),
+                    reason="no PostgreSQL server: run `.ci/postgres.sh` and set "
+                    "NOTIFIER_TEST_POSTGRES_URL to its output (CI does)")
+def test_on_postgresql_an_outcome_failing_on_a_full_disk_is_kept_and_classified(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The same through SQLAlchemy (CoreLane), as PostgreSQL reports a full disk.
+    import uuid
+
+    import sqlalchemy as sa
+    from outboxhelpers import Recorder
+
+    from notifier.notify import dispatch
+    from notifier.notify.dispatch import Dispatcher
+    from notifier.store.models import Delivery
+
+    admin_url = os.environ["NOTIFIER_TEST_POSTGRES_URL"]
+    name = f"notifier_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    store = Store(url)
+    try:
+        now = datetime.now(UTC)
+        with store.write() as s:
+            outbox.insert_rows(s, [outbox.new_row("test:0", "test", "log", now, now,
+                                                  {"title": "t", "text": "x"})])
+        real = dispatch_sql.CoreLane.finish
+        fails = [8]
+        seen: list[str] = []
+
+        def full(self, *a, **kw):  # type: ignore[no-untyped-def]
+            if fails[0]:
+                fails[0] -= 1
+                err = sa.exc.OperationalError(
+                    "UPDATE notification", {},
+                    Exception('could not extend file "base/16384/16385": '
+                              "No space left on device"))
+                seen.append(reason_class(err))
+                raise err
+            return real(self, *a, **kw)
+
+        monkeypatch.setattr(dispatch_sql.CoreLane, "finish", full)
+        monkeypatch.setattr(dispatch, "BACKOFF_FIRST", 0.001)
+        rec = Recorder()
+        d = Dispatcher(store, make_settings(tmp_path, url), sender=rec)
+        assert d.run_once().sent == 1 and fails == [0] and set(seen) == {"disk_full"}
+        assert len(rec.sent) == 1 and d.lane_failures() == []
+        with store.read() as s:
+            [n] = s.exec(select(Notification)).all()
+            assert n.status == "sent" and len(s.exec(select(Delivery)).all()) == 1
+    finally:
+        store.close()
+        with admin.connect() as c:
+            c.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.dispose()
