@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 
 from notifier.config import Settings
 from notifier.errors import CalendarError
@@ -23,9 +22,16 @@ class FakeEngine:
     dispatcher_alive: bool = True
     last_sync: SyncReport | None = field(default_factory=SyncReport)
     last_sync_at: datetime | None = NOW - timedelta(seconds=30)
-    # No lane failing (tests/test_lane_health.py covers failing ones).
-    dispatcher: SimpleNamespace = field(
-        default_factory=lambda: SimpleNamespace(lane_failures=list))
+
+
+class _NoFailingLanes:
+    """The fake engine's dispatcher: no lane failing (tests/test_lane_health.py has some)."""
+
+    def lane_failures(self) -> list[object]:
+        return []
+
+
+FakeEngine.dispatcher = _NoFailingLanes()  # type: ignore[attr-defined]
 
 
 def test_healthy(store: Store, settings: Settings) -> None:
