@@ -33,8 +33,11 @@ class StoreError(NotifierError):
 
 
 class DeliveryError(NotifierError):
-    """Sending one notification failed. ``permanent`` means retrying will not help."""
+    """Sending one notification failed. ``permanent`` means retrying will not help;
+    ``retry_after`` (seconds) is how long the channel asked us to wait (429/503)."""
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(self, message: str, *, permanent: bool = False,
+                 retry_after: float | None = None) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.retry_after = retry_after

@@ -26,6 +26,16 @@ class FakeEngine:
     job_failures: dict[str, Any] = field(default_factory=dict)
 
 
+class _NoFailingLanes:
+    """The fake engine's dispatcher: no lane failing (tests/test_lane_health.py has some)."""
+
+    def lane_failures(self) -> list[object]:
+        return []
+
+
+FakeEngine.dispatcher = _NoFailingLanes()  # type: ignore[attr-defined]
+
+
 def test_healthy(store: Store, settings: Settings) -> None:
     rep = health_report(store, FakeEngine(), settings, now=NOW)  # type: ignore[arg-type]
     assert rep.status_code == 200 and rep.body["status"] == "ok"

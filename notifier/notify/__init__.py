@@ -2,7 +2,8 @@
 
 Owns: :mod:`.planner` (pure), :mod:`.outbox` (writes, claims, pruning) and
 :mod:`.outbox_read` (the read side), :mod:`.digest`, :mod:`.dispatch` with its
-per-message SQL :mod:`.dispatch_sql`, :mod:`.messages` (templates in ``templates/``),
+per-message SQL :mod:`.dispatch_sql` and its lanes' failure state :mod:`.lane_health`,
+:mod:`.messages` (templates in ``templates/``),
 :mod:`.delivery` (Apprise), :mod:`.ics_attachment`, :mod:`.channel_health`. May import:
 ``feeds``, ``sources``, ``tracking``, ``calendars``, ``store``, ``config`` and the shared
 top-level modules; never ``server`` or ``cli``.

@@ -12,23 +12,31 @@ Why a send failed comes from Apprise itself: every per-URL result of an
 ``AppriseResult`` carries the log lines Apprise wrote while sending it (its
 per-call ``LogCapture``), which :func:`classify` reads: HTTP 4xx (but 408/429)
 and URLs Apprise cannot load are permanent; 5xx, timeouts and connection
-errors are transient. Channel URLs are secrets: each is registered with
-:func:`notifier.logs.register_secret` and every reason is passed through
-:func:`notifier.logs.mask` before it leaves this module.
+errors are transient. Apprise does not pass on the response's headers, so a
+``Retry-After`` (on a 429 or 503) is read from the ``requests`` response it got,
+on the sending thread (:func:`_watch_responses`), and carried by the
+:class:`~notifier.errors.DeliveryError` as ``retry_after``. Channel URLs are
+secrets: each is registered with :func:`notifier.logs.register_secret` and every
+reason is passed through :func:`notifier.logs.mask` before it leaves this module.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 import apprise
 from apprise.attachment.memory import AttachMemory
 from apprise.utils.parse import parse_url
+from requests.adapters import HTTPAdapter
 
 from ..config import ChannelSettings
 from ..errors import DeliveryError
@@ -46,6 +54,8 @@ FORMATS = ("text", "markdown", "html")
 _HTTP_CODE = re.compile(r"(?:error=|HTTP[ /]?|status(?: code)?[ :=]+|code[ :=]+)(\d{3})\b",
                         re.IGNORECASE)
 _TRANSIENT_HTTP = {408, 425, 429}
+_RETRY_AFTER_CODES = {429, 503}
+_responses = threading.local()  # .seen: [(status, Retry-After)] while a send watches
 
 
 class Sender(Protocol):
@@ -88,6 +98,60 @@ def classify(result: Any) -> tuple[str, bool]:
     if status == "TIMEOUT" and "did not finish" not in reason:
         reason = f"timed out: {reason}"
     return mask(reason), permanent
+
+
+def _install_response_watch() -> None:
+    """Let a send on this thread see the status and ``Retry-After`` of every HTTP
+    response Apprise's plugins get through ``requests`` (they keep them to themselves).
+    Other threads and code outside :func:`_watch_responses` are not affected."""
+    original = HTTPAdapter.build_response
+    if getattr(original, "_notifier_watch", False):
+        return
+
+    def build_response(self: HTTPAdapter, req: Any, resp: Any) -> Any:
+        response = original(self, req, resp)
+        seen = getattr(_responses, "seen", None)
+        if seen is not None:
+            seen.append((response.status_code, response.headers.get("Retry-After")))
+        return response
+
+    build_response._notifier_watch = True  # type: ignore[attr-defined]
+    HTTPAdapter.build_response = build_response  # type: ignore[method-assign]
+
+
+_install_response_watch()
+
+
+@contextmanager
+def _watch_responses() -> Iterator[list[tuple[int, str | None]]]:
+    seen: list[tuple[int, str | None]] = []
+    _responses.seen = seen
+    try:
+        yield seen
+    finally:
+        _responses.seen = None
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delay-seconds or an HTTP date)."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
+
+
+def _retry_after(seen: Sequence[tuple[int, str | None]]) -> float | None:
+    waits = [w for code, header in seen if code in _RETRY_AFTER_CODES
+             and (w := retry_after_seconds(header)) is not None]
+    return max(waits) if waits else None
 
 
 def _priority_value(plugin: Any, configured: str | None) -> str | None:
@@ -163,8 +227,9 @@ class Channel:
                   for name, data, mime in msg.attachments] if self.attachments else None
         t0 = time.monotonic()
         try:
-            result = client.notify(title=msg.title, body=msg.body, notify_type=kind,
-                                   body_format=msg.format, attach=attach or None)
+            with _watch_responses() as seen:
+                result = client.notify(title=msg.title, body=msg.body, notify_type=kind,
+                                       body_format=msg.format, attach=attach or None)
         except Exception as e:  # Apprise raising is a bug or a bad argument, not the sink
             raise DeliveryError(f"channel {self.name!r}: {mask(f'{type(e).__name__}: {e}')}",
                                 permanent=True) from None
@@ -173,7 +238,11 @@ class Channel:
             secs = self.cfg.timeout.total_seconds()
             if time.monotonic() - t0 >= secs * 0.95 and "did not finish" not in reason:
                 reason = f"timed out after {secs:g}s (no answer): {reason}"
-            raise DeliveryError(f"channel {self.name!r}: {reason}", permanent=permanent)
+            wait = None if permanent else _retry_after(seen)
+            if wait is not None:
+                reason = f"{reason} (Retry-After: {wait:g}s)"
+            raise DeliveryError(f"channel {self.name!r}: {reason}", permanent=permanent,
+                                retry_after=wait)
 
 
 class Deliverer:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -42,8 +41,6 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
-
-from sqlalchemy.exc import OperationalError
 
 from .. import metrics
 from ..config import DeliverySettings, Settings
@@ -55,14 +52,16 @@ from ..timeutil import utcnow
 from . import digest, dispatch_sql, messages, outbox, planner
 from .delivery import Deliverer, Message, Sender
 from .ics_attachment import event_ics
+from .lane_health import LaneFailure, LaneHealth, retryable
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 LATE_AFTER = timedelta(minutes=1)
-# Recording an outcome that failed on a busy database is tried again this many times,
-# waiting 0.5 s, 1 s, 2 s, ... (at most 10 s) in between.
-OUTCOME_TRIES = 6
-OUTCOME_RETRY_FIRST = 0.5
+# A lane whose database work fails waits 0.5 s, 1 s, 2 s, ... (at most the poll
+# interval) before trying again. Once stopping, an outcome that cannot be recorded is
+# tried this many more times (at most 1 s apart), then left to its lease.
+BACKOFF_FIRST = 0.5
+STOPPING_TRIES = 6
 
 
 @dataclass
@@ -139,6 +138,10 @@ class Dispatcher:
         self._idle = threading.Condition(self._lock)
         self._pool = ThreadPoolExecutor(max_workers=len(self.lanes),
                                         thread_name_prefix="notifier-lane")
+        cap = settings.delivery.poll_interval.total_seconds()
+        self._paused: dict[str, datetime] = {}  # channel -> its Retry-After, for _send_batch
+        self._health = {lane: LaneHealth(lane or "(other)", cap=cap, first=BACKOFF_FIRST)
+                        for lane in self.lanes}
 
     def stop(self) -> None:
         """Take no new rows; rows being sent finish, claimed ones are handed back."""
@@ -147,6 +150,10 @@ class Dispatcher:
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
+
+    def lane_failures(self) -> list[LaneFailure]:
+        """The lanes whose database work is failing now (for ``/healthz``)."""
+        return [f for h in self._health.values() if (f := h.state()) is not None]
 
     # -- lanes -----------------------------------------------------------------
     def kick(self) -> None:
@@ -162,21 +169,32 @@ class Dispatcher:
                     self._pool.submit(self._lane_loop, lane)
 
     def _lane_loop(self, lane: Lane) -> None:
+        health = self._health[lane]
+        handled = 0
         while True:
             try:
                 stats = self._drain(lane)
+                health.ok()
+                handled += stats.handled
                 if stats.handled:
                     log.debug("lane %s: %s", lane or "(other)", stats)
-            except Exception:  # keep the lane usable; the safety tick retries
-                log.exception("dispatch lane %s failed", lane or "(other)")
+            except Exception as e:
+                # Back off on this thread: the lane stays busy, so no tick starts it
+                # again meanwhile (a full disk once made lanes fail and re-arm hundreds
+                # of times a second). Rows stay queued; claimed ones return at lease end.
+                if not self._stop.wait(health.failed(e, "claiming or checking notifications")):
+                    continue
             with self._lock:
                 if lane in self._again and not self.stopping:
                     self._again.discard(lane)
                     continue
                 self._busy.discard(lane)
+                others_busy = bool(self._busy)
                 self._idle.notify_all()
             break
-        if self.on_idle is not None and not self.stopping:
+        # Re-arm only after changing the outbox, or when no lane is left to do it: rows
+        # due on a busy (or backing-off) lane would otherwise wake the idle lanes in a loop.
+        if self.on_idle is not None and (handled or not others_busy) and not self.stopping:
             try:
                 self.on_idle()
             except Exception:  # e.g. the database is briefly unreachable
@@ -273,6 +291,11 @@ class Dispatcher:
                             "lease ran out; not sending it here", row.id)
                 continue
             self._handle(row, stats, sql, held)
+            if (until := self._paused.pop(row.channel, None)) is not None:
+                # Rate limited (429 Retry-After): the channel's other rows wait as well.
+                with self.store.write() as s:
+                    outbox.defer(s, row.channel, left(i + 1), until, self.clock(), held=held)
+                return
 
     def _handle(self, n: Notification, stats: Stats, sql: dispatch_sql.Lane,
                 held: datetime) -> None:
@@ -354,6 +377,7 @@ class Dispatcher:
         assert n.claimed_until is not None, "process() takes a claimed row"
         with self.store.lane_writer() as writer:
             self._handle(n, stats, dispatch_sql.for_writer(writer), n.claimed_until)
+        self._paused.pop(n.channel, None)  # one row: no batch to hold back
         return stats
 
     def _process(self, n: Notification, held: datetime, sql: dispatch_sql.Lane) -> str:
@@ -397,6 +421,13 @@ class Dispatcher:
                         text)
             return "dead"
         retry = done + backoff(n.attempts, self.settings.delivery, self.rng)
+        if error.retry_after:
+            # No attempt on the channel before the time it asked for (at most the
+            # longest backoff: a server asking for a month is not waited on that long).
+            cap = self.settings.delivery.backoff_max.total_seconds()
+            until = done + timedelta(seconds=min(error.retry_after, cap))
+            retry = max(retry, until)
+            self._paused[n.channel] = until
         self._finish(sql, n, done, "failed", held=held, error=text, retry_at=retry,
                      outcome="retry", duration_ms=ms)
         metrics.record_notification(n.type, "failed", channel=n.channel, duration_s=ms / 1000)
@@ -407,32 +438,37 @@ class Dispatcher:
 
     def _finish(self, sql: dispatch_sql.Lane, n: Notification, done: datetime, status: str,
                 **kw: Any) -> None:
-        """Record an outcome, retrying a while if the database is busy or unreachable.
+        """Record an outcome; while the database fails, keep trying with the lane's backoff.
 
         The send has happened: a row left ``sending`` would be sent again once its
-        lease ran out, so a failed write (SQLite locked past its busy timeout by a long
-        transaction elsewhere, a PostgreSQL restart) is retried with backoff before
-        giving up.
+        lease ran out. So a failed write (SQLite locked past its busy timeout, a full
+        disk, a PostgreSQL restart) is retried, holding the lane (it claims nothing
+        meanwhile), until it lands; once stopping, only :data:`STOPPING_TRIES` times.
         """
-        delay = OUTCOME_RETRY_FIRST
-        for attempt in range(1, OUTCOME_TRIES + 1):
+        health = self._health[n.channel if n.channel in self._named else None]
+        failed, left = False, STOPPING_TRIES
+        while True:
             try:
-                if attempt > 1 and self._recorded(n, done):
-                    ok = True  # the failed try did commit (an error during COMMIT)
-                    break
-                ok = sql.finish(n, done, status, **kw)
+                # A failed try may have committed all the same (an error during COMMIT).
+                ok = True if failed and self._recorded(n, done) else \
+                    sql.finish(n, done, status, **kw)
                 break
-            except (sqlite3.OperationalError, OperationalError) as e:
-                if attempt == OUTCOME_TRIES:
+            except Exception as e:
+                if not retryable(e):
                     raise
-                log.warning("recording the outcome of notification %s failed (%s); "
-                            "retrying in %gs", n.id, mask(str(e).splitlines()[0]), delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 10.0)
+                failed = True
+                delay = health.failed(e, f"recording the outcome of notification {n.id}")
+                if self.stopping:
+                    left -= 1
+                    if left <= 0:
+                        raise
+                    time.sleep(min(delay, 1.0))
+                else:
+                    self._stop.wait(delay)
+        health.ok()
         if not ok:
             log.warning("notification %s: its lease ran out during the send and another "
                         "dispatcher claimed it; it may be delivered twice", n.id)
-
 
     def _recorded(self, n: Notification, done: datetime) -> bool:
         """Whether the outcome of the attempt that ended at ``done`` is stored already."""

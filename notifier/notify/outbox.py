@@ -370,6 +370,17 @@ def release(s: Session, ids: Sequence[int], now: datetime, *,
             updated_at=now))
 
 
+def defer(s: Session, channel: str, ids: Sequence[int], until: datetime, now: datetime, *,
+          held: datetime | None = None) -> None:
+    """Hold a channel's rows back until ``until`` (it answered 429 with Retry-After):
+    the claimed ``ids`` go back unsent (see :func:`release`), and every waiting row of
+    the channel due earlier waits until then."""
+    release(s, ids, now, held=held)
+    s.execute(update(NT).where(NT.c.channel == channel, NT.c.status.in_(WAITING),
+                               NT.c.next_attempt_at < until)
+              .values(next_attempt_at=until, updated_at=now))
+
+
 def renew(s: Session, ids: Sequence[int], held: datetime, until: datetime,
           now: datetime) -> set[int]:
     """Extend the lease of claimed rows still under lease ``held`` to ``until``.

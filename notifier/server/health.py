@@ -76,6 +76,14 @@ def health_report(store: Store, engine: Engine | None, settings: Settings,
             "at": _iso(engine.last_sync_at), "ok": report.ok, "files": report.files,
             "changes": len(report.changes), "errors": len(report.errors)}
         degraded |= report is not None and not report.ok
+        # Dispatch lanes whose database work keeps failing (a full disk): they back off
+        # and lose nothing, but nothing is sent either. A reason class, never the text.
+        failing = engine.dispatcher.lane_failures()
+        if failing:
+            body["dispatch_lanes"] = [
+                {"lane": f.lane, "failing_since": _iso(f.since), "failures": f.failures,
+                 "reason": f.reason} for f in failing]
+            degraded |= any(f.persistent for f in failing)
     if settings.channels and counts is not None:
         from ..notify.channel_health import channel_status
 
