@@ -159,3 +159,16 @@ def test_a_deleted_database_is_not_silently_recreated_empty(store: Store,
     assert not db.exists()
     rep = health_report(store, None, settings)
     assert rep.status_code == 503 and rep.body["database"] == "gone", rep.body
+
+
+def test_private_view_counts_failing_lanes_without_their_channel_names() -> None:
+    from notifier.server.health import private_view
+
+    body = {"status": "degraded", "dispatch_lanes": [
+        {"lane": "court-watch-slack", "failing_since": "2026-12-02T07:00:00+00:00",
+         "failures": 4, "reason": "disk_full"},
+        {"lane": "newsroom-email", "failing_since": "2026-12-02T07:00:01+00:00",
+         "failures": 3, "reason": "disk_full"}]}
+    view = private_view(body)
+    assert view["dispatch_lanes"] == {"failing": 2, "reasons": ["disk_full"]}
+    assert "court-watch-slack" not in str(view) and "newsroom-email" not in str(view)

@@ -172,4 +172,9 @@ def private_view(body: dict[str, Any]) -> dict[str, Any]:
                           "held": sum(s["held_since"] is not None for s in srcs)}
     if "jobs" in body:
         out["jobs"] = {name: {"failed_at": j["failed_at"]} for name, j in body["jobs"].items()}
+    if "dispatch_lanes" in body:
+        # Lanes are named after channels: a count and the reason classes only.
+        lanes = body["dispatch_lanes"]
+        out["dispatch_lanes"] = {"failing": len(lanes),
+                                 "reasons": sorted({lane["reason"] for lane in lanes})}
     return out
