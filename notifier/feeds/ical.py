@@ -14,15 +14,15 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Timezone, vDuration, vText, vUri
+from icalendar import Calendar, vDuration, vText, vUri
 from icalendar import Event as VEvent
 from icalendar.enums import STATUS, TRANSP
 
 from ..specs import When
 from ..tracking.diff import label
+from .vtimezone import vtimezone
 
 PRODID = "-//notifier//Court calendar feed//EN"
 ALL_NAME = "Court dates: all cases"
@@ -224,12 +224,12 @@ def event_fragment(ev: FeedEvent, case: FeedCase, undated: tuple[str, ...],
     return Fragment(vevent.to_ical(), tzid, years)
 
 
-@lru_cache(maxsize=256)
 def timezone_block(tzid: str, first_year: int, last_year: int) -> bytes:
-    """VTIMEZONE for ``tzid`` covering the given years (Outlook needs one per TZID)."""
-    tz = Timezone.from_tzid(tzid, first_date=date(first_year, 1, 1),
-                            last_date=date(last_year + 1, 1, 1))
-    return bytes(tz.to_ical())
+    """VTIMEZONE for ``tzid`` covering the given years (Outlook needs one per TZID).
+
+    Written by :mod:`.vtimezone` so that every client, ical.js included, reads it alike.
+    """
+    return vtimezone(tzid, first_year, last_year)
 
 
 def timezone_blocks(fragments: Iterable[Fragment]) -> list[bytes]:
