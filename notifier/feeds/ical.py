@@ -175,16 +175,22 @@ def description(ev: FeedEvent, case: FeedCase, undated: Sequence[str], opts: Fee
     return "\n".join(lines)
 
 
-def _unambiguous(local: datetime) -> datetime:
-    """``local``, or the same instant in UTC when its wall time happens twice.
+def _ambiguous(local: datetime) -> bool:
+    """True when the wall time of ``local`` happens twice (a fall-back night's 01:30)."""
+    return local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset()
+
+
+def _unambiguous(start: datetime, end: datetime | None) -> tuple[datetime, datetime | None]:
+    """Start and end as court-local times, or both in UTC when either happens twice.
 
     A TZID wall time cannot say which 01:30 of a fall-back night it means (clients
-    take the first), so such times are written in UTC, which RFC 5545 allows next
-    to a TZID start or end.
+    take the first), so such times are written in UTC. Both, not just the one: a
+    client that adds the event's length to DTSTART in wall-clock time
+    (recurring-ical-events does) would put a UTC end one DST offset off.
     """
-    if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
-        return local.astimezone(UTC)
-    return local
+    if _ambiguous(start) or (end is not None and _ambiguous(end)):
+        return start.astimezone(UTC), end.astimezone(UTC) if end is not None else None
+    return start, end
 
 
 def event_fragment(ev: FeedEvent, case: FeedCase, undated: tuple[str, ...],
@@ -204,8 +210,8 @@ def event_fragment(ev: FeedEvent, case: FeedCase, undated: tuple[str, ...],
     end: date | datetime | None
     if ev.start_utc is not None:
         tz = _tz(case.timezone)
-        start = _unambiguous(ev.start_utc.astimezone(tz))
-        end = _unambiguous(ev.end_utc.astimezone(tz)) if ev.end_utc is not None else None
+        start, end = _unambiguous(ev.start_utc.astimezone(tz),
+                                  ev.end_utc.astimezone(tz) if ev.end_utc else None)
         if tz is not UTC:
             tzid = case.timezone
             years = (start.year, (end or start).year)
