@@ -48,7 +48,7 @@ class Transition:
     offset_from: timedelta
     offset_to: timedelta
     name: str
-    daylight: bool
+    dst: timedelta  # zoneinfo's dst() after the change: negative in tzdata's Dublin winter
 
     @property
     def onset(self) -> datetime:
@@ -56,11 +56,11 @@ class Transition:
         return (self.at + self.offset_from).replace(tzinfo=None)
 
 
-def _state(tz: ZoneInfo, ts: int) -> tuple[timedelta, str, bool]:
+def _state(tz: ZoneInfo, ts: int) -> tuple[timedelta, str, timedelta]:
     local = datetime.fromtimestamp(ts, tz)
-    off, dst = local.utcoffset(), local.dst()
+    off = local.utcoffset()
     assert off is not None
-    return off, local.tzname() or "", bool(dst and dst > timedelta(0))
+    return off, local.tzname() or "", local.dst() or timedelta(0)
 
 
 def transitions(tz: ZoneInfo, start: datetime, end: datetime) -> list[Transition]:
@@ -140,10 +140,10 @@ def _yearly_rule(group: list[Transition], window_end: datetime) -> vRecur | None
     return None
 
 
-def _component(group: list[Transition],
-               window_end: datetime) -> TimezoneStandard | TimezoneDaylight:
+def _component(group: list[Transition], window_end: datetime,
+               daylight: bool) -> TimezoneStandard | TimezoneDaylight:
     head = group[0]
-    sub = TimezoneDaylight() if head.daylight else TimezoneStandard()
+    sub = TimezoneDaylight() if daylight else TimezoneStandard()
     sub.add("TZNAME", head.name)
     sub.add("TZOFFSETFROM", head.offset_from)
     sub.add("TZOFFSETTO", head.offset_to)
@@ -170,18 +170,24 @@ def vtimezone(tzid: str, first_year: int, last_year: int) -> bytes:
     earlier = [t for t in found if t.at <= start]
     out = Timezone()
     out.add("TZID", tzid)
-    off, name, daylight = _state(tz, int(start.timestamp()))
+    off, name, dst = _state(tz, int(start.timestamp()))
     # Without a change before the window, a stated onset at the window's start.
-    opening = Transition(datetime(first_year, 1, 1, tzinfo=UTC) - off, off, off, name, daylight)
+    opening = Transition(datetime(first_year, 1, 1, tzinfo=UTC) - off, off, off, name, dst)
     if earlier:
         inside.insert(0, earlier[-1])
     elif not inside or opening.at < inside[0].at:
         inside.insert(0, opening)
-    groups: dict[tuple[timedelta, timedelta, str, bool], list[Transition]] = {}
+    groups: dict[tuple[timedelta, timedelta, str, timedelta], list[Transition]] = {}
     for t in inside:
-        groups.setdefault((t.offset_from, t.offset_to, t.name, t.daylight), []).append(t)
+        groups.setdefault((t.offset_from, t.offset_to, t.name, t.dst), []).append(t)
+    # tzdata gives Dublin (and Morocco) a negative DST: their winter is "daylight" there.
+    # Clients expect the usual pair, so then the periods above the lowest offset are.
+    negative = any(t.dst < timedelta(0) for t in inside)
+    lowest = min(t.offset_to for t in inside)
     # Onsets are local times: stop where every real change before them has been probed.
     window_end = (end + min(t.offset_from for t in inside)).replace(tzinfo=None)
     for group in groups.values():
-        out.add_component(_component(group, window_end))
+        head = group[0]
+        daylight = head.offset_to > lowest if negative else head.dst > timedelta(0)
+        out.add_component(_component(group, window_end, daylight))
     return bytes(out.to_ical())
