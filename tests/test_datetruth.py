@@ -12,13 +12,16 @@ The node packages are pinned in tests/datetruth/package-lock.json (``npm ci`` th
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from multiprocessing import get_context
 from pathlib import Path
@@ -31,17 +34,25 @@ import recurring_ical_events
 import vobject
 from click.testing import CliRunner
 from ical.calendar_stream import IcsCalendarStream
+from sqlmodel import col, select
 from webhelpers import LiveServer, write_config
 
 from notifier.cli import main
-from notifier.config import load_settings
+from notifier.config import Settings, load_settings
 from notifier.feeds.cache import FeedService, options_from
+from notifier.notify.messages import render
+from notifier.notify.planner import plan_alert, plan_reminders, reminder_payload
 from notifier.server.web import create_app
 from notifier.store import Store
+from notifier.store.models import Case, Change, Event
 
 HERE = Path(__file__).resolve().parent / "datetruth"
 sys.path.insert(0, str(HERE))
-from generate import ZONES, Truth, write_calendars  # noqa: E402
+from generate import ZONES, Truth, case_id, read_when, write_calendars  # noqa: E402
+
+# The zones whose reminders, change alerts and case pages are checked too.
+PAGE_ZONES = ("America/New_York", "Europe/Dublin", "Australia/Lord_Howe", "Antarctica/Troll",
+              "Africa/Casablanca", "Pacific/Chatham", "America/Havana")
 
 Value = datetime | date
 Reading = dict[str, tuple[Value, Value]]
@@ -77,23 +88,26 @@ def read_recurring(body: bytes) -> Reading:
     return {str(e["UID"]): (_norm(e["DTSTART"].dt), _norm(e["DTEND"].dt)) for e in found}
 
 
-def _node() -> str:
+def _node() -> str | None:
+    """node with the pinned packages installed, or None (then why is printed)."""
     node = shutil.which("node")
     if node is None:
-        pytest.skip("node is not installed (.ci/run installs Debian's nodejs): "
-                    "ical.js and node-ical cannot be run")
+        return None
     if not (HERE / "node_modules").is_dir():
         npm = shutil.which("npm")
         if npm is None:
-            pytest.skip("npm is not installed: cannot install ical.js and node-ical")
+            return None
         subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True,
                        timeout=300, capture_output=True)
     return node
 
 
-def start_node(path: Path) -> subprocess.Popen[bytes]:
+def start_node(path: Path) -> subprocess.Popen[bytes] | None:
     """ical.js and node-ical, in one node process (tests/datetruth/read.mjs)."""
-    return subprocess.Popen([_node(), str(HERE / "read.mjs"), str(path)],
+    node = _node()
+    if node is None:
+        return None
+    return subprocess.Popen([node, str(HERE / "read.mjs"), str(path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, "TZ": "UTC"})
 
@@ -124,9 +138,20 @@ def disagreements(truth: dict[str, Truth], got: Reading) -> list[str]:
     return out
 
 
+@dataclass
+class Loaded:
+    truth: dict[str, Truth]
+    body: bytes
+    path: Path
+    db_url: str
+    settings: Settings
+    pages: dict[str, str]  # case id -> its HTML page
+
+
 @pytest.fixture(scope="module")
-def feed(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Truth], bytes, Path]:
-    """The truth and the served feed, loaded the real way (files -> sync -> server)."""
+def feed(tmp_path_factory: pytest.TempPathFactory) -> Loaded:
+    """The truth, the served feed and the case pages, loaded the real way
+    (files -> sync -> server)."""
     root = tmp_path_factory.mktemp("datetruth")
     cals = root / "calendars"
     cals.mkdir()
@@ -144,17 +169,18 @@ def feed(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Truth], by
         feeds.get(None)
         with LiveServer(create_app(settings, store, feeds)) as srv:
             got = httpx.get(srv.url + "/calendars/all.ics", timeout=60)
+            pages = {case_id(z): httpx.get(f"{srv.url}/cases/{case_id(z)}", timeout=60).text
+                     for z in PAGE_ZONES}
     finally:
         store.close()
     assert got.status_code == 200
     path = root / "all.ics"
     path.write_bytes(got.content)
-    return truth, got.content, path
+    return Loaded(truth, got.content, path, db_url, settings, pages)
 
 
-def test_every_client_reads_every_time_as_the_file_means(
-        feed: tuple[dict[str, Truth], bytes, Path]) -> None:
-    truth, body, path = feed
+def test_every_client_reads_every_time_as_the_file_means(feed: Loaded) -> None:
+    truth, body, path = feed.truth, feed.body, feed.path
     assert len(truth) >= 10_000 and len(ZONES) >= 20
     assert sum(t.timed for t in truth.values()) > 8_000
     node = start_node(path)  # runs beside the Python parsers
@@ -165,7 +191,8 @@ def test_every_client_reads_every_time_as_the_file_means(
     with ProcessPoolExecutor(max_workers=2, mp_context=get_context("fork")) as pool:
         running = {name: pool.submit(read, body) for name, read in parsers.items()}
         readings = {name: job.result(timeout=300) for name, job in running.items()}
-    readings.update(read_node(node))
+    if node is not None:
+        readings.update(read_node(node))
     bad = {name: disagreements(truth, got) for name, got in readings.items()}
     total = sum(len(v) for v in bad.values())
     print(f"\nDATE TRUTH: events={len(truth)} zones={len(ZONES)} parsers={len(readings)} "
@@ -173,7 +200,52 @@ def test_every_client_reads_every_time_as_the_file_means(
     for name, wrong in bad.items():
         if wrong:
             print(f"  {name}: {len(wrong)} wrong, e.g. {wrong[0]}")
-    assert len(readings) == 6
     assert total == 0, {name: (len(w), w[:3]) for name, w in bad.items() if w}
+    if node is None:  # the Python clients agreed; the node ones could not be run
+        pytest.skip("node/npm not installed (.ci/run installs Debian's nodejs and npm): "
+                    "ical.js and node-ical were not run")
+    assert len(readings) == 6
 
 
+
+
+def _shown(text: str, uid: str, truth: Truth) -> str | None:
+    """None when a shown time means the truth's instants, else what is wrong."""
+    got = read_when(text, truth.zone)
+    if got != (truth.start, truth.end):
+        return f"{uid} ({truth.zone}): means {truth.start} - {truth.end}, shows {text!r}"
+    return None
+
+
+def test_messages_and_pages_show_the_same_instants(feed: Loaded) -> None:
+    """Reminder and change-alert texts and the case pages, for the timed events of
+    :data:`PAGE_ZONES` (near every DST change there, and across them)."""
+    sample = {uid: t for uid, t in feed.truth.items()
+              if t.timed and t.zone in PAGE_ZONES}
+    assert len(sample) > 1_500
+    wrong: list[str] = []
+    store = Store(feed.db_url)
+    try:
+        with store.read() as s:
+            cases = {c.id: c for c in s.exec(select(Case))}
+            events = {e.uid: e for e in s.exec(select(Event).where(
+                col(Event.uid).in_(list(sample))))}
+            added = {c.event_uid: c for c in s.exec(select(Change).where(
+                col(Change.event_uid).in_(list(sample))))}
+            for uid, t in sample.items():
+                ev, case = events[uid], cases[events[uid].case_id]
+                [first, *_] = plan_reminders(ev, case, feed.settings.reminders)
+                _, body = render("reminder", reminder_payload(first, ev, case),
+                                 due=first.due_at)
+                alert = plan_alert([added[uid]], ev, case, first.due_at)
+                _, change = render("change", alert.payload, due=first.due_at)
+                page = re.search(rf'<div class="when[^"]*">([^<]*)</div>\s*<div>Hearing: '
+                                 rf'Hearing {ev.event_id}\b', feed.pages[ev.case_id])
+                assert page is not None, uid
+                texts = [body, change, html.unescape(page[1])]
+                wrong += [w for text in texts if (w := _shown(text, uid, t))]
+    finally:
+        store.close()
+    print(f"\nDATE TRUTH (messages, pages): events={len(sample)} zones={len(PAGE_ZONES)} "
+          f"texts={3 * len(sample)} disagreements={len(wrong)}")
+    assert not wrong, wrong[:5]

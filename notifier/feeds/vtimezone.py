@@ -12,8 +12,8 @@ What is written:
 - the transitions come from :mod:`zoneinfo` (the same data the rest of notifier turns
   court-local times into instants with), from the last one before the window through
   the window's end;
-- transitions with the same offsets and name form one STANDARD (or DAYLIGHT, when the
-  zone's ``dst()`` is positive) sub-component. Where a yearly rule such as
+- transitions with the same offsets and name form one STANDARD (or DAYLIGHT, when
+  zoneinfo's ``dst()`` is not zero) sub-component. Where a yearly rule such as
   ``FREQ=YEARLY;BYMONTH=3;BYDAY=2SU`` generates exactly those onsets (every generated
   onset is checked against the real transitions up to the window's end) it is written
   as an RRULE, with UNTIL when the rule stops inside the window; otherwise each onset
@@ -180,14 +180,11 @@ def vtimezone(tzid: str, first_year: int, last_year: int) -> bytes:
     groups: dict[tuple[timedelta, timedelta, str, timedelta], list[Transition]] = {}
     for t in inside:
         groups.setdefault((t.offset_from, t.offset_to, t.name, t.dst), []).append(t)
-    # tzdata gives Dublin (and Morocco) a negative DST: their winter is "daylight" there.
-    # Clients expect the usual pair, so then the periods above the lowest offset are.
-    negative = any(t.dst < timedelta(0) for t in inside)
-    lowest = min(t.offset_to for t in inside)
+    # DAYLIGHT is what tzdata marks as DST, negative DST included (Dublin's winter GMT,
+    # Morocco's Ramadan +00): one STANDARD and one DAYLIGHT, as clients expect. (Calling
+    # Morocco's +01 DAYLIGHT instead made vobject read its Ramadan changes wrong.)
     # Onsets are local times: stop where every real change before them has been probed.
     window_end = (end + min(t.offset_from for t in inside)).replace(tzinfo=None)
     for group in groups.values():
-        head = group[0]
-        daylight = head.offset_to > lowest if negative else head.dst > timedelta(0)
-        out.add_component(_component(group, window_end, daylight))
+        out.add_component(_component(group, window_end, group[0].dst != timedelta(0)))
     return bytes(out.to_ical())

@@ -13,6 +13,7 @@ notifier's own code.
 from __future__ import annotations
 
 import random
+import re
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -163,3 +164,29 @@ def write_calendars(folder: Path) -> dict[str, Truth]:
                 truth[uid] = Truth(zone, day, last + timedelta(days=1))
         (folder / f"{cid}.toml").write_text("\n".join(lines), encoding="utf-8")
     return truth
+
+
+_DAY = r"\w{3} \d{1,2} \w{3} \d{4}"
+_WHEN = re.compile(rf"(?P<d1>{_DAY}) (?P<t1>\d\d:\d\d)(?: (?P<z1>[^\s–]+))?"
+                   rf"(?:–| – (?P<d2>{_DAY}) )(?P<t2>\d\d:\d\d) (?P<z2>\S+)")
+
+
+def _read_wall(day: str, hm: str, name: str, tz: ZoneInfo) -> datetime | None:
+    """The one instant a wall time and zone name can mean, or None when not exactly one."""
+    wall = datetime.strptime(f"{day} {hm}", "%a %d %b %Y %H:%M")
+    found = {instant.astimezone(UTC) for fold in (0, 1)
+             if exists(wall, tz) and (instant := wall.replace(tzinfo=tz, fold=fold))
+             and instant.tzname() == name}
+    return found.pop() if len(found) == 1 else None
+
+
+def read_when(text: str, zone: str) -> tuple[datetime | None, datetime | None] | None:
+    """What a reader takes a shown time such as ``Sun 7 Nov 2027 00:30 EDT–01:30 EST``
+    (or ``Wed 2 Jul 2025 09:30–10:30 EDT``: one name for both) to mean, if it can."""
+    m = _WHEN.search(text)
+    if m is None:
+        return None
+    tz = ZoneInfo(zone)
+    start = _read_wall(m["d1"], m["t1"], m["z1"] or m["z2"], tz)
+    end = _read_wall(m["d2"] or m["d1"], m["t2"], m["z2"], tz)
+    return start, end
