@@ -40,7 +40,7 @@ from webhelpers import LiveServer, write_config
 from notifier.cli import main
 from notifier.config import Settings, load_settings
 from notifier.feeds.cache import FeedService, options_from
-from notifier.notify.messages import render
+from notifier.notify.messages import Renderer, context
 from notifier.notify.planner import plan_alert, plan_reminders, reminder_payload
 from notifier.server.web import create_app
 from notifier.store import Store
@@ -224,6 +224,7 @@ def test_messages_and_pages_show_the_same_instants(feed: Loaded) -> None:
               if t.timed and t.zone in PAGE_ZONES}
     assert len(sample) > 1_500
     wrong: list[str] = []
+    renderer = Renderer()
     store = Store(feed.db_url)
     try:
         with store.read() as s:
@@ -235,10 +236,14 @@ def test_messages_and_pages_show_the_same_instants(feed: Loaded) -> None:
             for uid, t in sample.items():
                 ev, case = events[uid], cases[events[uid].case_id]
                 [first, *_] = plan_reminders(ev, case, feed.settings.reminders)
-                _, body = render("reminder", reminder_payload(first, ev, case),
-                                 due=first.due_at)
-                alert = plan_alert([added[uid]], ev, case, first.due_at)
-                _, change = render("change", alert.payload, due=first.due_at)
+                due = first.due_at
+                # What messages.render() does, with one Renderer for all (it builds one
+                # per call).
+                _, body = renderer.render("", "reminder", context(
+                    "reminder", reminder_payload(first, ev, case), due=due, now=due))
+                alert = plan_alert([added[uid]], ev, case, due)
+                _, change = renderer.render("", "change", context(
+                    "change", alert.payload, due=due, now=due))
                 page = re.search(rf'<div class="when[^"]*">([^<]*)</div>\s*<div>Hearing: '
                                  rf'Hearing {ev.event_id}\b', feed.pages[ev.case_id])
                 assert page is not None, uid
