@@ -67,8 +67,13 @@ class When:
             text = f"{_day(local.date())} {local:%H:%M}"
             if self.end is not None:
                 end = self.end.astimezone(tz)
+                # Across a DST change the start keeps its own zone name ("00:30 EDT–
+                # 02:30 EST"): one name for both would put one of them an hour off.
+                if end.tzname() != local.tzname():
+                    text += f" {local.tzname()}"
                 text += f"–{end:%H:%M}" if end.date() == local.date() else \
                     f" – {_day(end.date())} {end:%H:%M}"
+                return f"{text} {end.tzname()}"
             return f"{text} {local.tzname()}"
         if self.date is not None:
             if self.end_date and self.end_date != self.date:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -11,6 +12,7 @@ from notifier.calendars.folders import scan
 from notifier.calendars.icsfile import parse_ics
 from notifier.calendars.tomlfile import event_uid, parse_toml_calendar
 from notifier.errors import CalendarError
+from notifier.specs import When
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -261,3 +263,18 @@ def test_case_id_all_is_reserved_for_the_all_cases_feed() -> None:
     assert "case id 'all' is reserved" in msg
     with pytest.raises(CalendarError, match="case id 'all' is reserved"):
         parse_ics(ICS, "calendars/all.ics", default_case_id="all")
+
+
+def test_a_span_across_a_dst_change_shows_both_zone_names() -> None:
+    ny = ZoneInfo("America/New_York")
+    # 00:30 EDT to 01:30 EST on 7 Nov 2027: with one name ("EST") the start read an
+    # hour late; with "EDT" the end read an hour early.
+    start = datetime(2027, 11, 7, 4, 30, tzinfo=UTC)
+    when = When(date=date(2027, 11, 7), start=start, end=start + timedelta(hours=2))
+    assert when.describe(ny) == "Sun 7 Nov 2027 00:30 EDT–01:30 EST"
+    late = When(date=date(2027, 11, 6), start=start - timedelta(hours=2),
+                end=start + timedelta(hours=2))
+    assert late.describe(ny) == "Sat 6 Nov 2027 22:30 EDT – Sun 7 Nov 2027 01:30 EST"
+    same = When(date=date(2027, 7, 7), start=datetime(2027, 7, 7, 13, 30, tzinfo=UTC),
+                end=datetime(2027, 7, 8, 14, 30, tzinfo=UTC))
+    assert same.describe(ny) == "Wed 7 Jul 2027 09:30 – Thu 8 Jul 2027 10:30 EDT"

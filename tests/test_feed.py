@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import recurring_ical_events
 import vobject
 from icalendar import Calendar
 from webhelpers import WEINSTEIN
@@ -318,3 +319,20 @@ def test_times_in_the_repeated_fall_back_hour_are_written_in_utc(
     assert end - start == timedelta(hours=1)
     assert end.utcoffset() == timedelta(0)
     assert b"DTEND:20251102T093000Z" in rendered.body
+
+
+def test_an_event_ending_in_the_repeated_hour_is_written_wholly_in_utc(
+        store: Store, write_cal, folders) -> None:  # type: ignore[no-untyped-def]
+    # 00:45 PDT on 2 Nov 2025 (one wall time) for 105 min: it ends at 01:30 PST, which
+    # happens twice. A TZID start with a UTC end made recurring-ical-events, which adds
+    # the length to the start in wall-clock time, end the event an hour late.
+    write_cal("a.toml", TIMED.replace("start = 2025-07-10T09:30:00\nduration = \"90m\"",
+                                      "start = 2025-11-02T00:45:00\nduration = \"105m\""))
+    sync(store, folders, T0)
+    rendered = FeedService(store, OPTS).get(None)
+    assert rendered is not None
+    assert b"DTSTART:20251102T074500Z\r\n" in rendered.body
+    assert b"DTEND:20251102T093000Z\r\n" in rendered.body
+    [got] = recurring_ical_events.of(Calendar.from_ical(rendered.body)).at((2025, 11, 2))
+    assert got["DTSTART"].dt.astimezone(UTC) == datetime(2025, 11, 2, 7, 45, tzinfo=UTC)
+    assert got["DTEND"].dt.astimezone(UTC) == datetime(2025, 11, 2, 9, 30, tzinfo=UTC)

@@ -159,3 +159,28 @@ def test_channel_config_keys_and_errors(tmp_path, db_url) -> None:  # type: igno
     with pytest.raises(ConfigError, match="digest_time"):
         make_settings(tmp_path, db_url, channels=[{"name": "m", "url": "json://x",
                                                    "digest_time": "25:00"}])
+
+
+def test_ics_attachment_carries_the_feeds_vtimezone(tmp_path: Path, db_url: str) -> None:
+    """An email's .ics carries the feed's VTIMEZONE: onsets in the local time before
+    the change, never a multi-valued RDATE (ical.js, in Thunderbird, read icalendar's
+    form one DST offset off for May 2027)."""
+    from datetime import UTC, datetime
+
+    import vobject
+
+    from notifier.notify.ics_attachment import event_ics
+
+    start = datetime(2027, 5, 17, 13, 30, tzinfo=UTC)  # 09:30 EDT
+    ev = make_event("e1", start=start)
+    ev.end_utc = start + timedelta(hours=1)
+    ev.sequence, ev.created_at, ev.updated_at = 0, utc(2027, 1, 1), utc(2027, 1, 1)
+    ev.uid = "c1/e1@notifier"
+    body = event_ics(ev, make_case(), make_settings(tmp_path, db_url))
+    assert body is not None
+    assert b"BEGIN:DAYLIGHT\r\nDTSTART:20270314T020000\r\nTZNAME:EDT\r\n" in body
+    assert b"RRULE:FREQ=YEARLY;BYDAY=1SU;BYMONTH=11\r\n" in body  # Nov 2026 and 2027
+    assert not [line for line in body.split(b"\r\n") if line.startswith(b"RDATE")]
+    assert b"DTSTART;TZID=America/New_York:20270517T093000\r\n" in body
+    cal = vobject.readOne(body.decode())  # the zone built from the block itself
+    assert cal.vevent.dtstart.value.astimezone(UTC) == start

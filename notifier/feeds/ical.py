@@ -14,15 +14,15 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Timezone, vDuration, vText, vUri
+from icalendar import Calendar, vDuration, vText, vUri
 from icalendar import Event as VEvent
 from icalendar.enums import STATUS, TRANSP
 
 from ..specs import When
 from ..tracking.diff import label
+from .vtimezone import vtimezone
 
 PRODID = "-//notifier//Court calendar feed//EN"
 ALL_NAME = "Court dates: all cases"
@@ -188,16 +188,22 @@ def description(ev: FeedEvent, case: FeedCase, undated: Sequence[str], opts: Fee
     return "\n".join(lines)
 
 
-def _unambiguous(local: datetime) -> datetime:
-    """``local``, or the same instant in UTC when its wall time happens twice.
+def _ambiguous(local: datetime) -> bool:
+    """True when the wall time of ``local`` happens twice (a fall-back night's 01:30)."""
+    return local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset()
+
+
+def _unambiguous(start: datetime, end: datetime | None) -> tuple[datetime, datetime | None]:
+    """Start and end as court-local times, or both in UTC when either happens twice.
 
     A TZID wall time cannot say which 01:30 of a fall-back night it means (clients
-    take the first), so such times are written in UTC, which RFC 5545 allows next
-    to a TZID start or end.
+    take the first), so such times are written in UTC. Both, not just the one: a
+    client that adds the event's length to DTSTART in wall-clock time
+    (recurring-ical-events does) would put a UTC end one DST offset off.
     """
-    if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
-        return local.astimezone(UTC)
-    return local
+    if _ambiguous(start) or (end is not None and _ambiguous(end)):
+        return start.astimezone(UTC), end.astimezone(UTC) if end is not None else None
+    return start, end
 
 
 def event_fragment(ev: FeedEvent, case: FeedCase, undated: tuple[str, ...],
@@ -217,8 +223,8 @@ def event_fragment(ev: FeedEvent, case: FeedCase, undated: tuple[str, ...],
     end: date | datetime | None
     if ev.start_utc is not None:
         tz = _tz(case.timezone)
-        start = _unambiguous(ev.start_utc.astimezone(tz))
-        end = _unambiguous(ev.end_utc.astimezone(tz)) if ev.end_utc is not None else None
+        start, end = _unambiguous(ev.start_utc.astimezone(tz),
+                                  ev.end_utc.astimezone(tz) if ev.end_utc else None)
         if tz is not UTC:
             tzid = case.timezone
             years = (start.year, (end or start).year)
@@ -237,12 +243,12 @@ def event_fragment(ev: FeedEvent, case: FeedCase, undated: tuple[str, ...],
     return Fragment(no_controls(vevent.to_ical()), tzid, years)
 
 
-@lru_cache(maxsize=256)
 def timezone_block(tzid: str, first_year: int, last_year: int) -> bytes:
-    """VTIMEZONE for ``tzid`` covering the given years (Outlook needs one per TZID)."""
-    tz = Timezone.from_tzid(tzid, first_date=date(first_year, 1, 1),
-                            last_date=date(last_year + 1, 1, 1))
-    return bytes(tz.to_ical())
+    """VTIMEZONE for ``tzid`` covering the given years (Outlook needs one per TZID).
+
+    Written by :mod:`.vtimezone` so that every client, ical.js included, reads it alike.
+    """
+    return vtimezone(tzid, first_year, last_year)
 
 
 def timezone_blocks(fragments: Iterable[Fragment]) -> list[bytes]:
