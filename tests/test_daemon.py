@@ -17,7 +17,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.policy import default as email_policy
@@ -29,6 +29,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from outboxhelpers import Sink
 from sqlmodel import select
+from waiting import wait_for
 
 from notifier.store import Store
 from notifier.store.models import Notification
@@ -68,14 +69,6 @@ def smtp() -> Iterator[tuple[Mailbox, int]]:
     finally:
         ctl.stop()
 
-
-def wait_for(cond: Callable[[], bool], limit: float, what: str) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {limit}s waiting for {what}")
 
 
 CASE = """

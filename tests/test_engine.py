@@ -7,7 +7,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 from conftest import WriteCal
 from outboxhelpers import Sink, make_settings
 from sqlmodel import select
+from waiting import until
 
 from notifier.notify import outbox
 from notifier.server.scheduler import Engine
@@ -23,14 +23,6 @@ from notifier.store.models import Notification
 
 REPO = Path(__file__).resolve().parent.parent
 
-
-def _wait(cond, timeout: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
 
 
 def test_reminder_due_in_2s_is_delivered_within_1s_of_due(tmp_path: Path, db_url: str,
@@ -63,7 +55,7 @@ status = "scheduled"
             got = lambda: [m for m in sink.times if "Clock hearing" in m]  # noqa: E731
             # The reminder only: the first sync into an empty database is a baseline
             # import (no "added" alert).
-            assert _wait(lambda: len(got()) == 1, 10), sink.bodies
+            assert until(lambda: len(got()) == 1, 10, step=0.02), sink.bodies
             [reminder] = got()
             assert "Hearing added" not in reminder
             lateness = (sink.times[reminder] - due).total_seconds()
@@ -130,19 +122,19 @@ url = "{sink.url}"
             target = min(count() + rng.randint(20, 70), total - 30)
             proc = _start_dispatcher(cfg, log)
             try:
-                assert _wait(lambda: count() >= target, 30), log.read_text()  # noqa: B023
+                assert until(lambda: count() >= target, 30, step=0.02), log.read_text()  # noqa: B023
             finally:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait(10)
             kills += 1
         proc = _start_dispatcher(cfg, log)
         try:
-            assert _wait(lambda: len(delivered()) >= total, 60), log.read_text()
+            assert until(lambda: len(delivered()) >= total, 60, step=0.02), log.read_text()
             def statuses() -> set[str]:
                 # A fresh session per look: one session would keep stale row states.
                 with store.read() as s:
                     return {n.status for n in s.exec(select(Notification)).all()}
-            assert _wait(lambda: statuses() == {"sent"}, 10), statuses()
+            assert until(lambda: statuses() == {"sent"}, 10, step=0.02), statuses()
         finally:
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(10) == 0, log.read_text()

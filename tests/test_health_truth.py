@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
+from waiting import until
 from webhelpers import LiveServer
 
 from notifier import metrics
@@ -35,14 +34,6 @@ def _settings(tmp_path: Path, db_url: str, **extra: Any) -> Settings:
     return parse_settings({"database": {"url": db_url}, **extra}, origin="test",
                           base_dir=tmp_path, env={})
 
-
-def _wait(cond: Callable[[], bool], limit: float) -> bool:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
 
 
 def test_disk_full_seen_by_a_write_is_degraded_until_a_write_succeeds(
@@ -88,15 +79,15 @@ def test_a_scheduled_job_that_raised_is_degraded_with_its_reason_until_it_runs_c
         conn.close()
 
     try:
-        assert _wait(lambda: engine.last_sync is not None, 10)
+        assert until(lambda: engine.last_sync is not None, 10)
         assert health_report(store, engine, settings).body["status"] == "ok"
         rename("event", "event_away")
-        assert _wait(lambda: "sync" in engine.job_failures, 10)
+        assert until(lambda: "sync" in engine.job_failures, 10)
         rep = health_report(store, engine, settings)
         assert rep.status_code == 200 and rep.body["status"] == "degraded", rep.body
         assert "no such table: event" in rep.body["jobs"]["sync"]["error"], rep.body
         rename("event_away", "event")
-        assert _wait(lambda: "sync" not in engine.job_failures, 10)
+        assert until(lambda: "sync" not in engine.job_failures, 10)
         assert "jobs" not in health_report(store, engine, settings).body
     finally:
         assert engine.shutdown(5)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from outboxhelpers import Sink, make_settings
 from sqlmodel import select
+from waiting import until
 
 from notifier.notify import dispatch_sql, outbox
 from notifier.notify.lane_health import LaneHealth, reason_class
@@ -21,15 +22,6 @@ from notifier.server.health import health_report
 from notifier.server.scheduler import Engine
 from notifier.store import Store
 from notifier.store.models import Notification
-
-
-def _wait(cond, timeout: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return bool(cond())
 
 
 def test_a_failing_claim_backs_off_and_recovers_with_nothing_lost(
@@ -75,7 +67,7 @@ def test_a_failing_claim_backs_off_and_recovers_with_nothing_lost(
             assert sink.url not in str(report.body) and not sink.bodies
 
             full[0] = False
-            assert _wait(lambda: len(sink.bodies) == 5, 10), sink.bodies
+            assert until(lambda: len(sink.bodies) == 5, 10), sink.bodies
         finally:
             assert engine.shutdown(5)
     assert set(sink.bodies) == {f"n{i}" for i in range(5)}

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ import httpx
 import pytest
 from channelkit import HttpSink, free_port
 from click.testing import CliRunner
+from waiting import wait_for
 
 from notifier.cli import main
 from notifier.store import Store
@@ -118,15 +119,6 @@ def daemon(tmp_path: Path) -> Iterator[Daemon]:
         if d.proc is not None and d.proc.poll() is None:
             d.stop()
 
-
-def wait_for(cond: Callable[[], bool], limit: float, what: str,
-             output: Callable[[], str] = lambda: "") -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {limit}s waiting for {what}\n{output()[-3000:]}")
 
 
 def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -23,6 +23,7 @@ from typing import Any
 
 from channelkit import free_port
 from sqlmodel import select
+from waiting import until
 
 from notifier.notify import outbox
 from notifier.store import Store
@@ -82,14 +83,6 @@ class KillingSink:
         self.server.server_close()
 
 
-def _wait(cond, limit: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return bool(cond())
-
 
 def test_kill9_mid_delivery_loses_nothing_and_duplicates_at_most_one_per_kill(
         tmp_path: Path) -> None:
@@ -141,12 +134,12 @@ url = "{sink.url}"
             kills += 1
         with sink.lock:
             sink.proc = proc = start()
-        assert _wait(lambda: len(sink.bodies) >= total, 60), log.read_text()
+        assert until(lambda: len(sink.bodies) >= total, 60), log.read_text()
 
         def statuses() -> Counter[str]:
             with store.read() as s:  # a fresh session per look
                 return Counter(n.status for n in s.exec(select(Notification)).all())
-        assert _wait(lambda: set(statuses()) == {"sent"}, 15), statuses()
+        assert until(lambda: set(statuses()) == {"sent"}, 15), statuses()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0, log.read_text()
     finally:

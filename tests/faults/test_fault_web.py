@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -26,6 +26,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from waiting import wait_for
 
 from notifier.config import load_settings
 from notifier.store import Store
@@ -138,14 +139,6 @@ def daemon(site: Site) -> Iterator[Run]:
     finally:
         run.stop()
 
-
-def wait_for(cond: Callable[[], bool], limit: float, what: str) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {limit}s waiting for {what}")
 
 
 def _settled(client: httpx.Client) -> None:
