@@ -60,7 +60,7 @@ def test_a_new_top_level_module_must_be_placed_in_a_layer(tmp_path: Path) -> Non
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
     shutil.copytree(ROOT / "notifier", tmp_path / "notifier",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    (tmp_path / "notifier" / "dockets.py").write_text('"""Not yet placed."""\n')
+    (tmp_path / "notifier" / "unplaced.py").write_text('"""Not yet placed."""\n')
     done = _lint(tmp_path)
     assert done.returncode != 0, done.stdout
-    assert "dockets" in done.stdout + done.stderr
+    assert "unplaced" in done.stdout + done.stderr
