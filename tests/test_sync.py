@@ -209,7 +209,7 @@ def snapshot(store: Store) -> list[tuple[object, ...]]:
 
 
 @pytest.mark.parametrize(("bad", "message"), [
-    ("[case]\nid = \"c1\"\ntitle = \"x\"\n[[events]\n", "calendars/c1.toml: invalid TOML"),
+    ("[case]\nid = \"c1\"\ntitle = \"x\"\n[[events]\n", "calendars/c1.toml:4: invalid TOML"),
     (cal(ev()).replace("America/New_York", "Mars/Olympus"), "unknown time zone 'Mars/Olympus'"),
     (cal(ev(when='date = "2025-02-30"')), "date = '2025-02-30'"),
     (cal(ev() + ev()), "duplicate event id 'h'"),

@@ -24,7 +24,6 @@ from pydantic import (
 
 from ..config.base import Duration, Offsets, TimeZoneName
 from ..config.tomltext import (
-    TOMLDecodeError,
     TomlTextError,
     control_chars,
     gc_paused,
@@ -254,8 +253,6 @@ def _parse(text: str, source: str) -> CalendarSpec:
     except TomlTextError as e:
         pos = f"{source}:{e.line}" if e.line else source
         raise CalendarError(source, [f"{pos}: invalid TOML: {e}"]) from None
-    except TOMLDecodeError as e:
-        raise CalendarError(source, [f"{source}: invalid TOML: {e}"]) from e
     # Line numbers are only needed for messages: found when there is a problem.
     lines: _Lines | None = None
 

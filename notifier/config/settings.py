@@ -31,7 +31,7 @@ from ..timeutil import clip
 from .base import Clock, Duration, Offsets, TimeZoneName
 from .base import Section as _Section
 from .sources import SourceSettings
-from .tomltext import TOMLDecodeError, TomlTextError, load_toml
+from .tomltext import TomlTextError, load_toml
 
 NOTIFICATION_TYPES = ("reminder", "change", "digest", "operator")
 
@@ -362,6 +362,4 @@ def load_settings(path: str | os.PathLike[str] | None = None,
         raise ConfigError(f"{found}: not UTF-8 text ({e.reason} at byte {e.start})") from e
     except TomlTextError as e:
         raise ConfigError(f"{found}{f':{e.line}' if e.line else ''}: invalid TOML: {e}") from None
-    except TOMLDecodeError as e:
-        raise ConfigError(f"{found}: invalid TOML: {e}") from e
     return parse_settings(data, origin=str(found), base_dir=found.resolve().parent, env=env)

@@ -67,7 +67,7 @@ CONTENT_FAULTS = {
                 [r"calendars/bad\.ics: VEVENT #1 .*DESCRIPTION = 'a\\x00b': control characters"]),
     "not-utf8": ("bad.toml", b"[case]\nid = \"bad\"\ntitle = \"\xff\xfe\"\n",
                  [r"calendars/bad\.toml: not UTF-8"]),
-    "bad-toml": ("bad.toml", "[case\n", [r"calendars/bad\.toml: invalid TOML"]),
+    "bad-toml": ("bad.toml", "[case\n", [r"calendars/bad\.toml:1: invalid TOML"]),
     "ics-garbage": ("bad.ics", b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\n:::\r\n",
                     [r"calendars/bad\.ics: "]),
     "offsets": ("bad.toml", BAD_TOML_V1.replace(
