@@ -38,7 +38,7 @@ _DATE_RE = re.compile(
 _AMPM = r"(?P<ap>[ap])\.?\s?m\b\.?"
 # A time right after a date: "10:00 AM", ", at 2:30 p.m.", "@ 9:00", "at 9 a.m.".
 _TIME_AFTER = re.compile(
-    rf""",?\s*(?:(?:at|@|beginning\s+at|commencing\s+at|starting\s+at)\s+)?
+    rf""",?\s*(?:(?:hearing\s+)?time\s*:\s*)?(?:(?:at|@|beginning\s+at|commencing\s+at|starting\s+at)\s+)?
     (?:(?P<h>\d{{1,2}}):(?P<mi>\d{{2}})(?:\s*(?:{_AMPM}|(?P<noon>noon)))?
       |(?P<h2>\d{{1,2}})\s*(?P<ap2>[ap])\.?\s?m\b\.?
       |(?P<noon2>noon))""",
@@ -46,7 +46,7 @@ _TIME_AFTER = re.compile(
 )
 # A time right before a date: "at 9:00 a.m. on May 4", "10:00 AM, Monday, May 4".
 _TIME_BEFORE = re.compile(
-    rf"""(?:(?P<h>\d{{1,2}}):(?P<mi>\d{{2}})\s*{_AMPM}|(?P<h2>\d{{1,2}})\s*(?P<ap2>[ap])\.?\s?m\b\.?)
+    rf"""(?:(?<![\d:])(?P<h>\d{{1,2}}):(?P<mi>\d{{2}})\s*(?:{_AMPM})?|(?P<h2>\d{{1,2}})\s*(?P<ap2>[ap])\.?\s?m\b\.?)
     \s*(?:,|on|\s)*(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s*)?(?:on\s+)?\Z""",
     re.IGNORECASE | re.VERBOSE,
 )

@@ -10,14 +10,17 @@ fact; a fact the rules are unsure of comes back with ``certain=False``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from .dates import DateHit, find_dates
 from .phrases import (
+    CONTINUED_RE,
+    FILING_SUBJECT,
     FROM_BEFORE,
     HEADING_RE,
     MOVE_AFTER,
+    NOTICE_LEAD,
     PAPERWORK_BEFORE,
     REQUEST_RE,
     TO_BEFORE,
@@ -85,12 +88,18 @@ def _clause_end(bounds: list[int], pos: int, limit: int) -> int:
     return limit
 
 
+def _close(gap: str) -> bool:
+    """Whether a verb still governs a date this far after it (no aside in between)."""
+    return len(gap) <= 80 and "(" not in gap and ")" not in gap
+
+
 def _verb(near: str) -> tuple[str, int, int] | None:
     """The scheduling verb nearest the end of ``near``: (action, start, end)."""
     best: tuple[str, int, int] | None = None
     for action, pattern in VERBS:
         for m in pattern.finditer(near):
-            if best is None or m.end() > best[2] or (m.end() == best[2] and m.start() < best[1]):
+            # Ties go to the shorter match: "Trial Setting set for" is governed by "set for".
+            if best is None or m.end() > best[2] or (m.end() == best[2] and m.start() > best[1]):
                 best = (action, m.start(), m.end())
     return best
 
@@ -105,7 +114,6 @@ def facts_in(text: str, filed: date | None) -> list[RawFact]:
     bounds = _boundaries(work)
     request = REQUEST_RE.match(text) is not None
     out: list[RawFact] = []
-    seen: set[tuple[str, str, str]] = set()
     pending: tuple[DateHit, str | None] | None = None  # a "from" date and its verb
     for i, hit in enumerate(hits):
         cstart = _clause_start(bounds, hit.start)
@@ -119,7 +127,7 @@ def facts_in(text: str, filed: date | None) -> list[RawFact]:
             pending = None
         verb = _verb(near)
         paper = PAPERWORK_BEFORE.search(near)
-        if paper and (verb is None or paper.end() >= verb[2]):
+        if paper and (verb is None or paper.start() >= verb[2]):
             continue
         if FROM_BEFORE.search(near):
             pending = (hit, verb[0] if verb else None)
@@ -136,10 +144,15 @@ def facts_in(text: str, filed: date | None) -> list[RawFact]:
             qend = hit.end + vac.end()
             kind_text = work[cstart:hit.start]
         elif verb is not None:
+            if not _close(near[verb[2]:]):
+                continue
             action = verb[0]
-            kind_text = work[cstart:nstart + verb[1]] or near
+            # The verb itself may name the event ("Hearing Date:", "hearing On:").
+            kind_text = work[cstart:nstart + verb[2]] or near
             if action == "set" and VACATE_BEFORE.search(work[cstart:nstart + verb[1]]):
                 action = "vacated"
+        elif NOTICE_LEAD.match(work[:hit.start]):
+            action, kind_text = "set", work[:hit.start]
         elif pending is not None and TO_BEFORE.match(near):
             action = pending[1] or "reset"
             if action == "set":
@@ -154,20 +167,59 @@ def facts_in(text: str, filed: date | None) -> list[RawFact]:
         if request and action in ("reset", "vacated", "deadline"):
             continue  # a motion or stipulation asks for this; nothing is decided yet
         certain = True
+        subject = kind_of(kind_text)
+        if action == "set" and subject is None and FILING_SUBJECT.search(kind_text):
+            action = "deadline"
         if action == "deadline":
             kind = "deadline"
         else:
-            found = kind_of(kind_text) or kind_of(right[:60])
+            found = subject or kind_of(right[:60])
             if found is None:
-                found, certain = "other", False
+                # Only the entry's heading names the event ("Hearing held on 6/4. ...
+                # PASSED BY COURT TO 7/2"): likely, not sure.
+                found, certain = kind_of(work[:cstart]) or "other", False
             kind = found
         if action == "held" and filed is not None and hit.date > filed + timedelta(days=1):
             certain = False
         quote = text[cstart:qend].strip()
-        key = (action, kind, hit.date.isoformat())
-        if key in seen:
+        out.append(RawFact(action, kind, hit.date.isoformat(), hit.time, from_date, quote,
+                           certain))
+    if not request:
+        out = _continued(text, out)
+    return _dedupe(out)
+
+
+def _continued(text: str, facts: list[RawFact]) -> list[RawFact]:
+    """Under a "Hearing Continued" heading, the date an entry then sets is a reset."""
+    marks = [kind_of(m.group("ev") or m.group("ev2") or "") for m in CONTINUED_RE.finditer(text)]
+    if not marks:
+        return facts
+    out = []
+    for f in facts:
+        if f.action == "set":
+            for mk in marks:
+                if mk is None or mk == f.kind or f.kind in ("hearing", "other"):
+                    f = replace(f, action="reset",
+                                kind=mk if mk and f.kind in ("hearing", "other") else f.kind)
+                    break
+        out.append(f)
+    return out
+
+
+def _dedupe(facts: list[RawFact]) -> list[RawFact]:
+    """One fact per action, date and kind; a restatement fills in a missing kind or time."""
+    out: list[RawFact] = []
+    for f in facts:
+        i = next((n for n, o in enumerate(out) if (o.action, o.date) == (f.action, f.date)
+                  and f.action != "deadline"
+                  and (o.kind == f.kind or "other" in (o.kind, f.kind))), None)
+        if i is None:
+            out.append(f)
             continue
-        seen.add(key)
-        out.append(RawFact(action, kind, hit.date.isoformat(), hit.time if action != "deadline"
-                           or hit.time else None, from_date, quote, certain))
+        old = out[i]
+        if old.kind == "other" and f.kind != "other":
+            old = replace(old, kind=f.kind, certain=f.certain and old.certain or f.certain)
+        if old.time is None and f.time is not None:
+            old = replace(old, time=f.time)
+        out[i] = old
     return out
