@@ -48,38 +48,46 @@ def kind_of(phrase: str) -> str | None:
     return kind
 
 
-# Scheduling verbs, by action, in tie-break order (the later a verb ends, the nearer it
-# is to the date and the more it governs it).
-VERBS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("deadline", re.compile(
+# Scheduling verbs: (action, hints, pattern). A pattern runs only when one of its
+# lower-case hints is in the text (a substring test is ~50x cheaper than the regex).
+# Among all matches the one ending nearest the date governs it.
+_I = re.IGNORECASE
+VERBS: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = (
+    ("deadline", ("due", "deadline", "shall", "must", "extended", "later"), re.compile(
         r"\bdue\b(?:\s+(?:by|on|date|no\s+later\s+than|on\s+or\s+before))?"
         r"|\bdeadlines?\b(?:\s+(?:is|of|set|for|by|extended|to|date))*"
         r"|\bshall\s+(?:be\s+)?(?:file|filed|serve|served|respond|submit|submitted)\b[^.;]{0,80}?"
         r"\b(?:by|on\s+or\s+before|no\s+later\s+than)"
         r"|\bmust\s+be\s+(?:filed|served|submitted)\b[^.;]{0,40}?\b(?:by|on\s+or\s+before)"
-        r"|\bextended\s+(?:to|until)|\bno\s+later\s+than", re.IGNORECASE)),
-    ("reset", re.compile(
+        r"|\bextended\s+(?:to|until)|\bno\s+later\s+than", _I)),
+    ("reset", ("set", "contin", "sched", "postpon", "advanc", "moved", "adjourn", "chang",
+               "notic", "calend", "passed"), re.compile(
         r"\b(?:re-?set|continued|rescheduled|re-?scheduled|postponed|advanced|moved|adjourned|"
         r"changed|re-?noticed|re-?calendared|passed(?:\s+by\s+(?:the\s+)?court)?(?=\s+to\b))\b"
         r"(?:\s+(?!set\b)[\w.'-]+){0,3}?\s*"
         r"(?:to|for|until|till|on|:)?"
         r"|\b(?:adjourning|adjournment\s+of|continuing|rescheduling|resetting)\b"
-        r"(?:\s+(?!set\b)[\w.'-]+){0,5}?\s+(?:to|until)\b", re.IGNORECASE)),
-    ("vacated", re.compile(r"\bnot\s+held\b(?:\s+on)?", re.IGNORECASE)),
-    ("held", re.compile(
+        r"(?:\s+(?!set\b)[\w.'-]+){0,5}?\s+(?:to|until)\b", _I)),
+    ("vacated", ("not",), re.compile(r"\bnot\s+held\b(?:\s+on)?", _I)),
+    ("held", ("held", "minute"), re.compile(
         r"\bminute\s+entry\s+in\s+reference\s+to\s+hearing\s+on\s*:?"
         r"|(?<!be\s)(?<!been\s)(?<!not\s)\bheld\b(?:\s+(?:in\s+chambers|by\s+telephone|"
-        r"telephonically|via\s+\w+))?\s*(?:on|:)?", re.IGNORECASE)),
-    ("set", re.compile(
+        r"telephonically|via\s+\w+))?\s*(?:on|:)?", _I)),
+    ("set", ("set",), re.compile(
         r"\bset\b(?!\s+forth)(?:\s+(?:for|on|at|to|:))?(?:\s+(?:the|a|hearing|trial))?"
-        r"|\b(?:setting|scheduling)\b(?:(?:(?!\bheld\b)[^.;:]){0,80}?\b(?:for|on)\b)?"
-        r"|\bscheduling\s+an?\s+(?:[\w-]+\s+){0,3}?hearing\s*[-:]"
-        r"|\bscheduled?\b(?:\s+(?:for|on))?"
-        r"|\bwill\s+hold\s+(?:a|an|the)\b[^.;]{0,60}?\bon\b"
-        r"|(?<!of\s)\b(?:confirmation\s+|status\s+|motion\s+)?(?:hearing|conference|trial)\s*:"
-        r"|\b(?:will|shall|to)\s+(?:be\s+)?(?:held|heard|conducted|commence|begin|proceed|"
-        r"take\s+place)\b(?:\s+(?:on|at))?"
-        r"|\b(?:hearing|trial|conference)\s+date\s*(?:is\s*)?:|\bnoticed\s+for|\bcalendared\s+for|\bset\s+down\s+for", re.IGNORECASE)),
+        r"|\bset\s+down\s+for", _I)),
+    ("set", ("setting", "scheduling"), re.compile(
+        r"\b(?:setting|scheduling)\b(?:(?:(?!\bheld\b)[^.;:]){0,80}?\b(?:for|on)\b)?"
+        r"|\bscheduling\s+an?\s+(?:[\w-]+\s+){0,3}?hearing\s*[-:]", _I)),
+    ("set", ("schedule",), re.compile(r"\bscheduled?\b(?:\s+(?:for|on))?", _I)),
+    ("set", ("hold",), re.compile(r"\bwill\s+hold\s+(?:a|an|the)\b[^.;]{0,60}?\bon\b", _I)),
+    ("set", (":",), re.compile(
+        r"(?<!of\s)\b(?:confirmation\s+|status\s+|motion\s+)?(?:hearing|conference|trial)"
+        r"(?:\s+date)?\s*(?:is\s*)?:", _I)),
+    ("set", ("will", "shall", "to"), re.compile(
+        r"\b(?:will|shall|to)\s+(?:be\s+)?(?:held|heard|conducted|commence|begin|proceed|"
+        r"take\s+place)\b(?:\s+(?:on|at))?", _I)),
+    ("set", ("noticed", "calendared"), re.compile(r"\b(?:noticed|calendared)\s+for", _I)),
 )
 
 # A date followed by one of these is the date of an event being cancelled or moved.
@@ -122,20 +130,15 @@ HEADING_RE = re.compile(
 # An entry whose heading says an event was continued ("Hearing Continued", "Order
 # Continuing Hearing", "Notice of Continued Pretrial Conference", "341 Meeting
 # Continued"): the new date it then gives ("scheduled for", "to be held on") is a reset.
-def _event(name: str) -> str:
-    return (rf"(?P<{name}>(?:[\w'-]+\s+){{0,3}}?"
-            r"(?:hearing|trial|conference|meeting|sentencing|arraignment|hrg))")
-
-
-_EV, _EV2 = _event("ev"), _event("ev2")
+_EVENT_NOUN = r"(?:hearing|trial|conference|meeting|sentencing|arraignment|hrg)"
+# Run on the lower-cased text. Anchored on the verb: a leading "(words){0,3} noun"
+# would be tried at every word of every entry.
 CONTINUED_RE = re.compile(
-    rf"(?<!motion\sto\s)(?<!request\sto\s)(?<!stipulation\sto\s)"
-    rf"\b(?:continuing|continued|adjourned|adjourning|rescheduling|resetting|"
-    rf"adjournment\s+of|continuance\s+of)\s+(?:the\s+)?{_EV}\b"
-    rf"|\b{_EV2}\s+(?:is\s+|has\s+been\s+)?(?:continued|rescheduled|adjourned|reset)\b"
-    rf"(?!\s+(?:to|for|until)\b)"
-    rf"|\bproceedings:\s*continued\b",
-    re.IGNORECASE)
+    r"\b(?:continuing|continued|adjourned|adjourning|rescheduling|resetting|"
+    rf"adjournment\s+of|continuance\s+of)\s+(?:the\s+)?(?P<ev>(?:[\w'-]+\s+){{0,3}}?{_EVENT_NOUN})\b"
+    rf"|\b(?P<ev2>{_EVENT_NOUN}(?:\s+of\s+creditors)?)\s+(?:is\s+|has\s+been\s+)?"
+    r"(?:continued|rescheduled|adjourned|reset)\b(?!\s+(?:to|until)\b)(?!\s+for\s+\d)"
+    r"|\bproceedings:\s*continued\b")
 # The subject of "set for" when it is a filing, not an event ("Transcript Designation
 # set for 11/28/2016"): a deadline.
 FILING_SUBJECT = re.compile(

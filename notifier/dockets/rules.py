@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
-from .dates import DateHit, find_dates
+from .dates import DateHit, find_dates, lower
 from .phrases import (
     CONTINUED_RE,
     FILING_SUBJECT,
@@ -39,6 +39,10 @@ _ABBREV_WORDS = (
     "esq ex al et seq p.c l.l.c u.s.c u.s.a")
 _ABBREV = frozenset(_ABBREV_WORDS.split())
 _WORD_BEFORE = re.compile(r"([\w.]+)\Z")
+_CONTINUED_HINTS = ("continu", "adjourn", "reschedul", "reset", "proceedings")
+_QUICK_SKIP = re.compile(
+    r"(?:\(entered|service\s+date|signed(?:\s+on)?|filed(?:\s+on)?|dated|modified\s+on)"
+    r"\s*:?\s*\Z", re.IGNORECASE)
 _NEAR = 110  # how far before a date its governing verb may stand
 
 
@@ -60,7 +64,7 @@ def _boundaries(text: str) -> list[int]:
     for m in _END_RE.finditer(text):
         ch = m.group()
         if ch == ".":
-            w = _WORD_BEFORE.search(text, 0, m.start())
+            w = _WORD_BEFORE.search(text, max(0, m.start() - 24), m.start())
             word = w.group(1).lower().rstrip(".") if w else ""
             if word in ("a.m", "p.m"):
                 # "at 9:00 a.m. before Judge X" goes on; "at 9:00 a.m. Motions due" ends.
@@ -93,10 +97,12 @@ def _close(gap: str) -> bool:
     return len(gap) <= 80 and "(" not in gap and ")" not in gap
 
 
-def _verb(near: str) -> tuple[str, int, int] | None:
-    """The scheduling verb nearest the end of ``near``: (action, start, end)."""
+def _verb(near: str, low: str) -> tuple[str, int, int] | None:
+    """The scheduling verb nearest the end of ``near`` (``low``: it lower-cased)."""
     best: tuple[str, int, int] | None = None
-    for action, pattern in VERBS:
+    for action, hints, pattern in VERBS:
+        if not any(h in low for h in hints):
+            continue
         for m in pattern.finditer(near):
             # Ties go to the shorter match: "Trial Setting set for" is governed by "set for".
             if best is None or m.end() > best[2] or (m.end() == best[2] and m.start() > best[1]):
@@ -107,8 +113,11 @@ def _verb(near: str) -> tuple[str, int, int] | None:
 def facts_in(text: str, filed: date | None) -> list[RawFact]:
     """Every fact ``text`` states, in order."""
     # Headings become spaces so offsets (and quotes) still index the original text.
-    work = HEADING_RE.sub(lambda m: " " * len(m.group()), text)
-    hits = find_dates(work, filed)
+    low = lower(text)
+    work = text
+    if "set/reset" in low:
+        work = HEADING_RE.sub(lambda m: " " * len(m.group()), text)
+    hits = find_dates(work, filed, low)
     if not hits:
         return []
     bounds = _boundaries(work)
@@ -125,11 +134,14 @@ def facts_in(text: str, filed: date | None) -> list[RawFact]:
         right = work[hit.end:rend]
         if pending and pending[0].start < cstart:
             pending = None
-        verb = _verb(near)
-        paper = PAPERWORK_BEFORE.search(near)
+        if _QUICK_SKIP.search(near[-24:]):
+            continue  # "(Entered: ...)", "Signed on ...": the commonest dates, never facts
+        verb = _verb(near, low[nstart:hit.start])
+        cut = max(0, len(near) - 100)
+        paper = PAPERWORK_BEFORE.search(near, cut)
         if paper and (verb is None or paper.start() >= verb[2]):
             continue
-        if FROM_BEFORE.search(near):
+        if FROM_BEFORE.search(near[-40:]):
             pending = (hit, verb[0] if verb else None)
             continue
         same_clause_next = i + 1 < len(hits) and _clause_start(bounds, hits[i + 1].start) == cstart
@@ -185,13 +197,21 @@ def facts_in(text: str, filed: date | None) -> list[RawFact]:
         out.append(RawFact(action, kind, hit.date.isoformat(), hit.time, from_date, quote,
                            certain))
     if not request:
-        out = _continued(text, out)
+        out = _continued(text, low, out)
     return _dedupe(out)
 
 
-def _continued(text: str, facts: list[RawFact]) -> list[RawFact]:
+def _continued(text: str, low: str, facts: list[RawFact]) -> list[RawFact]:
     """Under a "Hearing Continued" heading, the date an entry then sets is a reset."""
-    marks = [kind_of(m.group("ev") or m.group("ev2") or "") for m in CONTINUED_RE.finditer(text)]
+    if not any(h in low for h in _CONTINUED_HINTS):
+        return facts  # the full pattern is slow; most entries have none of its verbs
+    marks = []
+    for m in CONTINUED_RE.finditer(low):
+        if m.group("ev2"):
+            # "341 Meeting Continued", "Pre-trial Conference adjourned": the words before.
+            marks.append(kind_of(low[max(0, m.start() - 30):m.end("ev2")]))
+        else:
+            marks.append(kind_of(m.group("ev") or ""))
     if not marks:
         return facts
     out = []
