@@ -25,8 +25,15 @@ _ORD = r"(?:st|nd|rd|th)?"
 # Three patterns, each cheap to scan for (one alternation with lookbehinds is several
 # times slower): numeric dates, "May 4, 2017", and "4th day of May, 2017" / "4 May 2017".
 _NUM_RE = re.compile(
-    r"(?<![\w/.-])(?:(?P<m>\d{1,2})(?P<sep>[/-])(?P<d>\d{1,2})(?:(?P=sep)(?P<y>\d{4}|\d{2}))?"
+    r"(?:(?P<m>\d{1,2})(?P<sep>[/-])(?P<d>\d{1,2})(?:(?P=sep)(?P<y>\d{4}|\d{2}))?"
     r"(?![\w/-])|(?P<iy>(?:19|20)\d\d)-(?P<im>\d\d)-(?P<id>\d\d)(?![\w-]))")
+# Checked in Python rather than as a leading lookbehind, which would stop the regex
+# engine from skipping ahead to the next digit.
+_NOT_BEFORE_NUM = "/.-_"
+_MONTH_WORDS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
+                "dec")
+_WEEKDAY_WORDS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
 # The month patterns run case-sensitively on the lower-cased text (over twice as fast
 # as IGNORECASE), and only when a month word followed by a number is there at all.
 _MONTH_FIRST_RE = re.compile(
@@ -146,8 +153,10 @@ def _parse(m: re.Match[str], filed: date | None) -> tuple[date, bool] | None:
 
 
 def _matches(text: str, low: str) -> list[re.Match[str]]:
-    found = list(_NUM_RE.finditer(text))
-    if _MONTH_HINT.search(low):
+    found = [m for m in _NUM_RE.finditer(text)
+             if not m.start() or not (text[m.start() - 1] in _NOT_BEFORE_NUM
+                                      or text[m.start() - 1].isalnum())]
+    if any(w in low for w in _MONTH_WORDS) and _MONTH_HINT.search(low):
         found += _MONTH_FIRST_RE.finditer(low)
         found += _DAY_FIRST_RE.finditer(low)
         found.sort(key=lambda m: (m.start(), -m.end()))
@@ -181,7 +190,8 @@ def find_dates(text: str, filed: date | None, low: str | None = None) -> list[Da
             lead = text[max(0, start - 40):start]
             # Cheap test first: a time before the date needs a colon or an "m".
             if ":" in lead or "m" in lead or "M" in lead:
-                if "day" in lead or "DAY" in lead or "." in lead or "," in lead:
+                lead_low = lead.lower()
+                if any(w in lead_low for w in _WEEKDAY_WORDS):
                     wd = _WEEKDAY_BEFORE.search(lead)
                     if wd:
                         lead = lead[:wd.start()]

@@ -116,6 +116,10 @@ PAPERWORK_BEFORE = re.compile(
     r"|\b(?:order|minute\s+order|letter|notice|memorandum|stipulation|transcript)\s+(?:of\s+)?"
     r"(?:dated\s+)?)\s*\Z",
     re.IGNORECASE)
+PAPERWORK_HINTS = ("enter", "file", "sign", "date", "docket", "receiv", "serv", "mail", "issu",
+                   "execut", "return", "stamp", "modif", "correct", "fax", "sent", "transmit",
+                   "notif", "generat", "submit", "order", "letter", "notice", "memorand",
+                   "stipulat", "transcript")
 # Entries that ask for a change rather than record one.
 REQUEST_RE = re.compile(
     r"\A[\W\d]*(?:(?:joint|unopposed|consent(?:ed)?|emergency|ex\s+parte|amended|second|"

@@ -22,6 +22,7 @@ from .phrases import (
     MOVE_AFTER,
     NOTICE_LEAD,
     PAPERWORK_BEFORE,
+    PAPERWORK_HINTS,
     REQUEST_RE,
     TO_BEFORE,
     VACATE_AFTER,
@@ -38,12 +39,12 @@ _ABBREV_WORDS = (
     "inc co corp ltd llc v vs u.s s.d n.d e.d w.d d.c cv cr civ crim st hon jr sr ct rm "
     "esq ex al et seq p.c l.l.c u.s.c u.s.a")
 _ABBREV = frozenset(_ABBREV_WORDS.split())
-_WORD_BEFORE = re.compile(r"([\w.]+)\Z")
 _CONTINUED_HINTS = ("continu", "adjourn", "reschedul", "reset", "proceedings")
 _QUICK_SKIP = re.compile(
     r"(?:\(entered|service\s+date|signed(?:\s+on)?|filed(?:\s+on)?|dated|modified\s+on)"
     r"\s*:?\s*\Z", re.IGNORECASE)
-_NEAR = 110  # how far before a date its governing verb may stand
+_NEAR = 110
+_KIND_WINDOW = 300  # how far before its verb an event's name may start  # how far before a date its governing verb may stand
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,8 @@ def _boundaries(text: str) -> list[int]:
     for m in _END_RE.finditer(text):
         ch = m.group()
         if ch == ".":
-            w = _WORD_BEFORE.search(text, max(0, m.start() - 24), m.start())
-            word = w.group(1).lower().rstrip(".") if w else ""
+            seg = text[max(0, m.start() - 24):m.start()].split()
+            word = seg[-1].lstrip("([{\"'").lower().rstrip(".") if seg else ""
             if word in ("a.m", "p.m"):
                 # "at 9:00 a.m. before Judge X" goes on; "at 9:00 a.m. Motions due" ends.
                 if not re.match(r"\s*[A-Z]", text[m.end():m.end() + 3]):
@@ -138,7 +139,10 @@ def facts_in(text: str, filed: date | None) -> list[RawFact]:
             continue  # "(Entered: ...)", "Signed on ...": the commonest dates, never facts
         verb = _verb(near, low[nstart:hit.start])
         cut = max(0, len(near) - 100)
-        paper = PAPERWORK_BEFORE.search(near, cut)
+        paper = None
+        near_low = low[nstart + cut:hit.start]
+        if any(h in near_low for h in PAPERWORK_HINTS):
+            paper = PAPERWORK_BEFORE.search(near, cut)
         if paper and (verb is None or paper.start() >= verb[2]):
             continue
         if FROM_BEFORE.search(near[-40:]):
@@ -160,7 +164,7 @@ def facts_in(text: str, filed: date | None) -> list[RawFact]:
                 continue
             action = verb[0]
             # The verb itself may name the event ("Hearing Date:", "hearing On:").
-            kind_text = work[cstart:nstart + verb[2]] or near
+            kind_text = work[max(cstart, nstart + verb[2] - _KIND_WINDOW):nstart + verb[2]] or near
             if action == "set" and VACATE_BEFORE.search(work[cstart:nstart + verb[1]]):
                 action = "vacated"
         elif NOTICE_LEAD.match(work[:hit.start]):
