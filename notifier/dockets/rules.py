@@ -43,8 +43,8 @@ _CONTINUED_HINTS = ("continu", "adjourn", "reschedul", "reset", "proceedings")
 _QUICK_SKIP = re.compile(
     r"(?:\(entered|service\s+date|signed(?:\s+on)?|filed(?:\s+on)?|dated|modified\s+on)"
     r"\s*:?\s*\Z", re.IGNORECASE)
-_NEAR = 110
-_KIND_WINDOW = 300  # how far before its verb an event's name may start  # how far before a date its governing verb may stand
+_NEAR = 110  # how far before a date its governing verb may stand
+_KIND_WINDOW = 300  # how far before its verb an event's name may start
 
 
 @dataclass(frozen=True)
@@ -242,7 +242,7 @@ def _dedupe(facts: list[RawFact]) -> list[RawFact]:
             continue
         old = out[i]
         if old.kind == "other" and f.kind != "other":
-            old = replace(old, kind=f.kind, certain=f.certain and old.certain or f.certain)
+            old = replace(old, kind=f.kind, certain=f.certain)
         if old.time is None and f.time is not None:
             old = replace(old, time=f.time)
         out[i] = old
