@@ -204,6 +204,6 @@ def _mistakes(split: str) -> None:
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     if "-v" in sys.argv:
-        _mistakes("dev")
+        _mistakes("heldout" if "--heldout" in sys.argv else "dev")
     for r in run("--quick" in sys.argv):
         print(f"{r.name:<60} {r.value:>10.3f}  baseline {r.baseline:>10.3f}  {r.target}")

@@ -79,7 +79,7 @@ VERBS: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = (
     ("set", ("setting", "scheduling"), re.compile(
         r"\b(?:setting|scheduling)\b(?:(?:(?!\bheld\b)[^.;:]){0,80}?\b(?:for|on)\b)?"
         r"|\bscheduling\s+an?\s+(?:[\w-]+\s+){0,3}?hearing\s*[-:]", _I)),
-    ("set", ("schedule",), re.compile(r"\bscheduled?\b(?:\s+(?:for|on))?", _I)),
+    ("set", ("sch",), re.compile(r"\b(?:scheduled?\b|schd\b\.?|sched\.)(?:\s+(?:for|on))?", _I)),
     ("set", ("hold",), re.compile(r"\bwill\s+hold\s+(?:a|an|the)\b[^.;]{0,60}?\bon\b", _I)),
     ("set", (":",), re.compile(
         r"(?<!of\s)\b(?:confirmation\s+|status\s+|motion\s+)?(?:hearing|conference|trial)"
@@ -139,7 +139,12 @@ _EVENT_NOUN = r"(?:hearing|trial|conference|meeting|sentencing|arraignment|hrg)"
 # would be tried at every word of every entry.
 CONTINUED_RE = re.compile(
     r"\b(?:continuing|continued|adjourned|adjourning|rescheduling|resetting|"
-    rf"adjournment\s+of|continuance\s+of)\s+(?:the\s+)?(?P<ev>(?:[\w'-]+\s+){{0,3}}?{_EVENT_NOUN})\b"
+    r"adjournment\s+of|continuance\s+of)(?:/(?:rescheduled|continued|reset))?"
+    rf"\s+(?:the\s+)?(?P<ev>(?:[\w'-]+\s+){{0,3}}?{_EVENT_NOUN})\b"
+    # "ORDER GRANTING ... MOTION to Continue Case Management Conference"
+    rf"|\b(?:granting|allowing)\b[^.;]{{0,80}}?\bmotion\s+to\s+continue\s+(?:the\s+)?"
+    rf"(?P<ev3>(?:[\w'-]+\s+){{0,3}}?{_EVENT_NOUN})\b"
+    r"|\b(?:notice|order)\s+of\s+continuance\b"
     rf"|\b(?P<ev2>{_EVENT_NOUN}(?:\s+of\s+creditors)?)\s+(?:is\s+|has\s+been\s+)?"
     r"(?:continued|rescheduled|adjourned|reset)\b(?!\s+(?:to|until)\b)(?!\s+for\s+\d)"
     r"|\bproceedings:\s*continued\b")
@@ -155,3 +160,5 @@ NOTICE_LEAD = re.compile(
     r"\A\W*(?:(?:amended|re-?)\s*)?notice\s+of\s+(?:[\w-]+\s+){0,3}?"
     r"(?:hearing|conference|trial|sentencing)\s+(?:on|for|set\s+for)?\s*:?\s*\Z",
     re.IGNORECASE)
+# Between two dates of a list ("scheduled for 1/21/2010 at 09:00 AM., 2/18/2010 ...").
+LIST_GAP = re.compile(r"\A[\s.,;]*(?:(?:and|&)\s+)?\Z")

@@ -19,6 +19,7 @@ from .phrases import (
     FILING_SUBJECT,
     FROM_BEFORE,
     HEADING_RE,
+    LIST_GAP,
     MOVE_AFTER,
     NOTICE_LEAD,
     PAPERWORK_BEFORE,
@@ -125,6 +126,7 @@ def facts_in(text: str, filed: date | None) -> list[RawFact]:
     request = REQUEST_RE.match(text) is not None
     out: list[RawFact] = []
     pending: tuple[DateHit, str | None] | None = None  # a "from" date and its verb
+    last_hit = -1  # the hit the last fact came from
     for i, hit in enumerate(hits):
         cstart = _clause_start(bounds, hit.start)
         prev_end = hits[i - 1].end if i else 0
@@ -175,6 +177,13 @@ def facts_in(text: str, filed: date | None) -> list[RawFact]:
                 action = "reset"
             kind_text = work[cstart:pending[0].start]
         else:
+            if out and last_hit == i - 1 and LIST_GAP.match(work[prev_end:hit.start]):
+                # The next date of a list takes the fact of the one before it.
+                prev = out[-1]
+                out.append(replace(prev, date=hit.date.isoformat(), time=hit.time,
+                                   from_date=None, quote=text[cstart:hit.end].strip()
+                                   or prev.quote))
+                last_hit = i
             continue
         if action == "reset" and pending is not None:
             from_date = pending[0].date.isoformat()
@@ -198,6 +207,7 @@ def facts_in(text: str, filed: date | None) -> list[RawFact]:
         if action == "held" and filed is not None and hit.date > filed + timedelta(days=1):
             certain = False
         quote = text[cstart:qend].strip()
+        last_hit = i
         out.append(RawFact(action, kind, hit.date.isoformat(), hit.time, from_date, quote,
                            certain))
     if not request:
@@ -215,7 +225,7 @@ def _continued(text: str, low: str, facts: list[RawFact]) -> list[RawFact]:
             # "341 Meeting Continued", "Pre-trial Conference adjourned": the words before.
             marks.append(kind_of(low[max(0, m.start() - 30):m.end("ev2")]))
         else:
-            marks.append(kind_of(m.group("ev") or ""))
+            marks.append(kind_of(m.group("ev") or m.group("ev3") or ""))
     if not marks:
         return facts
     out = []
