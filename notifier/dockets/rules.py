@@ -44,6 +44,8 @@ _CONTINUED_HINTS = ("continu", "adjourn", "reschedul", "reset", "proceedings")
 _QUICK_SKIP = re.compile(
     r"(?:\(entered|service\s+date|signed(?:\s+on)?|filed(?:\s+on)?|dated|modified\s+on)"
     r"\s*:?\s*\Z", re.IGNORECASE)
+_TO_ONLY = re.compile(r"\A\s*to\s*\Z", re.IGNORECASE)
+_MOVING = re.compile(r"\bresett?ing\b|\bre-?set\b|\bcontinu|\breschedul|\bmoved\b|\badjourn")
 _NEAR = 110  # how far before a date its governing verb may stand
 _KIND_WINDOW = 300  # how far before its verb an event's name may start
 
@@ -148,10 +150,14 @@ def facts_in(text: str, filed: date | None) -> list[RawFact]:
         if paper and (verb is None or paper.start() >= verb[2]):
             continue
         if FROM_BEFORE.search(near[-40:]):
-            pending = (hit, verb[0] if verb else None)
+            moving = "reset" if _MOVING.search(low, nstart, hit.start) else None
+            pending = (hit, verb[0] if verb else moving)
             continue
         same_clause_next = i + 1 < len(hits) and _clause_start(bounds, hits[i + 1].start) == cstart
-        if same_clause_next and MOVE_AFTER.match(right):
+        if same_clause_next and (MOVE_AFTER.match(right) or (
+                _TO_ONLY.match(right) and _MOVING.search(low, cstart, hit.start))):
+            # "set for 10/1 is continued to 11/1", "resetting Trial now set for 11/18 to
+            # 1/27": this date is the old one.
             pending = (hit, "reset")
             continue
         vac = VACATE_AFTER.match(right)
@@ -171,10 +177,9 @@ def facts_in(text: str, filed: date | None) -> list[RawFact]:
                 action = "vacated"
         elif NOTICE_LEAD.match(work[:hit.start]):
             action, kind_text = "set", work[:hit.start]
-        elif pending is not None and TO_BEFORE.match(near):
-            action = pending[1] or "reset"
-            if action == "set":
-                action = "reset"
+        elif pending is not None and pending[1] is not None and TO_BEFORE.match(near):
+            # Only after a scheduling verb: "Time excluded from 12/23/03 to 3/1/04" is not.
+            action = "reset" if pending[1] == "set" else pending[1]
             kind_text = work[cstart:pending[0].start]
         else:
             if out and last_hit == i - 1 and LIST_GAP.match(work[prev_end:hit.start]):
