@@ -1,6 +1,6 @@
 """The docket extractor against hand labels on real docket text, and its speed.
 
-The labelled entries (``bench/data/dockets/{dev,heldout}.jsonl``, drawn by
+The labelled entries (``bench/data/dockets/{dev,heldout,fresh}.jsonl``, drawn by
 ``bench/dockets_sample.py`` from juriscraper's PACER fixtures, labelled by reading
 each entry; see the README there) give, per split: precision and recall on dated
 ``set``/``reset``/``vacated``/``held`` facts (matched on action and date), time and
@@ -8,8 +8,8 @@ kind accuracy on the matched facts, and entries per second (median of repeats). 
 ~20-line regex baseline is scored in the same run. Targets on the whole labelled set:
 precision >= 0.95, recall >= 0.90, >= 5,000 entries/s.
 
-Run: ``python bench/run.py dockets`` (``python bench/bench_dockets.py -v`` also lists
-every mistake on the dev split).
+Run: ``python bench/run.py dockets`` (``python bench/bench_dockets.py -v [--heldout]``
+also lists every mistake on a split).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from notifier.dockets.extract import extract
 
 DATA = Path(__file__).resolve().parent / "data" / "dockets"
 SCORED = ("set", "reset", "vacated", "held")
+SPLITS = ("dev", "heldout", "fresh")
 TARGET_PRECISION, TARGET_RECALL, TARGET_RATE = 0.95, 0.90, 5000.0
 
 Facts = list[dict[str, Any]]
@@ -36,8 +37,8 @@ Extractor = Callable[[str, date], Facts]
 
 
 def load(split: str) -> list[dict[str, Any]]:
-    """The labelled entries of ``split`` ("dev", "heldout", or "all")."""
-    names = ("dev", "heldout") if split == "all" else (split,)
+    """The labelled entries of ``split`` ("dev", "heldout", "fresh", or "all")."""
+    names = SPLITS if split == "all" else (split,)
     out = []
     for name in names:
         with open(DATA / f"{name}.jsonl", encoding="utf-8") as fh:
@@ -158,7 +159,7 @@ def run(quick: bool) -> list[Any]:
 
     out = []
     repeats, loops = (3, 3) if quick else (5, 15)
-    for split in ("dev", "heldout", "all"):
+    for split in (*SPLITS, "all"):
         entries = load(split)
         ours, base = score(entries, rules), score(entries, baseline)
         whole = split == "all"
@@ -204,6 +205,6 @@ def _mistakes(split: str) -> None:
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     if "-v" in sys.argv:
-        _mistakes("heldout" if "--heldout" in sys.argv else "dev")
+        _mistakes(next((a[2:] for a in sys.argv if a[2:] in SPLITS), "dev"))
     for r in run("--quick" in sys.argv):
         print(f"{r.name:<60} {r.value:>10.3f}  baseline {r.baseline:>10.3f}  {r.target}")
