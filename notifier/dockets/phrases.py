@@ -79,7 +79,9 @@ VERBS: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = (
     ("set", ("setting", "scheduling"), re.compile(
         r"\b(?:setting|scheduling)\b(?:(?:(?!\bheld\b)[^.;:]){0,80}?\b(?:for|on)\b)?"
         r"|\bscheduling\s+an?\s+(?:[\w-]+\s+){0,3}?hearing\s*[-:]", _I)),
-    ("set", ("sch",), re.compile(r"\b(?:scheduled?\b|schd\b\.?|sched\.)(?:\s+(?:for|on))?", _I)),
+    ("set", ("sch",), re.compile(
+        r"\b(?:scheduled?\b|schd\b\.?|sched\.)(?:\s+(?:for|on)(?!\s+or\s+(?:after|before)))?",
+        _I)),
     ("set", ("hold",), re.compile(r"\bwill\s+hold\s+(?:a|an|the)\b[^.;]{0,60}?\bon\b", _I)),
     ("set", (":",), re.compile(
         r"(?<!of\s)\b(?:confirmation\s+|status\s+|motion\s+)?(?:hearing|conference|trial)"

@@ -46,6 +46,8 @@ _QUICK_SKIP = re.compile(
     r"\s*:?\s*\Z", re.IGNORECASE)
 _TO_ONLY = re.compile(r"\A\s*to\s*\Z", re.IGNORECASE)
 _MOVING = re.compile(r"\bresett?ing\b|\bre-?set\b|\bcontinu|\breschedul|\bmoved\b|\badjourn")
+_VOID = re.compile(r"entered in error|filed in error|docketed in error|wrong event|"
+                   r"disregard this entry")
 _NEAR = 110  # how far before a date its governing verb may stand
 _KIND_WINDOW = 300  # how far before its verb an event's name may start
 
@@ -98,7 +100,8 @@ def _clause_end(bounds: list[int], pos: int, limit: int) -> int:
 
 def _close(gap: str) -> bool:
     """Whether a verb still governs a date this far after it (no aside in between)."""
-    return len(gap) <= 80 and "(" not in gap and ")" not in gap
+    # "Schedule for Sentence on or after 8/13/2012" names no date of an event.
+    return len(gap) <= 80 and "(" not in gap and ")" not in gap and "or after" not in gap
 
 
 def _verb(near: str, low: str) -> tuple[str, int, int] | None:
@@ -125,6 +128,8 @@ def facts_in(text: str, filed: date | None) -> list[RawFact]:
     if not hits:
         return []
     bounds = _boundaries(work)
+    if _VOID.search(low, 0, 200):
+        return []  # the clerk marked the entry void; whatever it says is not so
     request = REQUEST_RE.match(text) is not None
     out: list[RawFact] = []
     pending: tuple[DateHit, str | None] | None = None  # a "from" date and its verb
