@@ -58,10 +58,8 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 LATE_AFTER = timedelta(minutes=1)
 # A lane whose database work fails waits 0.5 s, 1 s, 2 s, ... (at most the poll
-# interval) before trying again. Once stopping, an outcome that cannot be recorded is
-# tried this many more times (at most 1 s apart), then left to its lease.
+# interval) before trying again.
 BACKOFF_FIRST = 0.5
-STOPPING_TRIES = 6
 
 
 @dataclass
@@ -90,6 +88,13 @@ def backoff(attempts: int, cfg: DeliverySettings, rng: random.Random) -> timedel
 Lane = str | None  # a channel name; None = rows of channels not configured (any more)
 
 
+def outcome_deadline(held: datetime, lease: timedelta) -> datetime:
+    """Until when a dispatcher that is stopping keeps trying to record an outcome: the
+    lease held, less a margin (a tenth of the lease, at most 5 s) so that the write
+    does not race another dispatcher's claim of the row."""
+    return held - min(lease / 10, timedelta(seconds=5))
+
+
 def lease_warning(settings: Settings) -> str | None:
     """Why ``[delivery] lease`` is short for the channels' timeouts, or None.
 
@@ -112,7 +117,8 @@ class Dispatcher:
     def __init__(self, store: Store, settings: Settings, *, sender: Sender | None = None,
                  clock: Clock = utcnow, batch: int = 20, rng: random.Random | None = None,
                  deliverer: Deliverer | None = None,
-                 on_idle: Callable[[], None] | None = None) -> None:
+                 on_idle: Callable[[], None] | None = None,
+                 protected: Callable[[], Iterable[str]] | None = None) -> None:
         self.store = store
         self.settings = settings
         # A plain ``sender`` (tests, benchmarks) gets text; the Deliverer gets each
@@ -129,6 +135,9 @@ class Dispatcher:
             log.warning("%s", why)
         self.rng = rng or random.Random()
         self.on_idle = on_idle
+        # Channels this process does not know but another daemon of the cluster does:
+        # the lane for channels not configured leaves their rows alone.
+        self.protected = protected
         self._stop = threading.Event()
         self._named = [c.name for c in settings.channels] or [planner.LOG_CHANNEL]
         self.lanes: list[Lane] = [*self._named, None]
@@ -257,11 +266,17 @@ class Dispatcher:
                 if self.stopping:
                     break
                 rows = sql.claim(self.clock(), self.lease, self.batch,
-                                 channel=lane, exclude=self._named if lane is None else ())
+                                 channel=lane, exclude=self._excluded() if lane is None else ())
                 if not rows:
                     break
                 self._send_batch(rows, stats, sql)
         return stats
+
+    def _excluded(self) -> list[str]:
+        """The channels the lane for channels not configured must not claim."""
+        if self.protected is None:
+            return self._named
+        return sorted({*self._named, *self.protected()})
 
     def _send_batch(self, rows: list[Notification], stats: Stats, sql: dispatch_sql.Lane) -> None:
         # One claim gives every row of a batch the same lease end (``held``). Once half
@@ -443,10 +458,13 @@ class Dispatcher:
         The send has happened: a row left ``sending`` would be sent again once its
         lease ran out. So a failed write (SQLite locked past its busy timeout, a full
         disk, a PostgreSQL restart) is retried, holding the lane (it claims nothing
-        meanwhile), until it lands; once stopping, only :data:`STOPPING_TRIES` times.
+        meanwhile), until it lands; once stopping, until the lease is nearly spent
+        (:func:`outcome_deadline`). A write that lands after the lease was lost (another
+        dispatcher claimed the row) is recorded as a possible repeat.
         """
         health = self._health[n.channel if n.channel in self._named else None]
-        failed, left = False, STOPPING_TRIES
+        held = kw.get("held") or n.claimed_until or done
+        failed = False
         while True:
             try:
                 # A failed try may have committed all the same (an error during COMMIT).
@@ -459,16 +477,17 @@ class Dispatcher:
                 failed = True
                 delay = health.failed(e, f"recording the outcome of notification {n.id}")
                 if self.stopping:
-                    left -= 1
+                    left = (outcome_deadline(held, self.lease) - self.clock()).total_seconds()
                     if left <= 0:
                         raise
-                    time.sleep(min(delay, 1.0))
+                    time.sleep(min(delay, 1.0, left))
                 else:
                     self._stop.wait(delay)
         health.ok()
         if not ok:
             log.warning("notification %s: its lease ran out during the send and another "
-                        "dispatcher claimed it; it may be delivered twice", n.id)
+                        "dispatcher claimed it; it may be delivered twice (recorded as a "
+                        "possible repeat)", n.id)
 
     def _recorded(self, n: Notification, done: datetime) -> bool:
         """Whether the outcome of the attempt that ended at ``done`` is stored already."""
