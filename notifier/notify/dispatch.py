@@ -118,7 +118,7 @@ class Dispatcher:
                  clock: Clock = utcnow, batch: int = 20, rng: random.Random | None = None,
                  deliverer: Deliverer | None = None,
                  on_idle: Callable[[], None] | None = None,
-                 protected: Callable[[], Iterable[str]] | None = None) -> None:
+                 protected: Callable[[], Iterable[str] | None] | None = None) -> None:
         self.store = store
         self.settings = settings
         # A plain ``sender`` (tests, benchmarks) gets text; the Deliverer gets each
@@ -136,7 +136,7 @@ class Dispatcher:
         self.rng = rng or random.Random()
         self.on_idle = on_idle
         # Channels this process does not know but another daemon of the cluster does:
-        # the lane for channels not configured leaves their rows alone.
+        # the lane for channels not configured leaves their rows alone (None: all).
         self.protected = protected
         self._stop = threading.Event()
         self._named = [c.name for c in settings.channels] or [planner.LOG_CHANNEL]
@@ -263,20 +263,23 @@ class Dispatcher:
         with self.store.lane_writer() as writer:
             sql = dispatch_sql.for_writer(writer)
             for _ in range(max_batches):
-                if self.stopping:
+                exclude = self._excluded() if lane is None else ()
+                if self.stopping or exclude is None:
                     break
                 rows = sql.claim(self.clock(), self.lease, self.batch,
-                                 channel=lane, exclude=self._excluded() if lane is None else ())
+                                 channel=lane, exclude=exclude)
                 if not rows:
                     break
                 self._send_batch(rows, stats, sql)
         return stats
 
-    def _excluded(self) -> list[str]:
-        """The channels the lane for channels not configured must not claim."""
+    def _excluded(self) -> list[str] | None:
+        """The channels the lane for channels not configured must not claim (None:
+        it claims nothing now)."""
         if self.protected is None:
             return self._named
-        return sorted({*self._named, *self.protected()})
+        others = self.protected()
+        return None if others is None else sorted({*self._named, *others})
 
     def _send_batch(self, rows: list[Notification], stats: Stats, sql: dispatch_sql.Lane) -> None:
         # One claim gives every row of a batch the same lease end (``held``). Once half

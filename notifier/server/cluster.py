@@ -147,6 +147,7 @@ class Cluster:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._protected: tuple[float, frozenset[str]] = (-1.0, frozenset())
+        self._started = clock()
 
     # -- lifecycle ------------------------------------------------------------
     def start(self) -> None:
@@ -280,13 +281,19 @@ class Cluster:
                           .values(**values))
 
     # -- channels -------------------------------------------------------------------
-    def protected(self) -> frozenset[str]:
+    def protected(self) -> frozenset[str] | None:
         """Channels that a daemon seen within ``[cluster] channel_grace`` knows (this
-        one's own included); cached for a tick. Empty on SQLite."""
+        one's own included); cached for a tick. Empty on SQLite.
+
+        None while this daemon has run for less than ``channel_grace``: a channel
+        that no daemon knows now may belong to one that is starting (a rolling
+        change), so no row of an unknown channel is dead-lettered yet."""
         if not self.shared:
             return frozenset()
         import time
 
+        if self.clock() - self._started < self.settings.cluster.channel_grace:
+            return None
         at, cached = self._protected
         if at >= 0 and time.monotonic() - at < tick(self.settings):
             return cached

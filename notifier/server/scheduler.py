@@ -43,7 +43,7 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecution
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from .. import metrics
 from ..config import Settings
@@ -52,7 +52,7 @@ from ..notify.delivery import Sender
 from ..notify.dispatch import Clock, Dispatcher
 from ..sources import FetchReport, HoldHook, poll_due_sources
 from ..store import Store
-from ..store.models import Change, Event
+from ..store.models import WAITING, Change, Event, Notification
 from ..store.watch import DbProblem
 from ..timeutil import utcnow
 from ..tracking import orphans
@@ -202,7 +202,12 @@ class Engine:
         """Channels other daemons know and this one does not (never withdrawn here)."""
         if self.cluster is None or not self.cluster.shared:
             return frozenset()
-        return self.cluster.protected() - {c.name for c in self.settings.channels}
+        known = self.cluster.protected()
+        if known is None:  # any channel may be a daemon's that is starting: keep them all
+            with self.store.read() as s:
+                known = frozenset(s.exec(select(Notification.channel).distinct().where(
+                    col(Notification.status).in_(WAITING))).all())
+        return known - {c.name for c in self.settings.channels}
 
     def _replan(self) -> None:
         with self.store.write() as s:
