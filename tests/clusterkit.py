@@ -106,7 +106,7 @@ class SlowSink:
 
 
 def write_config(folder: Path, db_url: str, sink: SlowSink, channels: list[str], *,
-                 extra: str = "", name: str = "config.toml") -> Path:
+                 extra: str = "", name: str = "config.toml", lease: str = "8s") -> Path:
     """A daemon config on ``db_url`` with short cluster intervals, one sink channel each."""
     (folder / "calendars").mkdir(exist_ok=True)
     chans = "".join(f'[[channels]]\nname = "{c}"\nurl = "{sink.url(c)}"\ntimeout = "2s"\n'
@@ -124,7 +124,7 @@ def write_config(folder: Path, db_url: str, sink: SlowSink, channels: list[str],
         base_url = "http://127.0.0.1:8080"
         [delivery]
         poll_interval = "1s"
-        lease = "8s"
+        lease = "{lease}"
         [cluster]
         failover = "3s"
         """) + extra + "\n" + chans)
