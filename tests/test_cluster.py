@@ -181,7 +181,9 @@ def test_web_replica_sends_nothing_and_livez_needs_no_database(
         assert leader_pid(store) is None  # a web replica never leads
         port = procs[0].port
         assert httpx.get(f"http://127.0.0.1:{port}/livez", timeout=5).status_code == 200
-        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+        assert health.status_code == 200
+        assert health.json()["cluster"] == {"role": "web", "leader": False}
         worker = start([cfg], "--role", "worker")
         procs += worker
         wait_for(lambda: statuses(store).get("sent", 0) == 5, 20, "the worker sends",

@@ -17,7 +17,8 @@ from waiting import until
 
 from notifier.config import Settings, parse_settings
 from notifier.notify import outbox
-from notifier.notify.dispatch import Dispatcher, outcome_deadline
+from notifier.notify.dispatch import Dispatcher
+from notifier.notify.lane_health import outcome_deadline
 from notifier.server.cluster import Cluster, DaemonInfo, config_fingerprint, mismatches
 from notifier.store import Store
 from notifier.store.models import Delivery, Notification

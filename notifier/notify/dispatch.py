@@ -52,7 +52,7 @@ from ..timeutil import utcnow
 from . import digest, dispatch_sql, messages, outbox, planner
 from .delivery import Deliverer, Message, Sender
 from .ics_attachment import event_ics
-from .lane_health import LaneFailure, LaneHealth, retryable
+from .lane_health import LaneFailure, LaneHealth, outcome_deadline, retryable
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -86,13 +86,6 @@ def backoff(attempts: int, cfg: DeliverySettings, rng: random.Random) -> timedel
 
 
 Lane = str | None  # a channel name; None = rows of channels not configured (any more)
-
-
-def outcome_deadline(held: datetime, lease: timedelta) -> datetime:
-    """Until when a dispatcher that is stopping keeps trying to record an outcome: the
-    lease held, less a margin (a tenth of the lease, at most 5 s) so that the write
-    does not race another dispatcher's claim of the row."""
-    return held - min(lease / 10, timedelta(seconds=5))
 
 
 def lease_warning(settings: Settings) -> str | None:
@@ -135,8 +128,7 @@ class Dispatcher:
             log.warning("%s", why)
         self.rng = rng or random.Random()
         self.on_idle = on_idle
-        # Channels this process does not know but another daemon of the cluster does:
-        # the lane for channels not configured leaves their rows alone (None: all).
+        # Channels other daemons of a cluster know: the "not configured" lane leaves them.
         self.protected = protected
         self._stop = threading.Event()
         self._named = [c.name for c in settings.channels] or [planner.LOG_CHANNEL]
@@ -274,8 +266,7 @@ class Dispatcher:
         return stats
 
     def _excluded(self) -> list[str] | None:
-        """The channels the lane for channels not configured must not claim (None:
-        it claims nothing now)."""
+        """The channels the "not configured" lane must not claim (None: claim none)."""
         if self.protected is None:
             return self._named
         others = self.protected()
@@ -459,12 +450,10 @@ class Dispatcher:
         """Record an outcome; while the database fails, keep trying with the lane's backoff.
 
         The send has happened: a row left ``sending`` would be sent again once its
-        lease ran out. So a failed write (SQLite locked past its busy timeout, a full
-        disk, a PostgreSQL restart) is retried, holding the lane (it claims nothing
-        meanwhile), until it lands; once stopping, until the lease is nearly spent
-        (:func:`outcome_deadline`). A write that lands after the lease was lost (another
-        dispatcher claimed the row) is recorded as a possible repeat.
-        """
+        lease ran out. So a failed write (a lock, a full disk, a PostgreSQL restart) is
+        retried, holding the lane, until it lands; once stopping, until the lease is
+        nearly spent (:func:`outcome_deadline`). One that lands after the lease was lost
+        is recorded as a possible repeat."""
         health = self._health[n.channel if n.channel in self._named else None]
         held = kw.get("held") or n.claimed_until or done
         failed = False
