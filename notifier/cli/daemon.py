@@ -52,12 +52,19 @@ def dispatch(once: bool) -> None:
     import signal
 
     from ..notify.dispatch import Dispatcher
+    from ..server.cluster import Cluster
 
     ctx = get_ctx()
     logging.getLogger("notifier.notifications").setLevel(logging.INFO)
-    dispatcher = Dispatcher(ctx.store, ctx.settings)
+    # Beside daemons on PostgreSQL: never take rows of channels they know and this
+    # config does not (a worker that never leads).
+    cluster = Cluster(ctx.store, ctx.settings, role="worker", may_lead=False)
+    cluster.start()
+    dispatcher = Dispatcher(ctx.store, ctx.settings,
+                            protected=cluster.protected if cluster.shared else None)
     if once:
         stats = dispatcher.run_once()
+        cluster.stop()
         click.echo(f"sent {stats.sent}, failed {stats.failed}, dead {stats.dead}, "
                    f"withdrawn {stats.withdrawn}, missed {stats.missed}")
         return
@@ -67,4 +74,7 @@ def dispatch(once: bool) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    dispatcher.serve()
+    try:
+        dispatcher.serve()
+    finally:
+        cluster.stop()
