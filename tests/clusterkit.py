@@ -206,14 +206,17 @@ def statuses(store: Store) -> dict[str, int]:
         return outbox.counts(s)
 
 
-def leader_pid(store: Store, failover: float = 3.0) -> int | None:
-    """The pid of the daemon the table shows as leader with a fresh heartbeat."""
+def leader_pid(store: Store, failover: float = 3.0,
+               among: set[int] | None = None) -> int | None:
+    """The pid of the daemon the table shows as leader with a fresh heartbeat (of the
+    daemons ``among``, when given)."""
     with store.read() as s:
         rows = s.execute(sa.text(
             "SELECT pid, heartbeat_at FROM cluster_daemon WHERE leader AND stopped_at IS NULL"
         )).all()
     now = datetime.now(UTC)
-    fresh = [pid for pid, at in rows if (now - _aware(at)).total_seconds() < failover]
+    fresh = [pid for pid, at in rows if (now - _aware(at)).total_seconds() < failover
+             and (among is None or pid in among)]
     return fresh[0] if len(fresh) == 1 else None
 
 

@@ -19,6 +19,11 @@ and :meth:`Engine.shutdown` on SIGTERM. The engine:
   keeps the last error of every scheduled job that raised (:attr:`Engine.job_failures`),
   both for ``/healthz``.
 
+With several daemons on PostgreSQL (a :class:`~notifier.server.cluster.Cluster`),
+sync, source polling, re-planning, digests and housekeeping run only on the leader
+(checked before each run); a daemon that becomes leader re-plans, syncs and polls at
+once. Dispatch runs on every daemon whose role sends.
+
 A sync pass, or the first fetch of a source, into a database that has never
 imported anything is a baseline import: history and reminders, no change alerts.
 
