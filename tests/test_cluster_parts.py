@@ -170,3 +170,24 @@ def test_a_stopping_dispatcher_tries_to_record_until_the_lease_is_nearly_spent()
     held = utc(2030, 1, 1, 12)
     assert outcome_deadline(held, timedelta(minutes=2)) == held - timedelta(seconds=5)
     assert outcome_deadline(held, timedelta(seconds=10)) == held - timedelta(seconds=1)
+
+
+def test_the_compose_cluster_file_runs_migrate_once_then_three_replicas() -> None:
+    import yaml
+
+    from notifier.config import load_settings
+
+    repo = Path(__file__).resolve().parent.parent
+    compose = yaml.safe_load((repo / "compose.cluster.yaml").read_text())
+    services = compose["services"]
+    replicas = [s for name, s in services.items() if name.startswith("notifier-")]
+    assert len(replicas) == 3
+    assert services["migrate"]["command"] == ["migrate"]
+    for r in replicas:
+        assert r["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        assert "/livez" in " ".join(r["healthcheck"]["test"])
+        mount = next(v for v in r["volumes"] if "cluster.toml" in v)
+        assert mount.split(":")[1] == r["environment"]["NOTIFIER_CONFIG"]
+    settings = load_settings(repo / "container" / "cluster.toml",
+                             env={"DATABASE_URL": replicas[0]["environment"]["DATABASE_URL"]})
+    assert settings.database.url.startswith("postgresql+psycopg://")
