@@ -220,7 +220,10 @@ class Cluster:
             self._leader = True
             log.info("cluster: this daemon (%s:%d) is the leader: it runs calendar sync, "
                      "source polling and planning", socket.gethostname(), os.getpid())
-            self._beat()
+            try:
+                self._beat()  # others see the new leader now, not at the next tick
+            except SQLAlchemyError as e:
+                log.warning("cluster: heartbeat failed: %s", type(e).__name__)
             if self.on_elected is not None:
                 self.on_elected()
 
