@@ -3,7 +3,7 @@
 Three daemon processes share a fresh database and a local sink that answers in 50 ms:
 each notification is delivered once; a kill -9 of the leader mid-burst loses nothing,
 repeats at most the one message in flight (and the repeat is recorded), and another
-daemon takes over calendar sync within the failover time; daemons configured with
+daemon takes over calendar sync and source polling within the failover time; daemons with
 different channels deliver every channel's messages (none dead-lettered or withdrawn
 by a daemon that does not know the channel); web-only replicas send nothing.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -30,6 +31,7 @@ from clusterkit import (
     statuses,
     write_config,
 )
+from sourcekit import ics
 from waiting import until, wait_for
 
 from notifier.store import Store
@@ -66,11 +68,21 @@ def start(configs: list[Path], *args: str) -> list[Proc]:
 
 def test_three_daemons_send_each_message_once_and_survive_a_leader_kill(
         tmp_path: Path, pg_url: str, sink: SlowSink) -> None:
-    cfg = write_config(tmp_path, pg_url, sink, ["a"])
+    feed = tmp_path / "part99.ics"
+    feed.write_bytes(ics({"h1@court": ("Hearing", "20300702T093000")}))
+    cfg = write_config(tmp_path, pg_url, sink, ["a"], extra=f"""
+[[sources]]
+name = "part-99"
+url = "{feed}"
+case = "people-v-x"
+interval = "10s"
+""")
     procs = start([cfg, cfg, cfg])
     store = Store(pg_url, migrate=False)
     try:
         wait_for(lambda: leader_pid(store) is not None, 10, "a leader", lambda: dump(procs))
+        wait_for(lambda: _fetched_at(store) is not None, 20, "the source's first fetch",
+                 lambda: dump(procs))
         leader = leader_pid(store)
         assert leader in {p.pid for p in procs}
         tokens = queue_messages(store, ["a"], 2000)
@@ -84,8 +96,11 @@ def test_three_daemons_send_each_message_once_and_survive_a_leader_kill(
             'start = 2030-07-02T09:30:00\nduration = "1h"\n')
         victim = next(p for p in procs if p.pid == leader)
         victim.proc.send_signal(signal.SIGKILL)
-        killed_at = time.monotonic()
+        killed_at, killed_wall = time.monotonic(), datetime.now(UTC)
         victim.kill()
+        with store.write() as s:  # due now: the new leader polls it on taking over
+            s.execute(sa.text("UPDATE source_state SET next_fetch_at = :t"),
+                      {"t": killed_wall.replace(tzinfo=None)})
         rest = [p for p in procs if p is not victim]
         # Another daemon leads within the failover time, and syncs calendars at once.
         wait_for(lambda: leader_pid(store, among={p.pid for p in rest}) is not None,
@@ -94,13 +109,22 @@ def test_three_daemons_send_each_message_once_and_survive_a_leader_kill(
 
         def synced() -> bool:
             with store.read() as s:
-                return bool(s.execute(sa.text("SELECT count(*) FROM event")).scalar_one())
+                return bool(s.execute(sa.text(
+                    "SELECT count(*) FROM event WHERE uid = 'c1/h@notifier'")).scalar_one())
         wait_for(synced, FAILOVER + 5, "the new leader's sync", lambda: dump(procs))
         synced_after = time.monotonic() - killed_at
-        # Everything is sent once the killed daemon's claims run out (lease 8 s).
-        wait_for(lambda: statuses(store).get("sent", 0) == 2000, 90, "all 2000 sent",
-                 lambda: f"{statuses(store)}\n{dump(procs)}")
+        # ... and polls the source (at once, or at its next 5 s look).
+        wait_for(lambda: (_fetched_at(store) or killed_wall) > killed_wall, FAILOVER + 7,
+                 "the new leader's fetch", lambda: dump(procs))
+        # Everything is sent once the killed daemon's claims run out (lease 8 s). The
+        # synced event's "added" alert goes to the channel as well (no token).
+        def done() -> bool:
+            st = statuses(store)
+            return st.get("sent", 0) >= 2001 and not any(
+                st.get(k) for k in ("pending", "sending", "failed"))
+        wait_for(done, 90, "all 2000 sent", lambda: f"{statuses(store)}\n{dump(procs)}")
         got = sink.per_channel()["a"]
+        got.pop("?", None)
         assert set(got) == set(tokens), "lost messages"
         repeated = {t: n for t, n in got.items() if n > 1}
         assert sum(n - 1 for n in repeated.values()) <= 1, repeated
@@ -114,6 +138,12 @@ def test_three_daemons_send_each_message_once_and_survive_a_leader_kill(
         for p in procs:
             p.kill()
         store.close()
+
+
+def _fetched_at(store: Store) -> datetime | None:
+    with store.read() as s:
+        at = s.execute(sa.text("SELECT last_fetch_at FROM source_state")).scalar()
+    return None if at is None else at.replace(tzinfo=UTC)
 
 
 def test_daemons_with_different_channels_deliver_every_channel(

@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import create_engine, delete, select, text, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 from sqlmodel import col
@@ -143,6 +143,7 @@ class Cluster:
         self.on_elected: Callable[[], None] | None = None
         self._leader = not self.shared and self.may_lead
         self._lock_conn: Connection | None = None
+        self._lock_engine: Engine | None = None
         self._conn_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -174,7 +175,7 @@ class Cluster:
                           .values(stopped_at=self.clock(), leader=False,
                                   heartbeat_at=self.clock()))
         except SQLAlchemyError as e:
-            log.warning("cluster: could not record this daemon's stop: %s", e)
+            log.warning("cluster: could not record this daemon's stop: %s", type(e).__name__)
 
     # -- leadership -------------------------------------------------------------
     @property
@@ -213,7 +214,7 @@ class Cluster:
                 got = bool(self._lock_conn.execute(
                     text("SELECT pg_try_advisory_lock(:k)"), {"k": LEADER_LOCK_KEY}).scalar())
             except SQLAlchemyError as e:
-                log.debug("cluster: election attempt failed: %s", e)
+                log.debug("cluster: election attempt failed: %s", type(e).__name__)
                 self._drop_conn()
                 return
         if got:
@@ -231,10 +232,11 @@ class Cluster:
         failover = max(int(self.settings.cluster.failover.total_seconds() * 1000), 1000)
         # Autocommit: the session stays idle between pings (never "idle in transaction"),
         # and the lock is a session lock, not tied to a transaction.
-        engine = create_engine(self.store.url, poolclass=NullPool, isolation_level="AUTOCOMMIT",
-                               connect_args={"connect_timeout": 5,
-                                             "tcp_user_timeout": failover})
-        conn = engine.connect()
+        if self._lock_engine is None:
+            self._lock_engine = create_engine(
+                self.store.url, poolclass=NullPool, isolation_level="AUTOCOMMIT",
+                connect_args={"connect_timeout": 5, "tcp_user_timeout": failover})
+        conn = self._lock_engine.connect()
         # The server ends the session (and frees the lock) of a leader silent this
         # long; the leader pings every tick, a third of it.
         conn.execute(text(f"SET idle_session_timeout = {failover}"))
