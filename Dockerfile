@@ -8,11 +8,13 @@ ARG BASE_IMAGE=python:3.12-slim
 FROM ${BASE_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
+# EXTRAS="[postgres]" adds the PostgreSQL driver (compose.cluster.yaml).
+ARG EXTRAS=""
 COPY pyproject.toml README.md ./
 COPY notifier ./notifier
 RUN python3 -m venv /opt/notifier \
  && /opt/notifier/bin/pip install --upgrade pip \
- && /opt/notifier/bin/pip install .
+ && /opt/notifier/bin/pip install ".${EXTRAS}"
 
 FROM ${BASE_IMAGE}
 ENV PATH=/opt/notifier/bin:$PATH \

@@ -22,8 +22,16 @@ from .common import config_option, get_ctx, handle_errors
               help="Readable lines or JSON lines (env NOTIFIER_LOG_FORMAT).")
 @click.option("--shutdown-timeout", type=float, default=20.0, show_default=True,
               metavar="SECONDS", help="How long in-flight deliveries may take on SIGTERM.")
+@click.option("--role", type=click.Choice(["all", "worker", "web"]), default="all",
+              envvar="NOTIFIER_ROLE", show_default=True,
+              help="Several daemons on PostgreSQL: 'web' only serves HTTP (no sending, no "
+                   "sync); 'worker' and 'all' also send, and may lead (env NOTIFIER_ROLE).")
+@click.option("--lead/--no-lead", default=True, envvar="NOTIFIER_LEAD", show_default=True,
+              help="Whether this daemon may become the leader that syncs calendars, polls "
+                   "sources and plans (env NOTIFIER_LEAD).")
 @handle_errors
-def run(host: str | None, port: int | None, log_format: str, shutdown_timeout: float) -> None:
+def run(host: str | None, port: int | None, log_format: str, shutdown_timeout: float,
+        role: str, lead: bool) -> None:
     """The daemon: sync, reminders and alerts, and the HTTP server, until SIGTERM/SIGINT."""
     from ..logs import setup_logging
     from ..server.daemon import run as run_daemon
@@ -32,7 +40,7 @@ def run(host: str | None, port: int | None, log_format: str, shutdown_timeout: f
     setup_logging("json" if log_format == "json" else "text",
                   logging.DEBUG if verbose else logging.INFO)
     sys.exit(run_daemon(get_ctx().settings, host=host, port=port,
-                        shutdown_timeout=shutdown_timeout))
+                        shutdown_timeout=shutdown_timeout, role=role, may_lead=lead))
 
 
 @click.command()
@@ -44,12 +52,19 @@ def dispatch(once: bool) -> None:
     import signal
 
     from ..notify.dispatch import Dispatcher
+    from ..server.cluster import Cluster
 
     ctx = get_ctx()
     logging.getLogger("notifier.notifications").setLevel(logging.INFO)
-    dispatcher = Dispatcher(ctx.store, ctx.settings)
+    # Beside daemons on PostgreSQL: never take rows of channels they know and this
+    # config does not (a worker that never leads).
+    cluster = Cluster(ctx.store, ctx.settings, role="worker", may_lead=False)
+    cluster.start()
+    dispatcher = Dispatcher(ctx.store, ctx.settings,
+                            protected=cluster.protected if cluster.shared else None)
     if once:
         stats = dispatcher.run_once()
+        cluster.stop()
         click.echo(f"sent {stats.sent}, failed {stats.failed}, dead {stats.dead}, "
                    f"withdrawn {stats.withdrawn}, missed {stats.missed}")
         return
@@ -59,4 +74,7 @@ def dispatch(once: bool) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    dispatcher.serve()
+    try:
+        dispatcher.serve()
+    finally:
+        cluster.stop()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -60,12 +61,18 @@ def _history(notification_id: int, as_json: bool) -> None:
         click.echo(json.dumps({"id": n.id, "status": n.status, "channel": n.channel,
                                "attempts": [{"at": d.attempted_at.isoformat(),
                                              "outcome": d.outcome, "error": d.error,
-                                             "duration_ms": d.duration_ms} for d in rows]},
+                                             "duration_ms": d.duration_ms,
+                                             "possible_repeat": d.repeat} for d in rows]},
                               indent=2))
         return
     click.echo(f"notification {n.id}: {n.type} to {n.channel}, {n.status}, "
                f"{n.attempts} attempt(s)")
     if rows:
         click.echo(table(["attempted (UTC)", "outcome", "ms", "error"],
-                         [(f"{d.attempted_at:%Y-%m-%d %H:%M:%S}", d.outcome, d.duration_ms,
+                         [(f"{d.attempted_at:%Y-%m-%d %H:%M:%S}", _outcome(d), d.duration_ms,
                            d.error or "") for d in rows], max_width=100))
+
+
+def _outcome(d: Any) -> str:
+    # An earlier claim ended unrecorded: this attempt may have sent the message again.
+    return f"{d.outcome} (possible repeat)" if d.repeat else d.outcome

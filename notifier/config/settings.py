@@ -192,6 +192,22 @@ class HousekeepingSettings(_Section):
     interval: Duration = timedelta(hours=1)
 
 
+class ClusterSettings(_Section):
+    # Several daemons on one PostgreSQL database (ignored on SQLite): when the daemon
+    # that runs sync, source polling and planning dies, another takes over within this.
+    failover: Duration = timedelta(seconds=30)
+    # Rows of a channel that no live daemon has known for this long are dead-lettered
+    # (a channel known by any daemon seen within it is never claimed elsewhere).
+    channel_grace: Duration = timedelta(minutes=10)
+
+    @field_validator("failover", "channel_grace")
+    @classmethod
+    def _cluster_positive(cls, v: timedelta) -> timedelta:
+        if v < timedelta(seconds=1):
+            raise ValueError("must be at least 1s")
+        return v
+
+
 class Settings(_Section):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     calendars: CalendarSettings = Field(default_factory=CalendarSettings)
@@ -201,6 +217,7 @@ class Settings(_Section):
 
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     housekeeping: HousekeepingSettings = Field(default_factory=HousekeepingSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     channels: list[ChannelSettings] = Field(default_factory=list)
     sources: list[SourceSettings] = Field(default_factory=list)
     # Where the settings came from; not a TOML key.

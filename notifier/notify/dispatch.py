@@ -52,16 +52,14 @@ from ..timeutil import utcnow
 from . import digest, dispatch_sql, messages, outbox, planner
 from .delivery import Deliverer, Message, Sender
 from .ics_attachment import event_ics
-from .lane_health import LaneFailure, LaneHealth, retryable
+from .lane_health import LaneFailure, LaneHealth, outcome_deadline, retryable
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 LATE_AFTER = timedelta(minutes=1)
 # A lane whose database work fails waits 0.5 s, 1 s, 2 s, ... (at most the poll
-# interval) before trying again. Once stopping, an outcome that cannot be recorded is
-# tried this many more times (at most 1 s apart), then left to its lease.
+# interval) before trying again.
 BACKOFF_FIRST = 0.5
-STOPPING_TRIES = 6
 
 
 @dataclass
@@ -112,7 +110,8 @@ class Dispatcher:
     def __init__(self, store: Store, settings: Settings, *, sender: Sender | None = None,
                  clock: Clock = utcnow, batch: int = 20, rng: random.Random | None = None,
                  deliverer: Deliverer | None = None,
-                 on_idle: Callable[[], None] | None = None) -> None:
+                 on_idle: Callable[[], None] | None = None,
+                 protected: Callable[[], Iterable[str] | None] | None = None) -> None:
         self.store = store
         self.settings = settings
         # A plain ``sender`` (tests, benchmarks) gets text; the Deliverer gets each
@@ -129,6 +128,8 @@ class Dispatcher:
             log.warning("%s", why)
         self.rng = rng or random.Random()
         self.on_idle = on_idle
+        # Channels other daemons of a cluster know: the "not configured" lane leaves them.
+        self.protected = protected
         self._stop = threading.Event()
         self._named = [c.name for c in settings.channels] or [planner.LOG_CHANNEL]
         self.lanes: list[Lane] = [*self._named, None]
@@ -254,14 +255,22 @@ class Dispatcher:
         with self.store.lane_writer() as writer:
             sql = dispatch_sql.for_writer(writer)
             for _ in range(max_batches):
-                if self.stopping:
+                exclude = self._excluded() if lane is None else ()
+                if self.stopping or exclude is None:
                     break
                 rows = sql.claim(self.clock(), self.lease, self.batch,
-                                 channel=lane, exclude=self._named if lane is None else ())
+                                 channel=lane, exclude=exclude)
                 if not rows:
                     break
                 self._send_batch(rows, stats, sql)
         return stats
+
+    def _excluded(self) -> list[str] | None:
+        """The channels the "not configured" lane must not claim (None: claim none)."""
+        if self.protected is None:
+            return self._named
+        others = self.protected()
+        return None if others is None else sorted({*self._named, *others})
 
     def _send_batch(self, rows: list[Notification], stats: Stats, sql: dispatch_sql.Lane) -> None:
         # One claim gives every row of a batch the same lease end (``held``). Once half
@@ -441,12 +450,13 @@ class Dispatcher:
         """Record an outcome; while the database fails, keep trying with the lane's backoff.
 
         The send has happened: a row left ``sending`` would be sent again once its
-        lease ran out. So a failed write (SQLite locked past its busy timeout, a full
-        disk, a PostgreSQL restart) is retried, holding the lane (it claims nothing
-        meanwhile), until it lands; once stopping, only :data:`STOPPING_TRIES` times.
-        """
+        lease ran out. So a failed write (a lock, a full disk, a PostgreSQL restart) is
+        retried, holding the lane, until it lands; once stopping, until the lease is
+        nearly spent (:func:`outcome_deadline`). One that lands after the lease was lost
+        is recorded as a possible repeat."""
         health = self._health[n.channel if n.channel in self._named else None]
-        failed, left = False, STOPPING_TRIES
+        held = kw.get("held") or n.claimed_until or done
+        failed = False
         while True:
             try:
                 # A failed try may have committed all the same (an error during COMMIT).
@@ -459,16 +469,17 @@ class Dispatcher:
                 failed = True
                 delay = health.failed(e, f"recording the outcome of notification {n.id}")
                 if self.stopping:
-                    left -= 1
+                    left = (outcome_deadline(held, self.lease) - self.clock()).total_seconds()
                     if left <= 0:
                         raise
-                    time.sleep(min(delay, 1.0))
+                    time.sleep(min(delay, 1.0, left))
                 else:
                     self._stop.wait(delay)
         health.ok()
         if not ok:
             log.warning("notification %s: its lease ran out during the send and another "
-                        "dispatcher claimed it; it may be delivered twice", n.id)
+                        "dispatcher claimed it; it may be delivered twice (recorded as a "
+                        "possible repeat)", n.id)
 
     def _recorded(self, n: Notification, done: datetime) -> bool:
         """Whether the outcome of the attempt that ended at ``done`` is stored already."""

@@ -216,9 +216,12 @@ class SqliteLane:
                     "outcome": outcome or status, "error": error, "ms": duration_ms}
 
         def work(db: sqlite3.Connection) -> bool:
-            cur = db.execute(outbox.FINISH_SQL, row)
-            db.execute(outbox.DELIVERY_SQL, delivery)
-            return bool(cur.rowcount)
+            done = bool(db.execute(outbox.FINISH_SQL, row).rowcount)
+            recorded = db.execute(outbox.PRIOR_SQL, delivery).fetchone()[0] \
+                if n.attempts > 1 else 0
+            repeat = outbox.possible_repeat(n.attempts, recorded, done)
+            db.execute(outbox.DELIVERY_SQL, {**delivery, "repeat": int(repeat)})
+            return done
 
         return self.writer.run_driver(work)
 

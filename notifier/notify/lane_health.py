@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError, SQLAlchemyError
 
@@ -76,6 +76,13 @@ def _first_line(exc: BaseException) -> str:
     orig = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
     lines = str(orig).strip().splitlines()
     return mask(f"{type(orig).__name__}: {lines[0] if lines else ''}")
+
+
+def outcome_deadline(held: datetime, lease: timedelta) -> datetime:
+    """Until when a dispatcher that is stopping keeps trying to record an outcome: the
+    lease held, less a margin (a tenth of the lease, at most 5 s) so that the write
+    does not race another dispatcher's claim of the row."""
+    return held - min(lease / 10, timedelta(seconds=5))
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,13 @@ All times are aware UTC; every function takes ``now`` (no hidden clock).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Boolean, Connection, and_, bindparam, delete, func, or_, text, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session, col, select
@@ -96,7 +97,7 @@ def desired_reminders(ev: Any, case: Case, settings: Settings,
 
 def reconcile(s: Session, pairs: Iterable[tuple[Any, Case]], settings: Settings,
               now: datetime, *, scope: Sequence[str] | None,
-              withdraw_overdue: bool) -> dict[str, int]:
+              withdraw_overdue: bool, keep: Collection[str] = ()) -> dict[str, int]:
     """Make the stored reminders of ``scope`` (event UIDs; None = all) match the plan.
 
     New reminders due after ``now`` and within ``[reminders] horizon`` are
@@ -105,7 +106,8 @@ def reconcile(s: Session, pairs: Iterable[tuple[Any, Case]], settings: Settings,
     Waiting reminders no longer planned are withdrawn; with ``withdraw_overdue``
     false, ones already due are left to the dispatcher, which re-checks them and
     records them as sent, missed or withdrawn. A withdrawn reminder planned again
-    (the hearing moved back) is revived.
+    (the hearing moved back) is revived. Rows of the channels in ``keep`` (known to
+    another daemon of a cluster, not to this one) are never withdrawn here.
     """
     desired: dict[str, dict[str, Any]] = {}
     rules: dict[str, planner.CaseRules] = {}
@@ -114,19 +116,17 @@ def reconcile(s: Session, pairs: Iterable[tuple[Any, Case]], settings: Settings,
         if r is None:
             r = rules[case.id] = planner.CaseRules.parse(case.reminders)
         desired.update(desired_reminders(ev, case, settings, r))
-    q = select(Notification.id, Notification.dedupe_key, Notification.status,
-               Notification.due_at).where(
-        Notification.type == "reminder",
-        col(Notification.status).in_([*WAITING, "withdrawn"]))
+    q: Any = sa_select(NT.c.id, NT.c.dedupe_key, NT.c.status, NT.c.due_at, NT.c.channel).where(
+        NT.c.type == "reminder", NT.c.status.in_([*WAITING, "withdrawn"]))
     existing: list[Any] = []
     if scope is None:
-        existing = list(s.exec(q).all())
+        existing = list(s.execute(q).all())
     else:
         for chunk in _chunks(list(scope)):
-            existing += s.exec(q.where(col(Notification.event_uid).in_(chunk))).all()
+            existing += s.execute(q.where(NT.c.event_uid.in_(chunk))).all()
     known = {row[1] for row in existing}
     withdraw = [row[0] for row in existing if row[2] in WAITING and row[1] not in desired
-                and (withdraw_overdue or row[3] > now)]
+                and (withdraw_overdue or row[3] > now) and row[4] not in keep]
     revive = [row[0] for row in existing if row[2] == "withdrawn" and row[1] in desired
               and desired[row[1]]["plan"].due_at > now]
     set_status(s, withdraw, "withdrawn", now, "no longer planned: the event moved, was "
@@ -149,7 +149,8 @@ def reconcile(s: Session, pairs: Iterable[tuple[Any, Case]], settings: Settings,
     return {"inserted": len(rows), "withdrawn": len(withdraw), "revived": len(revive)}
 
 
-def replan_all(s: Session, settings: Settings, now: datetime) -> dict[str, int]:
+def replan_all(s: Session, settings: Settings, now: datetime, *,
+               keep: Collection[str] = ()) -> dict[str, int]:
     """Re-plan the reminders of the events whose reminders fall within the horizon.
 
     Run at start and periodically (the engine's housekeeping) to move the window.
@@ -165,7 +166,7 @@ def replan_all(s: Session, settings: Settings, now: datetime) -> dict[str, int]:
                           et.c.sort_utc > now, et.c.sort_utc <= now + reach + timedelta(days=1))
     pairs = [(r, cases[r.case_id]) for r in s.execute(q) if r.case_id in cases]
     return reconcile(s, pairs, settings, now, scope=[r.uid for r, _c in pairs],
-                     withdraw_overdue=False)
+                     withdraw_overdue=False, keep=keep)
 
 
 def _corrections(s: Session, ev: Event, changes: Sequence[Change]) -> dict[str, list[str]]:
@@ -189,7 +190,8 @@ def _corrections(s: Session, ev: Event, changes: Sequence[Change]) -> dict[str, 
 
 
 def record_changes(s: Session, changes: Sequence[Change], settings: Settings,
-                   now: datetime, *, alerts: bool = True) -> dict[str, int]:
+                   now: datetime, *, alerts: bool = True,
+                   keep: Collection[str] = ()) -> dict[str, int]:
     """Write change alerts for ``changes`` and re-plan the reminders of their events.
 
     ``alerts=False`` (a baseline import) only re-plans the reminders."""
@@ -224,17 +226,21 @@ def record_changes(s: Session, changes: Sequence[Change], settings: Settings,
                              case_id=case.id, change_id=alert.change_ids[0],
                              urgent=alert.urgent))
     insert_rows(s, rows)
-    counts = reconcile(s, pairs, settings, now, scope=list(by_event), withdraw_overdue=True)
+    counts = reconcile(s, pairs, settings, now, scope=list(by_event), withdraw_overdue=True,
+                       keep=keep)
     return {"alerts": len(rows), **counts}
 
 
-def change_hook(settings: Settings, *, alerts: bool = True) -> ChangeHook:
+def change_hook(settings: Settings, *, alerts: bool = True,
+                keep: Callable[[], Collection[str]] | None = None) -> ChangeHook:
     """The hook for ``sync_calendars``: alerts + re-planning in the sync's transaction.
 
     ``alerts=False`` gives its ``baseline_hook``: an import into an empty database
-    plans reminders but announces nothing (every event would be "added")."""
+    plans reminders but announces nothing (every event would be "added"). ``keep``
+    gives the channels whose rows are never withdrawn (see :func:`reconcile`)."""
     def hook(s: Session, changes: list[Change], now: datetime) -> None:
-        record_changes(s, changes, settings, now, alerts=alerts)
+        record_changes(s, changes, settings, now, alerts=alerts,
+                       keep=keep() if keep is not None else ())
     return hook
 
 
@@ -311,20 +317,35 @@ def _detached(values: RowMapping) -> Notification:
     return Notification.model_construct(**values)
 
 
-# The two statements that record an outcome (also run by notifier.notify.dispatch_sql on SQLite).
+# The statements that record an outcome (also run by notifier.notify.dispatch_sql on SQLite).
 FINISH_SQL = (
     "UPDATE notification SET status = :status, claimed_until = NULL, updated_at = :now, "
     "last_error = :error, late = :late, sent_at = COALESCE(:sent_at, sent_at), "
     "next_attempt_at = COALESCE(:retry_at, next_attempt_at) "
     "WHERE id = :id AND status = 'sending' AND claimed_until = :held")
 DELIVERY_SQL = (
-    "INSERT INTO delivery (notification_id, channel, attempted_at, outcome, error, duration_ms)"
-    " VALUES (:nid, :channel, :at, :outcome, :error, :ms)")
+    "INSERT INTO delivery (notification_id, channel, attempted_at, outcome, error, duration_ms,"
+    " repeat) VALUES (:nid, :channel, :at, :outcome, :error, :ms, :repeat)")
+# Attempts recorded so far; read only for a row claimed more than once.
+PRIOR_SQL = "SELECT count(*) FROM delivery WHERE notification_id = :nid"
 _FINISH = text(FINISH_SQL).bindparams(
     bindparam("now", type_=UTCDateTime()), bindparam("sent_at", type_=UTCDateTime()),
     bindparam("retry_at", type_=UTCDateTime()), bindparam("held", type_=UTCDateTime()),
     bindparam("late", type_=Boolean()))
-_DELIVERY = text(DELIVERY_SQL).bindparams(bindparam("at", type_=UTCDateTime()))
+_DELIVERY = text(DELIVERY_SQL).bindparams(bindparam("at", type_=UTCDateTime()),
+                                          bindparam("repeat", type_=Boolean()))
+_PRIOR = text(PRIOR_SQL)
+
+
+def possible_repeat(attempts: int, recorded: int, finished: bool) -> bool:
+    """Whether an attempt may repeat a message already delivered.
+
+    Every claim counts an attempt (a hand-back uncounts it) and every recorded outcome
+    leaves a Delivery row, so fewer rows than earlier attempts means an earlier claim
+    ended unrecorded (its daemon was killed mid-send, or could not record in time);
+    ``finished`` False means this attempt's lease was lost and another claim followed.
+    """
+    return not finished or recorded < attempts - 1
 
 
 def finish(s: Session | Connection, n: Notification, now: datetime, status: str, *,
@@ -336,16 +357,20 @@ def finish(s: Session | Connection, n: Notification, now: datetime, status: str,
     The row is updated only while it is still under this caller's lease: ``held`` is
     the lease's end as claimed or last renewed (default: ``n.claimed_until``). Returns
     False if the lease was lost (another dispatcher claimed the row after it ran out).
+    The Delivery row is marked as a possible repeat (:func:`possible_repeat`).
     """
-    # Two pre-built textual statements: this runs once per message sent, and building
+    # Pre-built textual statements: this runs once per message sent, and building
     # Core statements per call cost more CPU than the SQL itself.
     res = s.execute(_FINISH, {"id": n.id, "status": status, "now": now, "error": error,
                               "late": late, "sent_at": now if status == "sent" else None,
                               "retry_at": retry_at,
                               "held": held if held is not None else n.claimed_until})
+    done = bool(getattr(res, "rowcount", 1))
+    recorded = s.execute(_PRIOR, {"nid": n.id or 0}).scalar_one() if n.attempts > 1 else 0
     s.execute(_DELIVERY, {"nid": n.id or 0, "channel": n.channel, "at": now,
-                          "outcome": outcome or status, "error": error, "ms": duration_ms})
-    return bool(getattr(res, "rowcount", 1))
+                          "outcome": outcome or status, "error": error, "ms": duration_ms,
+                          "repeat": possible_repeat(n.attempts, recorded, done)})
+    return done
 
 
 def delivery_at(s: Session, notification_id: int, at: datetime) -> bool:

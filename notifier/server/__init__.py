@@ -1,6 +1,7 @@
 """The daemon: one process that syncs, plans, dispatches and serves HTTP.
 
 Owns: :mod:`.daemon` (the composition root of ``notifier run``), :mod:`.scheduler`
-(the APScheduler ticker), :mod:`.web` (the Starlette app; page templates in
+(the APScheduler ticker), :mod:`.cluster` (several daemons on PostgreSQL: the
+leader, heartbeats, channels known elsewhere), :mod:`.web` (the Starlette app; page templates in
 ``templates/``) and :mod:`.health`. May import: every package except ``cli``.
 """

@@ -40,6 +40,7 @@ from ..feeds.cache import FeedService
 from ..notify.delivery import Sender
 from ..store import Store
 from ..timeutil import utcnow
+from .cluster import Cluster
 from .health import HealthReport, health_report
 from .http import listen, uvicorn_config
 from .scheduler import Engine
@@ -52,10 +53,13 @@ class Daemon:
     """Store + engine + HTTP server, started and stopped together."""
 
     def __init__(self, settings: Settings, *, host: str | None = None, port: int | None = None,
-                 clock: Callable[[], datetime] = utcnow, sender: Sender | None = None) -> None:
+                 clock: Callable[[], datetime] = utcnow, sender: Sender | None = None,
+                 role: str = "all", may_lead: bool = True) -> None:
         self.settings = settings
         self.store = Store(settings.database_url())
-        self.engine = Engine(self.store, settings, clock=clock, sender=sender)
+        self.cluster = Cluster(self.store, settings, role=role, may_lead=may_lead, clock=clock)
+        self.engine = Engine(self.store, settings, clock=clock, sender=sender,
+                             cluster=self.cluster, dispatch=role != "web")
         self.feeds = FeedService.from_settings(self.store, settings, clock=clock)
         self.app = create_app(settings, self.store, self.feeds, health=self.health)
         self.host = host or settings.server.host
@@ -82,8 +86,10 @@ class Daemon:
         uvicorn taking the bound socket (the feed cache warms afterwards)."""
         sock = listen(self.host, self.server.config.port)  # before any work: fails plainly
         try:
+            self.cluster.start()
             self.engine.start()
         except BaseException:
+            self.cluster.stop()
             sock.close()
             raise
         self._socket = sock
@@ -95,6 +101,7 @@ class Daemon:
             if not self._http.is_alive() or time.monotonic() > deadline:
                 self.server.should_exit = True
                 self.engine.shutdown(2.0)
+                self.cluster.stop()
                 where = f"{self.host}:{self.port}"
                 sock.close()
                 what = ("stopped" if not self._http.is_alive()
@@ -108,6 +115,7 @@ class Daemon:
         """Graceful stop; True when every in-flight delivery finished in time."""
         self.server.should_exit = True
         clean = self.engine.shutdown(timeout)
+        self.cluster.stop()
         if self._http is not None:
             self._http.join(timeout=10)
         if self._socket is not None:
@@ -117,10 +125,10 @@ class Daemon:
 
 
 def run(settings: Settings, *, host: str | None = None, port: int | None = None,
-        shutdown_timeout: float = 20.0) -> int:
+        shutdown_timeout: float = 20.0, role: str = "all", may_lead: bool = True) -> int:
     """Run until SIGTERM/SIGINT. Returns the process exit status."""
     stop = threading.Event()
-    daemon = Daemon(settings, host=host, port=port)
+    daemon = Daemon(settings, host=host, port=port, role=role, may_lead=may_lead)
 
     def on_stop(signum: int, _frame: FrameType | None) -> None:
         if stop.is_set():
@@ -142,9 +150,9 @@ def run(settings: Settings, *, host: str | None = None, port: int | None = None,
         daemon.start()
         channels = ", ".join(c.name for c in settings.channels) or "log only (no [[channels]])"
         folders = ", ".join(str(p) for _, p in settings.calendar_folders())
-        log.info("notifier %s: serving http://%s:%s/ (base URL %s); calendars: %s; channels: %s",
-                 __version__, daemon.host, daemon.port, settings.server.base_url, folders,
-                 channels)
+        log.info("notifier %s: serving http://%s:%s/ (base URL %s); calendars: %s; channels: %s;"
+                 " role %s%s", __version__, daemon.host, daemon.port, settings.server.base_url,
+                 folders, channels, role, "" if daemon.cluster.may_lead else " (never leads)")
         while not stop.wait(0.5):
             pass
         clean = daemon.stop(shutdown_timeout)

@@ -70,6 +70,9 @@ def health_report(store: Store, engine: Engine | None, settings: Settings,
         dispatcher = engine.dispatcher_alive
         body["scheduler"] = {"running": running, "last_tick": _iso(last_tick),
                              "stuck": bool(running and stuck), "dispatcher": dispatcher}
+        cluster = getattr(engine, "cluster", None)  # tests pass stand-in engines
+        if cluster is not None and cluster.shared:
+            body["cluster"] = {"role": cluster.role, "leader": cluster.leader}
         healthy &= running and not stuck and dispatcher
         report = engine.last_sync
         body["last_sync"] = None if report is None else {
@@ -147,7 +150,7 @@ def job_failures(engine: Engine, body: dict[str, Any]) -> bool:
     return True
 
 
-_PRIVATE_KEYS = ("status", "database", "scheduler", "last_sync", "notifications")
+_PRIVATE_KEYS = ("status", "database", "scheduler", "cluster", "last_sync", "notifications")
 
 
 def private_view(body: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,11 @@ and :meth:`Engine.shutdown` on SIGTERM. The engine:
   keeps the last error of every scheduled job that raised (:attr:`Engine.job_failures`),
   both for ``/healthz``.
 
+With several daemons on PostgreSQL (a :class:`~notifier.server.cluster.Cluster`),
+sync, source polling, re-planning, digests and housekeeping run only on the leader
+(checked before each run); a daemon that becomes leader re-plans, syncs and polls at
+once. Dispatch runs on every daemon whose role sends.
+
 A sync pass, or the first fetch of a source, into a database that has never
 imported anything is a baseline import: history and reminders, no change alerts.
 
@@ -43,7 +48,7 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecution
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from .. import metrics
 from ..config import Settings
@@ -52,11 +57,12 @@ from ..notify.delivery import Sender
 from ..notify.dispatch import Clock, Dispatcher
 from ..sources import FetchReport, HoldHook, poll_due_sources
 from ..store import Store
-from ..store.models import Change, Event
+from ..store.models import WAITING, Change, Event, Notification
 from ..store.watch import DbProblem
 from ..timeutil import utcnow
 from ..tracking import orphans
 from ..tracking.sync import SyncReport, is_empty, sync_calendars
+from .cluster import Cluster
 
 log = logging.getLogger(__name__)
 _WAKE_JOB = "dispatch-wakeup"
@@ -80,16 +86,23 @@ class Engine:
 
     def __init__(self, store: Store, settings: Settings, *, clock: Clock = utcnow,
                  sender: Sender | None = None, sync: bool = True,
-                 on_hold: HoldHook | None = None) -> None:
+                 on_hold: HoldHook | None = None, cluster: Cluster | None = None,
+                 dispatch: bool = True) -> None:
         self.on_hold = on_hold if on_hold is not None else outbox.hold_hook(settings)
         self.store = store
         self.settings = settings
         self.clock = clock
         self.sync_enabled = sync
+        self.dispatch_enabled = dispatch
+        # Several daemons on one database: the singletons run only on the leader.
+        self.cluster = cluster
+        if cluster is not None:
+            cluster.on_elected = self._elected
+        protected = cluster.protected if cluster is not None and cluster.shared else None
         self.dispatcher = Dispatcher(store, settings, sender=sender, clock=clock,
-                                     on_idle=self._rearm_quietly)
-        self.hook = outbox.change_hook(settings)
-        self.baseline_hook = outbox.change_hook(settings, alerts=False)
+                                     on_idle=self._rearm_quietly, protected=protected)
+        self.hook = outbox.change_hook(settings, keep=self._foreign)
+        self.baseline_hook = outbox.change_hook(settings, alerts=False, keep=self._foreign)
         # Sources whose first fetch is a baseline import (the database was empty).
         self._baseline_sources: set[str] = set()
         self.job_failures: dict[str, JobFailure] = {}
@@ -115,14 +128,13 @@ class Engine:
         with self.store.read() as s:
             if is_empty(s):
                 self._baseline_sources = {src.key for src in self.settings.sources}
-        with self.store.write() as s:
-            self.plan_counts = outbox.replan_all(s, self.settings, self.clock())
-            self.plan_counts["digests"] = digest.plan_digests(s, self.settings, self.clock())
-        log.info("plan at start: %s", self.plan_counts)
-        with self.store.read() as s:
-            kept = orphans.find(s, self.settings)
-        if kept:
-            log.warning("%s", orphans.describe(kept))
+        if self.leads():
+            self._replan()
+            log.info("plan at start: %s", self.plan_counts)
+            with self.store.read() as s:
+                kept = orphans.find(s, self.settings)
+            if kept:
+                log.warning("%s", orphans.describe(kept))
         sch = self._scheduler
         now = datetime.now(UTC)
         if self.sync_enabled:
@@ -142,9 +154,10 @@ class Engine:
             seconds=self.settings.database.check_interval.total_seconds(), timezone=UTC),
             id="database-check")
         sch.add_listener(self._job_done, EVENT_JOB_ERROR | EVENT_JOB_EXECUTED)
-        self._worker = threading.Thread(target=self._dispatch_loop, name="notifier-dispatch",
-                                        daemon=True)
-        self._worker.start()
+        if self.dispatch_enabled:
+            self._worker = threading.Thread(target=self._dispatch_loop,
+                                            name="notifier-dispatch", daemon=True)
+            self._worker.start()
         sch.start()
         self.rearm()
 
@@ -174,12 +187,54 @@ class Engine:
 
     @property
     def dispatcher_alive(self) -> bool:
-        """Whether the thread that wakes the dispatcher is still there."""
+        """Whether the thread that wakes the dispatcher is still there (true where this
+        daemon's role runs no dispatch)."""
+        if not self.dispatch_enabled:
+            return True
         return self._worker is not None and self._worker.is_alive()
 
     @property
     def running(self) -> bool:
         return self._scheduler.running and not self._stopping.is_set()
+
+    # -- cluster ------------------------------------------------------------------
+    def leads(self) -> bool:
+        """Whether this daemon runs the cluster-wide singletons now (always with no
+        cluster: one daemon per SQLite database)."""
+        return self.cluster is None or self.cluster.leads()
+
+    def _foreign(self) -> frozenset[str]:
+        """Channels other daemons know and this one does not (never withdrawn here)."""
+        if self.cluster is None or not self.cluster.shared:
+            return frozenset()
+        known = self.cluster.protected()
+        if known is None:  # any channel may be a daemon's that is starting: keep them all
+            with self.store.read() as s:
+                known = frozenset(s.exec(select(Notification.channel).distinct().where(
+                    col(Notification.status).in_(WAITING))).all())
+        return known - {c.name for c in self.settings.channels}
+
+    def _replan(self) -> None:
+        with self.store.write() as s:
+            self.plan_counts = outbox.replan_all(s, self.settings, self.clock(),
+                                                 keep=self._foreign())
+            self.plan_counts["digests"] = digest.plan_digests(s, self.settings, self.clock())
+
+    def _elected(self) -> None:
+        """Just became the leader: re-plan, sync and poll now rather than at the next
+        interval (the previous leader may have died in the middle of any of them)."""
+        if not self._scheduler.running or self._stopping.is_set():
+            return  # at start: Engine.start does all of it
+        self._scheduler.add_job(self._take_over, id="take-over", replace_existing=True)
+
+    def _take_over(self) -> None:
+        self._replan()
+        log.info("plan on taking over as leader: %s", self.plan_counts)
+        if self.sync_enabled:
+            self.sync_now()
+            if self.settings.sources:
+                self.poll_sources()
+        self.rearm()
 
     # -- jobs --------------------------------------------------------------------
     def _rearm_quietly(self) -> None:
@@ -205,7 +260,7 @@ class Engine:
     def sync_now(self) -> SyncReport:
         """One sync pass with the outbox hook; re-arms when anything changed."""
         with self._sync_lock:
-            if self._stopping.is_set():
+            if self._stopping.is_set() or not self.leads():
                 return SyncReport()
             self.last_tick = self.clock()
             t0 = time.perf_counter()
@@ -230,7 +285,7 @@ class Engine:
 
     def poll_sources(self) -> list[FetchReport]:
         """Fetch the remote sources that are due; changes commit with their alerts."""
-        if self._stopping.is_set():
+        if self._stopping.is_set() or not self.leads():
             return []
         self.last_tick = self.clock()
         hook = self._source_hook if self._baseline_sources else self.hook
@@ -282,11 +337,11 @@ class Engine:
     def housekeeping(self) -> int:
         """Prune old rows and move the planning window forward; returns rows pruned."""
         self.last_tick = self.clock()
+        if not self.leads():
+            return 0
         with self.store.write() as s:
             n = outbox.prune(s, self.clock(), self.settings.housekeeping.retention)
-        with self.store.write() as s:
-            self.plan_counts = outbox.replan_all(s, self.settings, self.clock())
-            self.plan_counts["digests"] = digest.plan_digests(s, self.settings, self.clock())
+        self._replan()
         if n:
             log.info("pruned %d finished notification(s)", n)
         self.rearm()

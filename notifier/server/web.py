@@ -4,8 +4,9 @@ Call :func:`create_app` with the settings and the store (and optionally a shared
 :class:`~notifier.feeds.cache.FeedService`); run the result with uvicorn. Routes:
 ``GET/HEAD /calendars/all.ics`` and ``/calendars/{case_id}.ics`` (``?kind=hearing``
 or ``?kind=hearing,trial``), ``GET /``, ``GET /cases/{case_id}``, ``GET /healthz``,
-``GET /readyz`` (503 until the feed cache is warm). When ``[feed] private`` is on,
-every route but ``/healthz`` and ``/readyz`` needs ``?token=``; a missing, wrong or
+``GET /readyz`` (503 until the feed cache is warm), ``GET /livez`` (200 while the
+process answers; never touches the database). When ``[feed] private`` is on,
+every route but ``/healthz``, ``/readyz`` and ``/livez`` needs ``?token=``; a missing, wrong or
 revoked token gets the same 404 as an unknown case. The app reads the store only.
 
 Start-up does not wait for the feed cache: the lifespan warms it in a thread, and a
@@ -252,6 +253,11 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
                             status_code=200 if ready else 503,
                             headers={"Cache-Control": "no-store"})
 
+    async def livez(_request: Request) -> Response:
+        # The process answers: nothing else. Never the database, so that a database
+        # outage does not make a liveness probe restart every replica at once.
+        return JSONResponse({"status": "alive"}, headers={"Cache-Control": "no-store"})
+
     def warm() -> None:
         try:
             service.warm()
@@ -272,6 +278,7 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
         Route("/", page, methods=["GET", "HEAD"]),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
+        Route("/livez", livez, methods=["GET", "HEAD"]),
         Route("/metrics", metrics_page, methods=["GET"]),
     ], lifespan=lifespan)
     app.state.feeds = service

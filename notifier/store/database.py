@@ -33,6 +33,7 @@ from .watch import DatabaseWatch, describe_error, is_database_fault, sqlite_path
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 _SYNC_LOCK_KEY = 0x6E6F7469  # "noti": the advisory lock id for sync transactions
+_MIGRATE_LOCK_KEY = 0x6E6F6D67  # "nomg": held while migrating
 T = TypeVar("T")
 
 
@@ -127,9 +128,20 @@ class Store:
     def migrate(self, revision: str = "head") -> None:
         """Apply pending migrations (no-op when current)."""
         try:
-            with self.engine.connect():
-                pass
-            command.upgrade(alembic_config(self.engine), revision)
+            with self.engine.connect() as conn:
+                if self.dialect != "postgresql":
+                    conn.close()
+                    command.upgrade(alembic_config(self.engine), revision)
+                    return
+                # Several daemons starting at once: one migrates, the others wait (and
+                # then find nothing to do).
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATE_LOCK_KEY})
+                try:
+                    command.upgrade(alembic_config(self.engine), revision)
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"),
+                                 {"k": _MIGRATE_LOCK_KEY})
+                    conn.commit()
         except SQLAlchemyError as e:
             if is_database_fault(e):  # damaged, locked, full: say which and what to do
                 raise describe_error(self.url, e) from e

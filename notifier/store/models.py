@@ -181,3 +181,28 @@ class Delivery(SQLModel, table=True):
     outcome: str  # sent, retry, dead, withdrawn, missed
     error: str | None = None
     duration_ms: int = 0
+    # An earlier claim of the notification ended without a recorded outcome (a daemon
+    # killed, or its lease lost during a database outage): this attempt may repeat
+    # a message that was already delivered.
+    repeat: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+
+
+class DaemonRow(SQLModel, table=True):
+    """One running ``notifier run`` process of a cluster (PostgreSQL), kept fresh by
+    its heartbeat; rows of stopped daemons stay until pruned (their channels are
+    protected for ``[cluster] channel_grace``)."""
+
+    __tablename__ = "cluster_daemon"
+
+    id: str = Field(primary_key=True, max_length=64)
+    host: str = Field(max_length=255)
+    pid: int
+    role: str = Field(max_length=20)  # all, web, worker
+    may_lead: bool = True
+    leader: bool = False
+    version: str = Field(max_length=50)
+    config_fp: str = Field(max_length=64)
+    channels: str = "[]"  # JSON list of channel names
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    heartbeat_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    stopped_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
