@@ -27,6 +27,7 @@ from notifier.notify import outbox
 from notifier.notify.delivery import Deliverer
 from notifier.notify.dispatch import Dispatcher
 from notifier.notify.messages import Renderer, context
+from notifier.notify.outbox_read import list_notifications
 from notifier.server.web import create_app
 from notifier.store import Store
 from notifier.store.models import Notification
@@ -164,6 +165,9 @@ def test_a_burst_of_changes_is_one_message_and_a_few_stay_separate(
     with store.read() as s:
         rows = s.exec(select(Notification).where(Notification.type == "change")).all()
     assert len(rows) == 1 and rows[0].dedupe_key.startswith("changes:")
+    with store.read() as s:
+        (view,) = [v for v in list_notifications(s) if v.n.type == "change"]
+    assert view.event_ref == "c" and view.what.count("Hearing cancelled") == 6
     rec = _dispatch(store, settings, NOW + timedelta(minutes=1))
     (_ch, title, body, _u), = rec.sent
     assert title == "6 changes in People v. Test"

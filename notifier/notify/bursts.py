@@ -55,6 +55,8 @@ def _merged(s: Session, case_id: str, members: Sequence[dict[str, Any]],
         "group": [{"event": p.get("event") or {}, "changes": p.get("changes") or [],
                    "corrections": p.get("corrections") or []} for p in parts],
         "case_next": case_next(s, case_id, now),
+        # Every change, flat: what `notifier reminders` lists for the row.
+        "changes": [c for p in parts for c in p.get("changes") or []],
     }
     return {**first, "dedupe_key": "changes:" + first["dedupe_key"].split(":", 1)[1],
             "event_uid": None, "urgent": any(m["urgent"] for m in members),
