@@ -122,7 +122,8 @@ def groups(snap: Snapshot, *, only: str | None, case_page: bool, now: datetime,
         shown[cid] = (up, past)
     moves: dict[str, str] = {}
     if session is not None:
-        uids = [e.uid for up, past in shown.values() for e in [*up, *past]]
+        cut = None if case_page else UPCOMING_PER_CASE  # only the rows that are shown
+        uids = [e.uid for up, past in shown.values() for e in [*up[:cut], *past]]
         moves = moved_from(session, uids, lambda c: ZoneInfo(snap.cases[c].timezone))
     out = []
     for cid in chosen:
