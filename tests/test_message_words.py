@@ -231,3 +231,15 @@ def test_emails_to_a_real_smtp_server_go_out_a_second_apart(
     assert len(mails) == 3
     # Two waits of 1 s between three emails (Apprise's own default waits 5.5 s each).
     assert 2.0 <= took < 10.0, took
+
+
+def test_a_channels_feed_token_is_masked_like_its_url(tmp_path: Path, db_url: str) -> None:
+    from notifier.logs import mask
+
+    secret = "s3cret-feed-token-0123456789abcdefghijklmnop"
+    settings = make_settings(tmp_path, db_url, channels=[
+        {"name": "desk", "url": "json://127.0.0.1:9/x", "feed_token": secret}])
+    assert secret not in repr(settings.channels[0])
+    Deliverer(settings.channels)
+    masked = mask(f"GET /cases/c?token={secret} failed; link http://h/cases/c?token={secret}")
+    assert secret not in masked and "/cases/c" in masked
