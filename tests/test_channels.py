@@ -88,7 +88,7 @@ def test_json_webhook_gets_alert_and_reminder_with_weekday_place_and_distance(
     assert isinstance(alert, dict) and isinstance(rem, dict)
     assert alert["title"].startswith("Hearing added")
     assert "Next date in this case: Wed 2 Jul 2025 09:30 EDT" in alert["message"]
-    assert rem["title"] == "Reminder: Hearing in 1 day — Hearing on the retrial"
+    assert rem["title"] == "Reminder: Hearing in 1 day, Wed 2 Jul 2025 09:30 EDT — People v. Test"
     assert "When: Wed 2 Jul 2025 09:30 EDT (court time)" in rem["message"]
     assert "Where: Part 99, 100 Centre St" in rem["message"]
     assert "Case: People v. Test (New York County Supreme Court)" in rem["message"]
@@ -249,7 +249,7 @@ def test_email_has_subject_html_and_text_parts_and_ics(tmp_path, db_url, store, 
     from email.header import decode_header, make_header
 
     subject = str(make_header(decode_header(mail["Subject"])))
-    assert subject == "Reminder: Hearing in 1 day — Hearing on the retrial"
+    assert subject == "Reminder: Hearing in 1 day, Wed 2 Jul 2025 09:30 EDT — People v. Test"
     parts = {p.get_content_type(): p for p in mail.walk()}
     text = parts["text/plain"].get_payload(decode=True).decode()
     html = parts["text/html"].get_payload(decode=True).decode()

@@ -41,7 +41,7 @@ def test_until_text() -> None:
 def test_formats_text_markdown_and_html_is_escaped() -> None:
     r = Renderer()
     title, text = r.render("x", "reminder", _ctx(), "text")
-    assert title == "Reminder: Hearing in 1 day — Hearing <b>on</b> retrial"
+    assert title == "Reminder: Hearing in 1 day, Wed 2 Jul 2025 09:30 EDT — People v. Test"
     assert "When: Wed 2 Jul 2025 09:30 EDT (court time)" in text
     _t, md = r.render("x", "reminder", _ctx(), "markdown")
     assert md.startswith("*Hearing in 1 day*")
@@ -100,8 +100,8 @@ def test_digest_planned_once_per_day_and_lists_the_coming_days(tmp_path, db_url,
                        rng=random.Random(1)).run_once()
     assert stats.sent == 1
     (_ch, title, body, _u), = rec.sent
-    assert title == "Agenda Mon 30 Jun 2025: 1 event in the next 7 days"
-    assert "Wed 2 Jul 2025" in body and "09:30 EDT  Hearing h1 (People v. Test)" in body
+    assert title == "Agenda Mon 30 Jun 2025: 1 event in the next 7 days — People v. Test"
+    assert "Wed 2 Jul 2025" in body and "09:30 EDT  Hearing h1\n      Case: People v. Test" in body
     assert "Hearing h2" not in body
     assert "Dates to be set:" in body and "Hearing t" in body
 

@@ -114,10 +114,15 @@ def test_reschedule_withdraws_old_plans_new_and_corrects_a_sent_one(
     payload = json.loads(alert.payload)
     assert "Wed 2 Jul 2025" in payload["changes"][0]["summary"]
     assert "Wed 9 Jul 2025" in payload["changes"][0]["summary"]
-    assert len(payload["corrections"]) == 1 and "no longer correct" in payload["corrections"][0]
+    # Plain words: what our reminder said, and what is true now.
+    assert payload["corrections"] == [
+        "Our reminder of Wed 25 Jun said Wed 2 Jul 2025 09:30 EDT; the hearing is now "
+        "Wed 9 Jul 2025 09:30 EDT."]
     Dispatcher(store, settings, sender=rec, clock=lambda: at + timedelta(hours=1)).run_once()
     title, body = rec.sent[-1][1:3]
-    assert "moved later" in title and "Correction" in body
+    assert title == ("Hearing moved later: Wed 2 Jul 2025 09:30 EDT -> Wed 9 Jul 2025 09:30 EDT"
+                     " — People v. Test")
+    assert "Our reminder of Wed 25 Jun said" in body and "reminder sent earlier" not in body
     # Moving back revives the withdrawn reminders instead of losing them.
     cal(write_cal, "start = 2025-07-02T09:30:00")
     sync(store, folders, settings, at + timedelta(hours=2))
@@ -134,7 +139,9 @@ def test_cancellation_withdraws_pending_and_alerts(store: Store, write_cal: Writ
     assert {r.status for r in rows(store, type="reminder")} == {"withdrawn"}
     rec = Recorder()
     Dispatcher(store, settings, sender=rec, clock=lambda: NOW + timedelta(hours=1)).run_once()
-    assert [t for _c, t, _b, _u in rec.sent][-1].startswith("Hearing cancelled")
+    title, body = rec.sent[-1][1:3]
+    assert title == "Hearing on Wed 2 Jul 2025 09:30 EDT cancelled — People v. Test"
+    assert "When: Wed 2 Jul 2025 09:30 EDT (court time): cancelled" in body
 
 
 def test_moved_earlier_within_72h_alert_is_urgent(store: Store, write_cal: WriteCal, folders,

@@ -18,8 +18,8 @@ WEINSTEIN = Path(__file__).resolve().parent.parent / "calendars" / "people-v-wei
 
 
 class LiveServer:
-    def __init__(self, app: ASGIApp, *, access_log: bool = False) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="on",
+    def __init__(self, app: ASGIApp, *, access_log: bool = False, port: int = 0) -> None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on",
                                 log_level="info" if access_log else "warning",
                                 access_log=access_log, log_config=None)
         self.server = uvicorn.Server(config)

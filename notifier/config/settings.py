@@ -147,6 +147,12 @@ class ChannelSettings(_Section):
     digest_time: Clock | None = None
     digest_days: int = Field(default=7, ge=1, le=62)
     timezone: TimeZoneName = "UTC"
+    # Least seconds between two sends on this channel (Apprise's per-service throttle);
+    # unset = 1 for email, Apprise's own default for other services; 0 = no wait.
+    rate: float | None = Field(default=None, ge=0, le=3600)
+    # A private feed's token for this channel's readers: messages then link to the
+    # case page with it (without one, a private feed's messages carry no page link).
+    feed_token: SecretStr | None = None
 
     @field_validator("timeout")
     @classmethod

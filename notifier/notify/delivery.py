@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 import apprise
 from apprise.attachment.memory import AttachMemory
+from apprise.plugins.email import NotifyEmail
 from apprise.utils.parse import parse_url
 from requests.adapters import HTTPAdapter
 
@@ -55,6 +56,7 @@ _HTTP_CODE = re.compile(r"(?:error=|HTTP[ /]?|status(?: code)?[ :=]+|code[ :=]+)
                         re.IGNORECASE)
 _TRANSIENT_HTTP = {408, 425, 429}
 _RETRY_AFTER_CODES = {429, 503}
+EMAIL_RATE = 1.0  # seconds between two emails on one channel unless its ``rate`` says
 _responses = threading.local()  # .seen: [(status, Retry-After)] while a send watches
 
 
@@ -173,6 +175,8 @@ class Channel:
         self.name = cfg.name
         url = cfg.url.get_secret_value()
         register_secret(url)
+        if cfg.feed_token is not None:
+            register_secret(cfg.feed_token.get_secret_value())
         self.error: str | None = None
         plugin = apprise.Apprise.instantiate(url)
         if plugin is None:
@@ -212,11 +216,22 @@ class Channel:
         secs = self.cfg.timeout.total_seconds()
         given = set((parse_url(url) or {}).get("qsd", {}))  # query keys, as Apprise reads them
         for plugin in client:
+            plugin.request_rate_per_sec = self._rate(plugin)
             if "cto" not in given:
                 plugin.socket_connect_timeout = secs
             if "rto" not in given:
                 plugin.socket_read_timeout = secs
         return client
+
+    def _rate(self, plugin: Any) -> float:
+        """Least seconds between two sends: the channel's ``rate``, else 1 s for email
+        (Apprise's 5.5 s default made one sync's six alerts take half a minute),
+        else Apprise's own value for the service."""
+        if self.cfg.rate is not None:
+            return float(self.cfg.rate)
+        if isinstance(plugin, NotifyEmail):
+            return EMAIL_RATE
+        return float(plugin.request_rate_per_sec)
 
     def send(self, msg: Message) -> None:
         if self.error is not None or self._client is None:

@@ -70,6 +70,7 @@ def _item(ev: Event, case: Case) -> dict[str, Any]:
         time_text = "time TBA"
     return {"uid": ev.uid, "title": ev.title, "kind": ev.kind, "status": ev.status,
             "case_id": case.id, "case_title": case.title, "location": ev.location or "",
+            "judge": ev.judge or case.judge or "", "notes": ev.notes or "",
             "time": time_text, "when": When(date=ev.date, start=ev.start_utc).describe(tz)}
 
 

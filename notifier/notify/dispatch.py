@@ -368,7 +368,7 @@ class Dispatcher:
         fmt = self.deliverer.format_for(n.channel) if self.deliverer is not None else "text"
         ctx = messages.context(n.type, json.loads(n.payload), due=n.due_at, now=now, late=late,
                                urgent=n.urgent, extra=extra, channel=n.channel,
-                               base_url=self.settings.server.base_url)
+                               base_url=self.settings.server.base_url, settings=self.settings)
         title, body = self.renderer.render(n.channel, n.type, ctx, fmt)
         return Message(title, body, fmt, n.urgent,
                        (("event.ics", ics, "text/calendar"),) if ics else ())

@@ -33,6 +33,9 @@ from jinja2 import ChainableUndefined, FileSystemLoader, TemplateError, Template
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import escape
 
+from ..config import Settings
+from . import wording
+
 log = logging.getLogger(__name__)
 DEFAULTS = Path(__file__).parent / "templates"
 TYPES = ("reminder", "change", "digest", "operator")
@@ -68,29 +71,68 @@ def _late_note(due: datetime, tz: str) -> str:
 
 def context(ntype: str, payload: Mapping[str, Any], *, due: datetime, now: datetime,
             late: bool = False, urgent: bool = False, extra: Mapping[str, Any] | None = None,
-            channel: str = "", base_url: str = "") -> dict[str, Any]:
-    """Template variables for one notification (see the shipped templates for use)."""
+            channel: str = "", base_url: str = "",
+            settings: Settings | None = None) -> dict[str, Any]:
+    """Template variables for one notification (see the shipped templates for use).
+
+    With ``settings``, ``page_url`` links to the case page (with the channel's
+    ``feed_token`` when the feed is private)."""
     extra = dict(extra or {})
-    ev = dict(extra.pop("event", None) or payload.get("event") or {})
-    if "url" in ev:  # a link in any format, so only http(s): never javascript: or data:
-        ev["url"] = http_url(ev["url"])
+    ev = _event(extra.pop("event", None) or payload.get("event") or {})
     tz = ev.get("timezone") or extra.get("timezone") or "UTC"
     kind = str(ev.get("kind") or "event").replace("_", " ").capitalize()
     changes = list(payload.get("changes") or [])
-    case_id = ev.get("case_id")
+    case_id = ev.get("case_id") or payload.get("case_id")
+    case_next = extra.pop("case_next", None) or payload.get("case_next")
+
+    def link(cid: Any) -> str:
+        return wording.page_link(settings, channel, cid) if settings is not None else ""
+
+    group = [_group_item(g) for g in payload.get("group") or []]
+    agenda = extra.pop("agenda", None)
+    if agenda is not None:  # a digest: each item links to its case page
+        agenda = [{**day, "items": [{**it, "case_url": link(it.get("case_id"))}
+                                    for it in day["items"]]} for day in agenda]
+        extra["undated"] = [{**it, "case_url": link(it.get("case_id"))}
+                            for it in extra.get("undated") or []]
+        extra["agenda"] = agenda
+        extra["case_names"] = wording.case_names(
+            [it.get("case_title", "") for day in agenda for it in day["items"]])
+    case_title = str(ev.get("case_title") or payload.get("case_title") or case_id or "")
     return {
         "type": ntype, "urgent": urgent, "late": late,
         "late_note": _late_note(due, tz) if late else "",
         "event": ev, "kind": kind, "offset_text": payload.get("offset_text", ""),
         "until": extra.pop("until", ""), "changes": changes,
-        "headline": changes[0]["summary"] if changes else f"{kind} changed",
+        "headline": wording.headline(kind, ev, changes),
         "corrections": list(payload.get("corrections") or []),
-        "case_next": extra.pop("case_next", None),
+        "case_next": case_next, "case_title": case_title,
+        "rows": wording.fact_rows(ev, case_next) if ev else [],
+        "group": group,
         "title": str(payload.get("title") or ""), "text": str(payload.get("text") or ""),
         "channel": channel, "base_url": base_url,
+        "page_url": link(case_id),
         "case_url": f"{base_url}/calendars/{case_id}.ics" if base_url and case_id else "",
         **extra,
     }
+
+
+def _event(raw: Mapping[str, Any]) -> dict[str, Any]:
+    ev = dict(raw)
+    if "url" in ev:  # a link in any format, so only http(s): never javascript: or data:
+        ev["url"] = http_url(ev["url"])
+    return ev
+
+
+def _group_item(g: Mapping[str, Any]) -> dict[str, Any]:
+    """One event's part of a grouped change alert (see :func:`outbox.record_changes`)."""
+    ev = _event(g.get("event") or {})
+    kind = str(ev.get("kind") or "event").replace("_", " ").capitalize()
+    changes = list(g.get("changes") or [])
+    rows = [r for r in wording.fact_rows(ev, None) if r[0] not in ("Case", wording.NEXT)]
+    return {"event": ev, "kind": kind, "changes": changes,
+            "headline": wording.headline(kind, ev, changes), "rows": rows,
+            "corrections": list(g.get("corrections") or [])}
 
 
 # CommonMark escapes for what would become markup: Slack turns "<...>" into mentions

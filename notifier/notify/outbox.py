@@ -28,8 +28,9 @@ from sqlmodel import Session, col, select
 from ..config import Settings
 from ..specs import When
 from ..store.models import FINAL, WAITING, Case, Change, Delivery, Event, Notification, UTCDateTime
+from ..tracking.diff import label
 from ..tracking.sync import ChangeHook
-from . import planner
+from . import bursts, planner, wording
 
 _CHUNK = 500
 NT = Notification.__table__  # type: ignore[attr-defined]
@@ -169,12 +170,16 @@ def replan_all(s: Session, settings: Settings, now: datetime, *,
                      withdraw_overdue=False, keep=keep)
 
 
-def _corrections(s: Session, ev: Event, changes: Sequence[Change]) -> dict[str, list[str]]:
+def _corrections(s: Session, ev: Event, changes: Sequence[Change],
+                 case_tz: str) -> dict[str, list[str]]:
     """channel -> notes about reminders already sent there that the changes made wrong."""
     stale = planner.invalidated_start(changes, ev)
     if stale is None:
         return {}
-    out: dict[str, list[str]] = {}
+    tz = ZoneInfo(case_tz)
+    now_is = wording.now_text(planner.when_of(ev).describe(tz), ev.status,
+                              ev.removed_at is not None)
+    said: dict[str, dict[str, list[datetime]]] = {}  # channel -> what it said -> when sent
     rows = s.exec(select(Notification).where(Notification.event_uid == ev.uid,
                                              Notification.type == "reminder",
                                              Notification.status == "sent")).all()
@@ -183,10 +188,9 @@ def _corrections(s: Session, ev: Event, changes: Sequence[Change]) -> dict[str, 
         if payload.get("start_key") != stale:
             continue
         was = payload.get("event", {}).get("when", "the previous date")
-        out.setdefault(n.channel, []).append(
-            f"Correction: the {payload.get('offset_text', '')} reminder sent earlier gave "
-            f"the date as {was}; that is no longer correct.")
-    return out
+        said.setdefault(n.channel, {}).setdefault(was, []).append(n.sent_at or n.due_at)
+    return {ch: [wording.correction(sent, was, label(ev.kind), now_is, tz)
+                 for was, sent in by_was.items()] for ch, by_was in said.items()}
 
 
 def record_changes(s: Session, changes: Sequence[Change], settings: Settings,
@@ -208,7 +212,7 @@ def record_changes(s: Session, changes: Sequence[Change], settings: Settings,
             continue
         tz = ZoneInfo(case.timezone)
         pairs.append((ev, case))
-        fixes = _corrections(s, ev, chs)
+        fixes = _corrections(s, ev, chs, case.timezone)
         over_before = all(planner.is_over(When.from_json(c.before), tz, now)
                           for c in chs if c.field == "when")
         if not alerts or (not fixes and over_before
@@ -225,6 +229,7 @@ def record_changes(s: Session, changes: Sequence[Change], settings: Settings,
             rows.append(_row(alert.key(ch), "change", ch, now, now, payload, event_uid=uid,
                              case_id=case.id, change_id=alert.change_ids[0],
                              urgent=alert.urgent))
+    rows = bursts.group(s, rows, now)
     insert_rows(s, rows)
     counts = reconcile(s, pairs, settings, now, scope=list(by_event), withdraw_overdue=True,
                        keep=keep)

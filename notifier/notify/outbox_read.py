@@ -41,7 +41,7 @@ class NotificationView:
         ev = self.event
         if ev.get("case_id") and ev.get("event_id"):
             return f"{ev['case_id']}/{ev['event_id']}"
-        return self.n.event_uid or ""
+        return self.n.event_uid or ev.get("case_id") or ""  # a grouped alert: its case
 
     @property
     def what(self) -> str:

@@ -185,6 +185,7 @@ def event_snapshot(ev: Event, case: Case) -> dict[str, Any]:
         "title": ev.title, "status": "removed" if ev.removed_at else ev.status,
         "when": when_of(ev).describe(tz), "start_key": start_key(when_of(ev)),
         "location": ev.location, "judge": ev.judge or case.judge, "url": ev.url,
+        "notes": ev.notes,
         "case_title": case.title, "court": case.court, "timezone": case.timezone,
     }
 

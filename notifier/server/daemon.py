@@ -43,6 +43,7 @@ from ..timeutil import utcnow
 from .cluster import Cluster
 from .health import HealthReport, health_report
 from .http import listen, uvicorn_config
+from .pages import base_url_warning
 from .scheduler import Engine
 from .web import create_app
 
@@ -153,6 +154,8 @@ def run(settings: Settings, *, host: str | None = None, port: int | None = None,
         log.info("notifier %s: serving http://%s:%s/ (base URL %s); calendars: %s; channels: %s;"
                  " role %s%s", __version__, daemon.host, daemon.port, settings.server.base_url,
                  folders, channels, role, "" if daemon.cluster.may_lead else " (never leads)")
+        if (why := base_url_warning(settings.server.base_url, daemon.host)) is not None:
+            log.warning("%s", why)
         while not stop.wait(0.5):
             pass
         clean = daemon.stop(shutdown_timeout)

@@ -21,11 +21,10 @@ import re
 import threading
 from collections.abc import Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -38,20 +37,16 @@ from starlette.routing import Route
 from .. import metrics
 from ..config import Settings
 from ..feeds.cache import FeedBusy, FeedService, Rendered
-from ..feeds.ical import FeedEvent
 from ..feeds.tokens import TokenScope, redact, verify_token
 from ..notify.outbox import counts as outbox_counts
-from ..specs import When
 from ..store import Store
 from ..timeutil import utcnow
-from ..tracking.diff import label
+from . import pages
 from .health import HealthReport, health_report
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "text/calendar; charset=utf-8"
 _NOT_FOUND = "Not found\n"
-_UPCOMING_PER_CASE = 20
-_PAST_ON_CASE_PAGE = 50  # most recent first
 CACHE_WAIT_S = 10.0  # a request's wait for a feed cache being built, then 503
 _RETRY_AFTER_S = 10
 
@@ -97,26 +92,6 @@ def _webcal(url: str) -> str:
     return re.sub(r"^https?://", "webcal://", url)
 
 
-def _upcoming(ev: FeedEvent, tz: ZoneInfo, now: datetime) -> bool:
-    if ev.removed_at is not None or ev.status == "completed":
-        return False
-    if ev.date is None:
-        return ev.open_undated
-    if ev.start_utc is not None:
-        return (ev.end_utc or ev.start_utc) >= now
-    return (ev.end_date or ev.date) >= now.astimezone(tz).date()
-
-
-def _row(e: FeedEvent, tz: ZoneInfo) -> dict[str, Any]:
-    """What the HTML pages show of one event."""
-    return {"label": label(e.kind), "title": e.title,
-            "status": "removed" if e.removed_at else e.status,
-            "when": When(date=e.date, end_date=e.end_date, start=e.start_utc,
-                         end=e.end_utc).describe(tz),
-            "location": e.location, "notes": e.notes,
-            "url": e.url if e.url and re.match(r"^https?://", e.url) else None}
-
-
 def create_app(settings: Settings, store: Store, feeds: FeedService | None = None, *,
                health: Callable[[], HealthReport] | None = None) -> Starlette:
     """The ASGI app. ``feeds`` lets the daemon share one cache; one is made if omitted.
@@ -144,7 +119,10 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
         url = base + path + (f"?token={quote(token)}" if token else "")
         return {"https": url, "webcal": _webcal(url)}
 
-    def not_found() -> Response:
+    def not_found(request: Request | None = None) -> Response:
+        if request is not None and not request.url.path.endswith(".ics"):
+            html = env.get_template("404.html").render(private=private, home=base + "/")
+            return HTMLResponse(html, status_code=404, headers={"Cache-Control": "no-cache"})
         return PlainTextResponse(_NOT_FOUND, status_code=404)
 
     def busy() -> Response:
@@ -190,40 +168,28 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
         case_id: str | None = request.path_params.get("case_id")
         scope = await run_in_threadpool(authorize, request, case_id, case_id is None)
         if not scope:
-            return not_found()
+            return not_found(request)
         try:
             snap = await run_in_threadpool(lambda: service.snapshot(wait=CACHE_WAIT_S))
         except FeedBusy:
             return busy()
         if case_id is not None and case_id not in snap.cases:
-            return not_found()
+            return not_found(request)
         token = request.query_params.get("token") if private else None
         only = case_id or (scope.case_id if isinstance(scope, TokenScope) else None)
-        now = utcnow()
-        by_case: dict[str, list[FeedEvent]] = {}
-        for e in snap.events:
-            if only is None or e.case_id == only:
-                by_case.setdefault(e.case_id, []).append(e)
-        groups = []
-        for cid in sorted(snap.cases, key=lambda c: snap.cases[c].title.lower()):
-            if only is not None and cid != only:
-                continue
-            case = snap.cases[cid]
-            tz = ZoneInfo(case.timezone)
-            evs = [e for e in by_case.get(cid, []) if _upcoming(e, tz, now)]
-            rows = [_row(e, tz) for e in evs[:_UPCOMING_PER_CASE if case_id is None else None]]
-            past = [] if case_id is None else [
-                _row(e, tz) for e in reversed(by_case.get(cid, []))
-                if e.date is not None and not _upcoming(e, tz, now)][:_PAST_ON_CASE_PAGE]
-            groups.append({"case": case, "events": rows, "more": len(evs) - len(rows),
-                           "past": past,
-                           "page": base + f"/cases/{cid}" + (f"?token={quote(token)}"
-                                                              if token else ""),
-                           "links": links(f"/calendars/{cid}.ics", token)})
+        suffix = f"?token={quote(token)}" if token else ""
+
+        def build() -> list[dict[str, Any]]:
+            with store.read() as s:
+                return pages.groups(snap, only=only, case_page=case_id is not None,
+                                    now=utcnow(), session=s, links=lambda p: links(p, token),
+                                    page_url=lambda c: f"{base}/cases/{quote(c)}{suffix}")
+        groups = await run_in_threadpool(build)
         all_links = links("/calendars/all.ics", token) if only is None else None
         name = "case.html" if case_id else "index.html"
         html = env.get_template(name).render(groups=groups, all_links=all_links,
-                                             base_url=base, private=private)
+                                             base_url=base, private=private,
+                                             home=f"{base}/{suffix}")
         return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
 
     def report() -> HealthReport:

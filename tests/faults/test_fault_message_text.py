@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,8 @@ def test_markdown_services_get_inert_mass_mentions(tmp_path: Path, db_url: str, 
         assert raw not in body, (raw, body)
     for word in ("@everyone", "@here"):
         assert word not in body and word not in title
-    assert "@\u200beveryone" in body and "@\u200bhere" in title
+    # The title names the case ("People v. Test @everyone"), the body the hearing.
+    assert "@\u200bhere" in body and "@\u200beveryone" in title
     assert r"\<@U12345\>" in body and r"\[click\](https://evil.example)" in body
 
 
@@ -113,7 +115,9 @@ def test_html_email_keeps_no_javascript_link(tmp_path: Path, db_url: str, store:
     (mail,) = mails
     html = next(p for p in mail.walk() if p.get_content_type() == "text/html")
     text = html.get_payload(decode=True).decode()
-    assert "javascript:" not in text.lower() and "<a " not in text
+    # The one link is the case page's (from base_url), never the event's javascript: url.
+    assert "javascript:" not in text.lower()
+    assert re.findall(r"<a [^>]*>", text) == ['<a href="http://localhost:8080/cases/c">']
     assert "&lt;!channel&gt;" in text  # autoescaped, shown as text
 
 
