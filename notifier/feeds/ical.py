@@ -33,7 +33,7 @@ _GONE = ("cancelled", "postponed")
 _UTC_NAMES = ("UTC", "Etc/UTC", "Etc/UCT", "UCT", "Zulu", "Etc/Zulu")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FeedCase:
     id: str
     title: str
@@ -44,13 +44,13 @@ class FeedCase:
     updated_at: datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FeedChange:
     at: datetime
     summary: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FeedEvent:
     uid: str
     case_id: str
@@ -91,7 +91,7 @@ class FeedEvent:
         return self.updated_at if self.status in _GONE else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FeedOptions:
     base_url: str
     refresh_interval: timedelta = timedelta(hours=1)
@@ -102,7 +102,7 @@ class FeedOptions:
     links: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Fragment:
     """One serialised VEVENT and the time zone span it needs (None for date-only)."""
 
@@ -261,7 +261,7 @@ def timezone_blocks(fragments: Iterable[Fragment]) -> list[bytes]:
     return [timezone_block(t, lo, hi) for t, (lo, hi) in sorted(spans.items())]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Header:
     """Calendar-level properties of one feed."""
 
