@@ -24,7 +24,7 @@ def _case(c: int, now: datetime) -> dict[str, object]:
     return {"id": f"case-{c:04d}", "title": f"People v. Defendant {c}",
             "court": f"Supreme Court, Part {c % 90}", "judge": f"Justice Number {c % 40}",
             "url": None, "timezone": ZONES[c % len(ZONES)], "tags": "[]", "reminders": None,
-            "source": f"calendars/case-{c:04d}.toml", "created_at": now, "updated_at": now}
+            "source": f"archive/case-{c:04d}.toml", "created_at": now, "updated_at": now}
 
 
 def _event(c: int, i: int, now: datetime) -> dict[str, object]:
@@ -33,7 +33,7 @@ def _event(c: int, i: int, now: datetime) -> dict[str, object]:
     day = date(2026, 1, 1) + timedelta(days=(c * 7 + i * 3) % 700)
     ev: dict[str, object] = {
         "uid": f"{case}/e{i:03d}@notifier", "case_id": case, "event_id": f"e{i:03d}",
-        "source": f"calendars/{case}.toml", "kind": ("hearing", "trial")[i % 2],
+        "source": f"archive/{case}.toml", "kind": ("hearing", "trial")[i % 2],
         "title": f"Hearing {i} in case {c}", "status": "scheduled", "date": day,
         "end_date": None, "start_utc": None, "end_utc": None, "sort_utc": None,
         "location": f"Room {i}, floor {c % 9}",

@@ -373,7 +373,6 @@ class FeedService:
             rendered = self._render(case_id, chosen, now)
             if len(rendered.body) <= self._feeds.maxsize:
                 self._feeds[key] = rendered
-            self._store_dirty()
             return rendered
 
     def _render(self, case_id: str | None, kinds: frozenset[str] | None,
@@ -383,6 +382,7 @@ class FeedService:
                   if (case_id is None or e.case_id == case_id)
                   and (kinds is None or e.kind in kinds) and ical.in_feed(e, now, keep)]
         frags = [f for e in chosen if (f := self._fragment(e)) is not None]
+        self._store_dirty()  # before the body is built: less memory held at once
         if case_id is None:
             header = ical.all_header(self.options, kinds)
         else:

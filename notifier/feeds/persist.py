@@ -108,15 +108,15 @@ def save_fragments(store: Store, items: Mapping[str, tuple[str, Fragment]]) -> N
     """Insert or replace fragments (uid -> (digest, fragment))."""
     if not items:
         return
-    rows = [{"uid": uid, "digest": d, "data": f.data, "tzid": f.tzid,
-             "first_year": f.years[0], "last_year": f.years[1]}
-            for uid, (d, f) in items.items()]
+    uids = list(items)
     with store.write() as s:
         stmt: Any = _insert(s.get_bind().dialect.name, FT)
         stmt = stmt.on_conflict_do_update(index_elements=["uid"], set_={
             c: stmt.excluded[c] for c in ("digest", "data", "tzid", "first_year", "last_year")})
-        for i in range(0, len(rows), _BATCH):
-            s.execute(stmt, rows[i:i + _BATCH])
+        for i in range(0, len(uids), _BATCH):  # in batches: a first start stores 100,000
+            s.execute(stmt, [{"uid": uid, "digest": d, "data": f.data, "tzid": f.tzid,
+                              "first_year": f.years[0], "last_year": f.years[1]}
+                             for uid in uids[i:i + _BATCH] for d, f in (items[uid],)])
 
 
 def prune_fragments(store: Store) -> None:
