@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
+from waiting import until
 
 from notifier.feeds import persist
 from notifier.feeds.cache import FeedService
@@ -126,3 +128,22 @@ def test_stored_fragments_of_deleted_events_are_dropped(
     FeedService(synced, OPTS).warm()
     with synced.read() as s:
         assert s.execute(sa.text("SELECT count(*) FROM feed_fragment")).scalar() == EVENTS - 1
+
+
+def test_a_large_feed_is_streamed_with_the_same_bytes_and_length(
+        synced: Store, settings, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from webhelpers import LiveServer
+
+    from notifier.server import web
+    monkeypatch.setattr(web, "STREAM_CHUNK", 1000)  # this feed is ~20 kB: in pieces
+    app = web.create_app(settings, synced)
+    with LiveServer(app) as srv, httpx.Client(base_url=srv.url, timeout=30) as client:
+        assert until(lambda: client.get("/readyz").status_code == 200, 15)
+        got = client.get("/calendars/all.ics")
+        expected = app.state.feeds.get(None).body
+        assert got.status_code == 200 and len(expected) > 10 * 1000
+        assert got.content == expected
+        assert got.headers["content-length"] == str(len(expected))
+        assert "chunked" not in got.headers.get("transfer-encoding", "")
+        head = client.head("/calendars/all.ics")
+        assert head.headers["content-length"] == str(len(expected)) and head.content == b""
