@@ -25,6 +25,7 @@ from ..tracking.diff import label
 from .vtimezone import vtimezone
 
 PRODID = "-//notifier//Court calendar feed//EN"
+END = b"END:VCALENDAR\r\n"  # a feed's last line: every fragment comes right before it
 ALL_NAME = "Court dates: all cases"
 _STATUS = {"tentative": STATUS.TENTATIVE, "cancelled": STATUS.CANCELLED,
            "postponed": STATUS.CANCELLED}
@@ -106,7 +107,7 @@ class FeedOptions:
 class Fragment:
     """One serialised VEVENT and the time zone span it needs (None for date-only)."""
 
-    data: bytes
+    data: bytes | memoryview  # a view into a whole feed's body once cached (one copy)
     tzid: str | None = None
     years: tuple[int, int] = (0, 0)
 
@@ -292,9 +293,8 @@ def assemble(header: Header, fragments: Sequence[Fragment], opts: FeedOptions) -
             parameters={"VALUE": "DURATION"})
     cal.add("X-PUBLISHED-TTL", vDuration(opts.refresh_interval))
     head = no_controls(bytes(cal.to_ical()))
-    end = b"END:VCALENDAR\r\n"
-    assert head.endswith(end)
-    parts = [head[: -len(end)], *timezone_blocks(fragments), *(f.data for f in fragments), end]
+    assert head.endswith(END)
+    parts = [head[: -len(END)], *timezone_blocks(fragments), *(f.data for f in fragments), END]
     return b"".join(parts)
 
 
