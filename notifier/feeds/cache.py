@@ -142,6 +142,9 @@ class FeedService:
         # (case, kinds) keys come from query strings.
         self._feeds: LRUCache[FeedKey, Rendered] = LRUCache(
             maxsize=cache_bytes, getsizeof=lambda r: len(r.body))
+        # all.ics is kept outside the LRU whatever its size: the cached fragments are
+        # views into its body (see _share), so holding it costs no memory of its own.
+        self._all: Rendered | None = None
         self.fragments_rendered = 0  # for tests and the benchmark
         self.fragments_reused = 0  # taken from the database after a check of their digest
         self.persist = persist
@@ -185,6 +188,8 @@ class FeedService:
         events gone. Marks the service ready even when it fails (requests then load
         on demand and report their own errors)."""
         try:
+            if self.persist:  # an unchanged all.ics is then kept as stored, not built again
+                self._from_snapshot(self.clock())
             self._get(None)
         finally:
             with self._lock:
@@ -296,6 +301,7 @@ class FeedService:
     def _rebuild(self) -> None:
         self._version += 1
         self._feeds.clear()
+        self._all = None
         self._contexts.clear()
         live = [e for e in self._events.values() if e.case_id in self._cases]
         self._ordered = tuple(sorted(live, key=ical.sort_key))
@@ -366,12 +372,14 @@ class FeedService:
             # neither mint cache entries nor put their bytes in the calendar.
             chosen = None if kinds is None else kinds & self._kinds
             key: FeedKey = (case_id, chosen)
-            hit = self._feeds.get(key)
+            hit = self._all if key == (None, None) else self._feeds.get(key)
             if hit and hit.version == self._version and (
                     hit.valid_until is None or now < hit.valid_until):
                 return hit
             rendered = self._render(case_id, chosen, now)
-            if len(rendered.body) <= self._feeds.maxsize:
+            if key == (None, None):
+                self._all = rendered
+            elif len(rendered.body) <= self._feeds.maxsize:
                 self._feeds[key] = rendered
             return rendered
 
@@ -389,15 +397,31 @@ class FeedService:
         else:
             header = ical.case_header(self._cases[case_id], self._undated.get(case_id, ()),
                                       self.options, kinds)
-        body = ical.assemble(header, frags, self.options)
+        parts = ical.assemble_parts(header, frags, self.options)
         if case_id is None and kinds is None:
+            body = self._same_as_snapshot(parts) or b"".join(parts)
             self._share(body, pairs)
+        else:
+            body = b"".join(parts)
         expiries = [t for e in chosen if (t := ical.expires_at(e, keep)) is not None]
         cases = self._cases.values() if case_id is None else [self._cases[case_id]]
         stamps = [e.updated_at for e in chosen] + [c.updated_at for c in cases if c.updated_at]
         return Rendered(body=body, etag=f'"{hashlib.sha256(body).hexdigest()[:40]}"',
                         last_modified=max(stamps) if stamps else None,
                         version=self._version, valid_until=min(expiries, default=None))
+
+    def _same_as_snapshot(self, parts: list[bytes | memoryview]) -> bytes | None:
+        """The stored snapshot's body when it is byte for byte ``parts`` joined (a restart
+        with nothing changed): kept instead of a second copy of the same bytes."""
+        early = self._early
+        if early is None or len(early.body) != sum(len(p) for p in parts):
+            return None
+        view, at = memoryview(early.body), 0
+        for p in parts:
+            if view[at:at + len(p)] != p:
+                return None
+            at += len(p)
+        return early.body
 
     def _share(self, body: bytes, pairs: list[tuple[FeedEvent, Fragment]]) -> None:
         """Point the cached fragments into ``body``, which holds every one of them in

@@ -274,6 +274,12 @@ class Header:
 
 def assemble(header: Header, fragments: Sequence[Fragment], opts: FeedOptions) -> bytes:
     """Wrap serialised VEVENTs (in order) and their VTIMEZONEs into one VCALENDAR."""
+    return b"".join(assemble_parts(header, fragments, opts))
+
+
+def assemble_parts(header: Header, fragments: Sequence[Fragment],
+                   opts: FeedOptions) -> list[bytes | memoryview]:
+    """The pieces :func:`assemble` joins, in order."""
     # Built property by property: Calendar.new() adds a random UID and writes
     # NAME/X-WR-CALNAME unescaped, which would break both the ETag and escaping.
     cal = Calendar()
@@ -294,8 +300,7 @@ def assemble(header: Header, fragments: Sequence[Fragment], opts: FeedOptions) -
     cal.add("X-PUBLISHED-TTL", vDuration(opts.refresh_interval))
     head = no_controls(bytes(cal.to_ical()))
     assert head.endswith(END)
-    parts = [head[: -len(END)], *timezone_blocks(fragments), *(f.data for f in fragments), END]
-    return b"".join(parts)
+    return [head[: -len(END)], *timezone_blocks(fragments), *(f.data for f in fragments), END]
 
 
 def case_header(case: FeedCase, undated: Sequence[str], opts: FeedOptions,
