@@ -104,14 +104,23 @@ def _case(row: Any) -> FeedCase:
                     judge=row.judge, url=row.url, updated_at=row.updated_at)
 
 
-def _event(row: Any, changes: tuple[FeedChange, ...]) -> FeedEvent:
+def _same(pool: dict[Any, Any]) -> Callable[[Any], Any]:
+    """One shared object per equal value: a court's 100,000 events repeat a few case
+    ids, kinds, statuses and sync times, each otherwise its own object in memory."""
+    def same(value: Any) -> Any:
+        return pool.setdefault(value, value)
+    return same
+
+
+def _event(row: Any, changes: tuple[FeedChange, ...],
+           same: Callable[[Any], Any] = lambda v: v) -> FeedEvent:
     return FeedEvent(
-        uid=row.uid, case_id=row.case_id, event_id=row.event_id, kind=row.kind,
-        title=row.title, status=row.status, date=row.date, end_date=row.end_date,
+        uid=row.uid, case_id=same(row.case_id), event_id=row.event_id, kind=same(row.kind),
+        title=row.title, status=same(row.status), date=row.date, end_date=row.end_date,
         start_utc=row.start_utc, end_utc=row.end_utc, sort_utc=row.sort_utc,
         location=row.location, notes=row.notes, url=row.url, judge=row.judge,
-        sequence=row.sequence, removed_at=row.removed_at, created_at=row.created_at,
-        updated_at=row.updated_at, changes=changes)
+        sequence=row.sequence, removed_at=row.removed_at, created_at=same(row.created_at),
+        updated_at=same(row.updated_at), changes=changes)
 
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -255,8 +264,9 @@ class FeedService:
         if self.persist and not self._frags:  # a start: what earlier runs rendered
             self._saved = persist.load_fragments(conn)
             self._stored_key = persist.snapshot_key_stored(conn)
-        changes = self._changes(conn, None)
-        self._events = {r.uid: _event(r, changes.get(r.uid, ()))
+        same = _same({})
+        changes = self._changes(conn, None, same)
+        self._events = {r.uid: _event(r, changes.get(r.uid, ()), same)
                         for r in conn.execute(sa.select(_EVENT))}
 
     def _load_changed(self, conn: sa.Connection, old: tuple[Any, ...],
@@ -280,8 +290,9 @@ class FeedService:
                 self._events[r.uid] = _event(r, changes.get(r.uid, ()))
         return True
 
-    def _changes(self, conn: sa.Connection,
-                 uids: Sequence[str] | None) -> dict[str, tuple[FeedChange, ...]]:
+    def _changes(self, conn: sa.Connection, uids: Sequence[str] | None,
+                 same: Callable[[Any], Any] = lambda v: v,
+                 ) -> dict[str, tuple[FeedChange, ...]]:
         """The newest ``history`` changes of the given events (all events for None)."""
         keep = self.options.history
         if keep <= 0:
@@ -295,7 +306,7 @@ class FeedService:
             for uid, at, text in conn.execute(query):
                 got = out.setdefault(uid, [])
                 if len(got) < keep:
-                    got.append(FeedChange(at, text))
+                    got.append(FeedChange(same(at), same(text)))
         return {k: tuple(v) for k, v in out.items()}
 
     def _rebuild(self) -> None:
