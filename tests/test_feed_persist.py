@@ -3,6 +3,9 @@ reused only while they match the rows and the code, byte for byte what a fresh r
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -149,3 +152,42 @@ def test_a_large_feed_is_streamed_with_the_same_bytes_and_length(
         assert "chunked" not in got.headers.get("transfer-encoding", "")
         head = client.head("/calendars/all.ics")
         assert head.headers["content-length"] == str(len(expected)) and head.content == b""
+
+
+PG = os.environ.get("NOTIFIER_TEST_POSTGRES_URL")
+
+
+@pytest.fixture
+def pg_store() -> Iterator[Store]:
+    if not PG:
+        pytest.skip("no PostgreSQL server: set NOTIFIER_TEST_POSTGRES_URL (CI does)")
+    name = f"notifier_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    store = Store(sa.make_url(PG).set(database=name).render_as_string(hide_password=False))
+    try:
+        yield store
+    finally:
+        store.close()
+        with admin.connect() as c:
+            c.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def test_fragments_and_snapshot_round_trip_on_postgres(
+        pg_store: Store, write_cal, folders: list[tuple[str, Path]]) -> None:
+    write_cal("big.toml", _case())
+    assert sync_calendars(pg_store, folders, now=T0).ok
+    FeedService(pg_store, OPTS).warm()
+    early = FeedService(pg_store, OPTS).get(None, now=T0)
+    assert early is not None and early.version == -1 and early.body == fresh(pg_store)
+    write_cal("big.toml", _case(moved=True))
+    assert sync_calendars(pg_store, folders, now=T0 + timedelta(hours=1)).ok
+    restarted = FeedService(pg_store, OPTS)
+    restarted.warm()  # stores the changed fragment over the old one (upsert)
+    assert (restarted.fragments_rendered, restarted.fragments_reused) == (1, EVENTS - 1)
+    again = FeedService(pg_store, OPTS)
+    again.warm()
+    assert (again.fragments_rendered, again.fragments_reused) == (0, EVENTS)
+    assert again.get(None, now=T0).body == fresh(pg_store)  # type: ignore[union-attr]
