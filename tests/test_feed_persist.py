@@ -191,3 +191,11 @@ def test_fragments_and_snapshot_round_trip_on_postgres(
     again.warm()
     assert (again.fragments_rendered, again.fragments_reused) == (0, EVENTS)
     assert again.get(None, now=T0).body == fresh(pg_store)  # type: ignore[union-attr]
+
+
+def test_a_damaged_snapshot_is_not_served(synced: Store) -> None:
+    FeedService(synced, OPTS).warm()
+    with synced.write() as s:
+        s.execute(sa.text("UPDATE feed_snapshot SET body = :b"), {"b": b"not zlib data"})
+    got = FeedService(synced, OPTS).get(None, now=T0)
+    assert got is not None and got.version != -1 and got.body == fresh(synced)

@@ -210,7 +210,7 @@ class FeedSnapshot(SQLModel, table=True):
 
     name: str = Field(primary_key=True, max_length=200)
     key: str = Field(max_length=64)
-    body: bytes = Field(sa_type=sa.LargeBinary)
+    body: bytes = Field(sa_type=sa.LargeBinary)  # zlib
     etag: str = Field(max_length=100)
     last_modified: datetime | None = Field(default=None, sa_type=UTCDateTime)
     valid_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
