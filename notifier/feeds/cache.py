@@ -24,11 +24,18 @@ Starting: :meth:`FeedService.warm` renders ``all.ics`` once (the daemon calls it
 in the background); :attr:`FeedService.ready` says whether that is done. Callers
 that must not wait long pass ``wait=`` and get :class:`FeedBusy` when the cache
 is still being built.
+
+Restarts (``persist=True``, the default): fragments are kept in the database
+(:mod:`.persist`) and reused only while their digest matches the rows, so a
+restart renders only what changed; and until :meth:`FeedService.warm` is done,
+``all.ics`` is served from the snapshot :meth:`FeedService.save_snapshot` stored
+(the daemon calls it after warming and when stopping) if no change was recorded since.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -45,8 +52,9 @@ from ..config import Settings
 from ..store import Store
 from ..store.models import Case, Change, Event
 from ..timeutil import utcnow
-from . import ical
+from . import ical, persist
 from .ical import FeedCase, FeedChange, FeedEvent, FeedOptions, Fragment
+from .persist import StoredFeed
 
 FINGERPRINT = sa.text(
     'SELECT (SELECT max(id) FROM change), (SELECT count(*) FROM change), '
@@ -58,6 +66,7 @@ _CHANGE: sa.Table = Change.__table__  # type: ignore[attr-defined]
 _CHUNK = 500
 MB = 1 << 20
 FeedKey = tuple[str | None, frozenset[str] | None]
+log = logging.getLogger(__name__)
 
 
 class FeedBusy(Exception):
@@ -95,14 +104,23 @@ def _case(row: Any) -> FeedCase:
                     judge=row.judge, url=row.url, updated_at=row.updated_at)
 
 
-def _event(row: Any, changes: tuple[FeedChange, ...]) -> FeedEvent:
+def _same(pool: dict[Any, Any]) -> Callable[[Any], Any]:
+    """One shared object per equal value: a court's 100,000 events repeat a few case
+    ids, kinds, statuses and sync times, each otherwise its own object in memory."""
+    def same(value: Any) -> Any:
+        return pool.setdefault(value, value)
+    return same
+
+
+def _event(row: Any, changes: tuple[FeedChange, ...],
+           same: Callable[[Any], Any] = lambda v: v) -> FeedEvent:
     return FeedEvent(
-        uid=row.uid, case_id=row.case_id, event_id=row.event_id, kind=row.kind,
-        title=row.title, status=row.status, date=row.date, end_date=row.end_date,
+        uid=row.uid, case_id=same(row.case_id), event_id=row.event_id, kind=same(row.kind),
+        title=row.title, status=same(row.status), date=row.date, end_date=row.end_date,
         start_utc=row.start_utc, end_utc=row.end_utc, sort_utc=row.sort_utc,
         location=row.location, notes=row.notes, url=row.url, judge=row.judge,
-        sequence=row.sequence, removed_at=row.removed_at, created_at=row.created_at,
-        updated_at=row.updated_at, changes=changes)
+        sequence=row.sequence, removed_at=row.removed_at, created_at=same(row.created_at),
+        updated_at=same(row.updated_at), changes=changes)
 
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -114,7 +132,8 @@ class FeedService:
     """Feeds rendered from the store, cached per event fragment and per whole feed."""
 
     def __init__(self, store: Store, options: FeedOptions,
-                 clock: Callable[[], datetime] = utcnow, *, cache_bytes: int = 64 * MB) -> None:
+                 clock: Callable[[], datetime] = utcnow, *, cache_bytes: int = 64 * MB,
+                 persist: bool = True) -> None:
         self.store = store
         self.options = options
         self.clock = clock
@@ -132,7 +151,18 @@ class FeedService:
         # (case, kinds) keys come from query strings.
         self._feeds: LRUCache[FeedKey, Rendered] = LRUCache(
             maxsize=cache_bytes, getsizeof=lambda r: len(r.body))
+        # all.ics is kept outside the LRU whatever its size: the cached fragments are
+        # views into its body (see _share), so holding it costs no memory of its own.
+        self._all: Rendered | None = None
         self.fragments_rendered = 0  # for tests and the benchmark
+        self.fragments_reused = 0  # taken from the database after a check of their digest
+        self.persist = persist
+        self._saved: dict[str, tuple[str, Fragment]] = {}  # loaded, not yet checked
+        self._dirty: dict[str, tuple[str, Fragment]] = {}  # rendered, not yet stored
+        self._contexts: dict[str, bytes] = {}  # case id -> persist.case_context
+        self._stored_key: str | None = None  # key of the snapshot in the database
+        self._early: StoredFeed | None = None
+        self._early_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, store: Store, settings: Settings,
@@ -163,12 +193,57 @@ class FeedService:
 
     def warm(self) -> None:
         """Load everything and render ``all.ics``, so that the first subscriber does not
-        pay for the full render. Marks the service ready even when it fails (requests
-        then load on demand and report their own errors)."""
+        pay for the full render; then store the snapshot and drop stored fragments of
+        events gone. Marks the service ready even when it fails (requests then load
+        on demand and report their own errors)."""
         try:
-            self.get(None)
+            if self.persist:  # an unchanged all.ics is then kept as stored, not built again
+                self._from_snapshot(self.clock())
+            self._get(None)
         finally:
+            with self._lock:
+                self._saved.clear()  # the fragments no feed needs now
             self._warm.set()
+            with self._early_lock:
+                self._early = None
+        if self.persist:
+            try:
+                self.save_snapshot()
+                persist.prune_fragments(self.store)
+            except sa.exc.SQLAlchemyError as e:
+                log.warning("feed snapshot not stored (a restart warms up from fragments): %s",
+                            e)
+
+    def save_snapshot(self) -> None:
+        """Store ``all.ics`` as it is now for the next start (unless stored already).
+        Does nothing before :meth:`warm` is done (it stores one itself)."""
+        if not self.persist or not self.ready:
+            return
+        with self._lock:
+            rendered = self._get(None)
+            assert rendered is not None
+            key = persist.snapshot_key(self.options, self._fp or ())
+            if key == self._stored_key:
+                return
+            persist.save_snapshot(self.store, StoredFeed(
+                key, rendered.body, rendered.etag, rendered.last_modified,
+                rendered.valid_until), self.clock())
+            self._stored_key = key
+
+    def _from_snapshot(self, now: datetime) -> Rendered | None:
+        """``all.ics`` from the stored snapshot while warming, if nothing changed since."""
+        with self._early_lock:
+            if self.ready:
+                return None
+            with self.store.engine.connect() as conn:
+                key = persist.snapshot_key(self.options, tuple(conn.execute(FINGERPRINT).one()))
+                if self._early is None or self._early.key != key:
+                    self._early = persist.load_snapshot(conn, key)
+            got = self._early
+        if got is None or (got.valid_until is not None and now >= got.valid_until):
+            return None
+        return Rendered(body=got.body, etag=got.etag, last_modified=got.last_modified,
+                        version=-1, valid_until=got.valid_until)
 
     # -- freshness -----------------------------------------------------------------
     def refresh(self) -> bool:
@@ -186,8 +261,12 @@ class FeedService:
 
     def _load_all(self, conn: sa.Connection) -> None:
         self._cases = {r.id: _case(r) for r in conn.execute(sa.select(_CASE))}
-        changes = self._changes(conn, None)
-        self._events = {r.uid: _event(r, changes.get(r.uid, ()))
+        if self.persist and not self._frags:  # a start: what earlier runs rendered
+            self._saved = persist.load_fragments(conn)
+            self._stored_key = persist.snapshot_key_stored(conn)
+        same = _same({})
+        changes = self._changes(conn, None, same)
+        self._events = {r.uid: _event(r, changes.get(r.uid, ()), same)
                         for r in conn.execute(sa.select(_EVENT))}
 
     def _load_changed(self, conn: sa.Connection, old: tuple[Any, ...],
@@ -211,8 +290,9 @@ class FeedService:
                 self._events[r.uid] = _event(r, changes.get(r.uid, ()))
         return True
 
-    def _changes(self, conn: sa.Connection,
-                 uids: Sequence[str] | None) -> dict[str, tuple[FeedChange, ...]]:
+    def _changes(self, conn: sa.Connection, uids: Sequence[str] | None,
+                 same: Callable[[Any], Any] = lambda v: v,
+                 ) -> dict[str, tuple[FeedChange, ...]]:
         """The newest ``history`` changes of the given events (all events for None)."""
         keep = self.options.history
         if keep <= 0:
@@ -226,12 +306,14 @@ class FeedService:
             for uid, at, text in conn.execute(query):
                 got = out.setdefault(uid, [])
                 if len(got) < keep:
-                    got.append(FeedChange(at, text))
+                    got.append(FeedChange(same(at), same(text)))
         return {k: tuple(v) for k, v in out.items()}
 
     def _rebuild(self) -> None:
         self._version += 1
         self._feeds.clear()
+        self._all = None
+        self._contexts.clear()
         live = [e for e in self._events.values() if e.case_id in self._cases]
         self._ordered = tuple(sorted(live, key=ical.sort_key))
         self._undated = ical.undated_by_case(live)
@@ -243,13 +325,38 @@ class FeedService:
         undated = self._undated.get(ev.case_id, ())
         hit = self._frags.get(ev.uid)
         if hit is not None:
-            (e, c, u), frag = hit
+            (e, c, u), held = hit
             if (e is ev or e == ev) and (c is case or c == case) and u == undated:
-                return frag
-        frag = ical.event_fragment(ev, case, undated, self.options)
-        self.fragments_rendered += 1
+                return held
+        digest = ""
+        if self.persist:
+            ctx = self._contexts.get(ev.case_id)
+            if ctx is None:
+                ctx = self._contexts[ev.case_id] = persist.case_context(self.options, case,
+                                                                        undated)
+            digest = persist.fragment_digest(ctx, ev)
+        saved = self._saved.pop(ev.uid, None)
+        if saved is not None and saved[0] == digest:
+            frag: Fragment | None = saved[1]
+            self.fragments_reused += 1
+        else:
+            frag = ical.event_fragment(ev, case, undated, self.options)
+            self.fragments_rendered += 1
+            if frag is not None and self.persist:
+                self._dirty[ev.uid] = (digest, frag)
         self._frags[ev.uid] = ((ev, case, undated), frag)
         return frag
+
+    def _store_dirty(self) -> None:
+        """Write the fragments rendered since the last call (kept for the next start)."""
+        if not self._dirty:
+            return
+        try:
+            persist.save_fragments(self.store, self._dirty)
+        except sa.exc.SQLAlchemyError as e:  # the feed is served all the same
+            log.warning("feed fragments not stored (tried again after the next change): %s", e)
+            return
+        self._dirty = {}
 
     def get(self, case_id: str | None = None, kinds: frozenset[str] | None = None,
             now: datetime | None = None, *, wait: float | None = None) -> Rendered | None:
@@ -259,6 +366,14 @@ class FeedService:
         none of the asked kinds exists the feed has no events (a subscription made
         before the first sentencing is set keeps working). ``wait`` bounds the
         wait for a cache being built (:class:`FeedBusy`)."""
+        if case_id is None and kinds is None and self.persist and not self.ready:
+            early = self._from_snapshot(now or self.clock())
+            if early is not None:
+                return early
+        return self._get(case_id, kinds, now, wait=wait)
+
+    def _get(self, case_id: str | None = None, kinds: frozenset[str] | None = None,
+             now: datetime | None = None, *, wait: float | None = None) -> Rendered | None:
         with self._locked(wait):
             self.refresh()
             if case_id is not None and case_id not in self._cases:
@@ -268,12 +383,14 @@ class FeedService:
             # neither mint cache entries nor put their bytes in the calendar.
             chosen = None if kinds is None else kinds & self._kinds
             key: FeedKey = (case_id, chosen)
-            hit = self._feeds.get(key)
+            hit = self._all if key == (None, None) else self._feeds.get(key)
             if hit and hit.version == self._version and (
                     hit.valid_until is None or now < hit.valid_until):
                 return hit
             rendered = self._render(case_id, chosen, now)
-            if len(rendered.body) <= self._feeds.maxsize:
+            if key == (None, None):
+                self._all = rendered
+            elif len(rendered.body) <= self._feeds.maxsize:
                 self._feeds[key] = rendered
             return rendered
 
@@ -283,19 +400,51 @@ class FeedService:
         chosen = [e for e in self._ordered
                   if (case_id is None or e.case_id == case_id)
                   and (kinds is None or e.kind in kinds) and ical.in_feed(e, now, keep)]
-        frags = [f for e in chosen if (f := self._fragment(e)) is not None]
+        pairs = [(e, f) for e in chosen if (f := self._fragment(e)) is not None]
+        frags = [f for _, f in pairs]
+        self._store_dirty()  # before the body is built: less memory held at once
         if case_id is None:
             header = ical.all_header(self.options, kinds)
         else:
             header = ical.case_header(self._cases[case_id], self._undated.get(case_id, ()),
                                       self.options, kinds)
-        body = ical.assemble(header, frags, self.options)
+        parts = ical.assemble_parts(header, frags, self.options)
+        if case_id is None and kinds is None:
+            body = self._same_as_snapshot(parts) or b"".join(parts)
+            self._share(body, pairs)
+        else:
+            body = b"".join(parts)
         expiries = [t for e in chosen if (t := ical.expires_at(e, keep)) is not None]
         cases = self._cases.values() if case_id is None else [self._cases[case_id]]
         stamps = [e.updated_at for e in chosen] + [c.updated_at for c in cases if c.updated_at]
         return Rendered(body=body, etag=f'"{hashlib.sha256(body).hexdigest()[:40]}"',
                         last_modified=max(stamps) if stamps else None,
                         version=self._version, valid_until=min(expiries, default=None))
+
+    def _same_as_snapshot(self, parts: list[bytes | memoryview]) -> bytes | None:
+        """The stored snapshot's body when it is byte for byte ``parts`` joined (a restart
+        with nothing changed): kept instead of a second copy of the same bytes."""
+        early = self._early
+        if early is None or len(early.body) != sum(len(p) for p in parts):
+            return None
+        view, at = memoryview(early.body), 0
+        for p in parts:
+            if view[at:at + len(p)] != p:
+                return None
+            at += len(p)
+        return early.body
+
+    def _share(self, body: bytes, pairs: list[tuple[FeedEvent, Fragment]]) -> None:
+        """Point the cached fragments into ``body``, which holds every one of them in
+        order before its last line: one copy of 100,000 VEVENTs in memory, not two."""
+        view = memoryview(body)
+        end = len(body) - len(ical.END)
+        at = end - sum(len(f.data) for _, f in pairs)
+        for ev, f in pairs:
+            n = len(f.data)
+            key, _ = self._frags[ev.uid]
+            self._frags[ev.uid] = (key, Fragment(view[at:at + n], f.tzid, f.years))
+            at += n
 
     def snapshot(self, *, wait: float | None = None) -> Snapshot:
         """Current cases and events (refreshed first), for the HTML pages."""

@@ -25,6 +25,7 @@ from ..tracking.diff import label
 from .vtimezone import vtimezone
 
 PRODID = "-//notifier//Court calendar feed//EN"
+END = b"END:VCALENDAR\r\n"  # a feed's last line: every fragment comes right before it
 ALL_NAME = "Court dates: all cases"
 _STATUS = {"tentative": STATUS.TENTATIVE, "cancelled": STATUS.CANCELLED,
            "postponed": STATUS.CANCELLED}
@@ -33,7 +34,7 @@ _GONE = ("cancelled", "postponed")
 _UTC_NAMES = ("UTC", "Etc/UTC", "Etc/UCT", "UCT", "Zulu", "Etc/Zulu")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FeedCase:
     id: str
     title: str
@@ -44,13 +45,13 @@ class FeedCase:
     updated_at: datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FeedChange:
     at: datetime
     summary: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FeedEvent:
     uid: str
     case_id: str
@@ -91,7 +92,7 @@ class FeedEvent:
         return self.updated_at if self.status in _GONE else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FeedOptions:
     base_url: str
     refresh_interval: timedelta = timedelta(hours=1)
@@ -102,11 +103,11 @@ class FeedOptions:
     links: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Fragment:
     """One serialised VEVENT and the time zone span it needs (None for date-only)."""
 
-    data: bytes
+    data: bytes | memoryview  # a view into a whole feed's body once cached (one copy)
     tzid: str | None = None
     years: tuple[int, int] = (0, 0)
 
@@ -261,7 +262,7 @@ def timezone_blocks(fragments: Iterable[Fragment]) -> list[bytes]:
     return [timezone_block(t, lo, hi) for t, (lo, hi) in sorted(spans.items())]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Header:
     """Calendar-level properties of one feed."""
 
@@ -273,6 +274,12 @@ class Header:
 
 def assemble(header: Header, fragments: Sequence[Fragment], opts: FeedOptions) -> bytes:
     """Wrap serialised VEVENTs (in order) and their VTIMEZONEs into one VCALENDAR."""
+    return b"".join(assemble_parts(header, fragments, opts))
+
+
+def assemble_parts(header: Header, fragments: Sequence[Fragment],
+                   opts: FeedOptions) -> list[bytes | memoryview]:
+    """The pieces :func:`assemble` joins, in order."""
     # Built property by property: Calendar.new() adds a random UID and writes
     # NAME/X-WR-CALNAME unescaped, which would break both the ETag and escaping.
     cal = Calendar()
@@ -292,10 +299,8 @@ def assemble(header: Header, fragments: Sequence[Fragment], opts: FeedOptions) -
             parameters={"VALUE": "DURATION"})
     cal.add("X-PUBLISHED-TTL", vDuration(opts.refresh_interval))
     head = no_controls(bytes(cal.to_ical()))
-    end = b"END:VCALENDAR\r\n"
-    assert head.endswith(end)
-    parts = [head[: -len(end)], *timezone_blocks(fragments), *(f.data for f in fragments), end]
-    return b"".join(parts)
+    assert head.endswith(END)
+    return [head[: -len(END)], *timezone_blocks(fragments), *(f.data for f in fragments), END]
 
 
 def case_header(case: FeedCase, undated: Sequence[str], opts: FeedOptions,

@@ -184,7 +184,7 @@ class SqliteLane:
                 "UPDATE notification SET status = 'sending', claimed_until = :until, "
                 "attempts = attempts + 1, updated_at = :now "
                 f"WHERE id IN (SELECT id FROM notification WHERE {where} "
-                "ORDER BY next_attempt_at LIMIT :limit) "
+                f"ORDER BY {outbox.PRIORITY_SQL}, next_attempt_at LIMIT :limit) "
                 f"RETURNING {', '.join(self._notification.names)}")
         return sql
 
@@ -199,7 +199,7 @@ class SqliteLane:
             return db.execute(sql, params).fetchall()
 
         rows = [self._notification.build(raw) for raw in self.writer.run_driver(work)]
-        rows.sort(key=lambda n: (n.next_attempt_at, n.id or 0))
+        rows.sort(key=outbox.claim_order)
         return rows
 
     def finish(self, n: Notification, now: datetime, status: str, *,

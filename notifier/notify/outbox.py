@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Boolean, Connection, and_, bindparam, delete, func, or_, text, update
 from sqlalchemy import select as sa_select
+from sqlalchemy import case as sql_case
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session, col, select
@@ -34,6 +35,18 @@ from . import bursts, planner, wording
 
 _CHUNK = 500
 NT = Notification.__table__  # type: ignore[attr-defined]
+# Claimed first, oldest due first: reminders and digests go stale (``missed`` after
+# ``late_grace``) while a change alert is news whenever it arrives, so a backlog of
+# alerts on a channel must not hold a due reminder back (issue 17: 1,000 queued
+# alerts made reminders 30 s late).
+PROMPT = ("reminder", "digest")
+PRIORITY_SQL = "CASE WHEN type IN ('reminder', 'digest') THEN 0 ELSE 1 END"
+
+
+def claim_order(n: Notification) -> tuple[int, datetime, int]:
+    """The order claimed rows are sent in (the claim's ``ORDER BY``)."""
+    return (0 if n.type in PROMPT else 1, n.next_attempt_at, n.id or 0)
+
 DT = Delivery.__table__  # type: ignore[attr-defined]
 
 
@@ -281,7 +294,8 @@ def claim(s: Session | Connection, now: datetime, lease: timedelta, limit: int, 
     PostgreSQL the candidates are picked once, in a materialized CTE, and locked
     with ``FOR UPDATE SKIP LOCKED`` so concurrent claimers do not wait on each other.
 
-    The rows come back oldest due first, as read-only ``Notification`` objects in
+    Reminders and digests come first (:data:`PROMPT`), then oldest due first; the rows
+    come back in that order (:func:`claim_order`), as read-only ``Notification`` objects in
     no session (see :func:`_detached`).
     """
     due = or_(and_(NT.c.status.in_(WAITING), NT.c.next_attempt_at <= now),
@@ -290,7 +304,8 @@ def claim(s: Session | Connection, now: datetime, lease: timedelta, limit: int, 
         due = and_(NT.c.channel == channel, due)
     elif exclude:
         due = and_(NT.c.channel.not_in(list(exclude)), due)
-    pick: Any = select(NT.c.id).where(due).order_by(NT.c.next_attempt_at).limit(limit)
+    first = sql_case((NT.c.type.in_(PROMPT), 0), else_=1)
+    pick: Any = select(NT.c.id).where(due).order_by(first, NT.c.next_attempt_at).limit(limit)
     if _dialect(s) == "postgresql":
         # Materialized: as a plain subquery PostgreSQL may run it again for every
         # candidate row (a semi-join) and so take more than ``limit`` rows.
@@ -307,7 +322,7 @@ def claim(s: Session | Connection, now: datetime, lease: timedelta, limit: int, 
             .returning(*NT.c))
     configure_mappers()  # reading a Notification's attributes needs them; a no-op once done
     rows = [_detached(r._mapping) for r in s.execute(stmt)]
-    rows.sort(key=lambda n: (n.next_attempt_at, n.id or 0))
+    rows.sort(key=claim_order)
     return rows
 
 

@@ -121,6 +121,10 @@ class Daemon:
             self._http.join(timeout=10)
         if self._socket is not None:
             self._socket.close()
+        try:  # so that the next start serves all.ics at once
+            self.feeds.save_snapshot()
+        except Exception as e:
+            log.warning("feed snapshot not stored at shutdown: %s", e)
         self.store.close()
         return clean
 

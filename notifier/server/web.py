@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC
 from email.utils import format_datetime
@@ -31,7 +31,13 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 
 from .. import metrics
@@ -48,6 +54,10 @@ log = logging.getLogger(__name__)
 MEDIA_TYPE = "text/calendar; charset=utf-8"
 _NOT_FOUND = "Not found\n"
 CACHE_WAIT_S = 10.0  # a request's wait for a feed cache being built, then 503
+# Larger bodies are written in pieces of this size: written whole, the part the
+# socket does not take at once is copied into the transport's buffer (a second
+# copy of a 80 MB all.ics per client being served).
+STREAM_CHUNK = 1 << 20
 _RETRY_AFTER_S = 10
 
 
@@ -86,6 +96,12 @@ def _kinds(request: Request) -> frozenset[str] | None:
     asked = {k.strip() for v in request.query_params.getlist("kind") for k in v.split(",")}
     asked.discard("")
     return frozenset(asked) or None
+
+
+async def _pieces(body: bytes) -> AsyncIterator[memoryview]:
+    view = memoryview(body)
+    for i in range(0, len(view), STREAM_CHUNK):
+        yield view[i:i + STREAM_CHUNK]
 
 
 def _webcal(url: str) -> str:
@@ -147,6 +163,10 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
         if request.method == "HEAD":
             headers["Content-Length"] = str(len(rendered.body))
             return Response(b"", media_type=MEDIA_TYPE, headers=headers)
+        if len(rendered.body) > STREAM_CHUNK:
+            headers["Content-Length"] = str(len(rendered.body))
+            return StreamingResponse(_pieces(rendered.body), media_type=MEDIA_TYPE,
+                                     headers=headers)
         return Response(rendered.body, media_type=MEDIA_TYPE, headers=headers)
 
     async def calendar(request: Request) -> Response:

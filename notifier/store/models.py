@@ -206,3 +206,37 @@ class DaemonRow(SQLModel, table=True):
     started_at: datetime = Field(sa_type=UTCDateTime)
     heartbeat_at: datetime = Field(sa_type=UTCDateTime, index=True)
     stopped_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class FeedFragment(SQLModel, table=True):
+    """One event's serialised VEVENT, kept so that a restart does not render it again.
+
+    ``digest`` covers everything the bytes depend on (the event and its recent
+    changes, its case, the case's undated events, the feed options and the rendering
+    code's version): a fragment whose digest differs from the one computed now is
+    rendered again, never served.
+    """
+
+    __tablename__ = "feed_fragment"
+
+    uid: str = Field(primary_key=True, max_length=500)
+    digest: str = Field(max_length=64)
+    data: bytes = Field(sa_type=sa.LargeBinary)
+    tzid: str | None = Field(default=None, max_length=100)
+    first_year: int = 0
+    last_year: int = 0
+
+
+class FeedSnapshot(SQLModel, table=True):
+    """A whole feed as last served, served again while a restarted daemon warms up,
+    only if ``key`` (data fingerprint, feed options, code version) still matches."""
+
+    __tablename__ = "feed_snapshot"
+
+    name: str = Field(primary_key=True, max_length=200)
+    key: str = Field(max_length=64)
+    body: bytes = Field(sa_type=sa.LargeBinary)  # zlib
+    etag: str = Field(max_length=100)
+    last_modified: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    valid_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    stored_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

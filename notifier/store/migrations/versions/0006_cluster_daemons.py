@@ -1,6 +1,6 @@
 """cluster: the live daemons table, and possible repeats in the delivery history
 
-Revision ID: 0006_cluster
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-02
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 from notifier.store.models import UTCDateTime
 
-revision = "0006_cluster"
+revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
