@@ -20,8 +20,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Boolean, Connection, and_, bindparam, delete, func, or_, text, update
-from sqlalchemy import select as sa_select
 from sqlalchemy import case as sql_case
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session, col, select
