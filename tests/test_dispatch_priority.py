@@ -27,13 +27,16 @@ ALERTS = 60
 
 def _calendar(write_cal: WriteCal) -> None:
     """One hearing whose 1-day reminder is planned, and ALERTS far-off hearings that
-    each raise an "added" alert (and no reminder within the horizon)."""
-    far = "".join(f'[[events]]\nid = "f{i}"\nkind = "hearing"\ntitle = "Far {i}"\n'
-                  f'date = 2026-03-{i % 28 + 1:02d}\n' for i in range(ALERTS))
+    each raise an "added" alert (and no reminder within the horizon). Each far hearing
+    is a case of its own: several alerts of one case would be grouped into one message."""
+    for i in range(ALERTS):
+        write_cal(f"far{i}.toml", f'[case]\nid = "far{i}"\ntitle = "Far {i}"\n'
+                  f'[[events]]\nid = "f"\nkind = "hearing"\ntitle = "Far {i}"\n'
+                  f'date = 2026-03-{i % 28 + 1:02d}\n')
     write_cal("c.toml", '[case]\nid = "c"\ntitle = "People v. Test"\n'
               'timezone = "America/New_York"\n'
               '[[events]]\nid = "h"\nkind = "hearing"\ntitle = "Hearing"\n'
-              'start = 2025-07-02T09:30:00\n' + far)
+              'start = 2025-07-02T09:30:00\n')
 
 
 def test_a_due_reminder_overtakes_the_alerts_queued_before_it(
