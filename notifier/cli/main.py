@@ -12,7 +12,7 @@ import logging
 
 import click
 
-from . import calendars, channels, daemon, feeds, reminders, sources
+from . import calendars, channels, daemon, dockets, feeds, reminders, sources
 from .common import config_option
 
 
@@ -28,5 +28,5 @@ def main(verbose: bool) -> None:
 
 for _command in (calendars.check, calendars.sync, calendars.events, calendars.history,
                  feeds.feed, reminders.reminders, daemon.run, daemon.dispatch,
-                 channels.channels, sources.sources):
+                 channels.channels, sources.sources, dockets.dockets):
     main.add_command(_command)

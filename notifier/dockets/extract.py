@@ -49,4 +49,7 @@ def extract(text: str, date_filed: date | None = None) -> list[Fact]:
 
     ``date_filed`` completes dates written without a year ("on 5/4").
     """
-    return []
+    from .rules import facts_in
+
+    return [Fact(r.action, r.kind, r.date, r.time, r.from_date, r.quote,  # type: ignore[arg-type]
+                 r.certain) for r in facts_in(text, date_filed)]
