@@ -12,7 +12,7 @@ import logging
 
 import click
 
-from . import calendars, channels, daemon, dockets, feeds, reminders, sources
+from . import calendars, channels, daemon, dockets, dockets_review, feeds, reminders, sources
 from .common import config_option
 
 
@@ -30,3 +30,5 @@ for _command in (calendars.check, calendars.sync, calendars.events, calendars.hi
                  feeds.feed, reminders.reminders, daemon.run, daemon.dispatch,
                  channels.channels, sources.sources, dockets.dockets):
     main.add_command(_command)
+for _command in (dockets_review.review, dockets_review.accept, dockets_review.reject):
+    dockets.dockets.add_command(_command)

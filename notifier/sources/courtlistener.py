@@ -40,6 +40,7 @@ class DocketRead:
     docket: dict[str, Any] | None = None  # case name, court, judge, number, page URL
     requests: int = 0
     complete: bool = True  # False when the hourly budget ran out before the last page
+    slug: str = ""  # the docket's URL slug (entry links), from an earlier read if not re-read
 
 
 def _site(api: str) -> str:
@@ -171,7 +172,7 @@ def read_docket(src: SourceSettings, out: DocketRead, budget: int, *,
                 "url": f"{site}{d['absolute_url']}" if d.get("absolute_url") else None,
                 "slug": d.get("slug") or "",
             }
-        slug = (out.docket or {}).get("slug") or ""
+        slug = (out.docket or {}).get("slug") or out.slug
         params = {"docket": docket_id, "order_by": "date_modified"}
         if cursor:
             params["date_modified__gte"] = cursor

@@ -197,8 +197,8 @@ def _read(src: SourceSettings, st: DocketState, sst: SourceState, now: datetime,
           transport: httpx.BaseTransport | None, base_dir: Path | None
           ) -> tuple[list[Entry], list[RssCase] | None, DocketRead | None, object]:
     if src.format == "courtlistener":
-        read = DocketRead(cursor=st.cursor)
         meta = json.loads(st.docket or "{}")
+        read = DocketRead(cursor=st.cursor, slug=meta.get("slug") or "")
         fetched = meta.get("fetched_at")
         stale = not fetched or now - datetime.fromisoformat(fetched) >= DOCKET_REFRESH
         try:
