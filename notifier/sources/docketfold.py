@@ -162,7 +162,10 @@ class _Docket:
         return cands[-1]
 
     def add(self, kind: str, day: date, at: time | None, entry: Entry, prov: Provenance) -> None:
-        base = f"{kind}-{_slug(entry.number or entry.key)}"
+        # Named after the entry that created it, so a moved event keeps its UID; an
+        # entry without a number (RSS minute entries) by a digest of its upstream id.
+        tag = entry.number or hashlib.sha256(entry.key.encode()).hexdigest()[:10]
+        base = f"{kind}-{_slug(tag)}"
         event_id, n = base, 1
         while event_id in self.ids:
             n += 1
