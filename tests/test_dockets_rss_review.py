@@ -145,4 +145,5 @@ def test_cli_fetch_with_the_real_extractor_then_review_accept_and_reject(
         res = _cli(cfg, "history", "us-v-roe/trial-16")
         assert res.exit_code == 0 and "(docket entry 19, filed 2027-02-27: “Jury" in res.output
         res = _cli(cfg, "history", "us-v-roe/trial-16", "--json")
-        assert "“Jury Trial continued from 3/1/2027 to 4/12/2027”" in res.output
+        [added] = json.loads(res.output)
+        assert "“Jury Trial continued from 3/1/2027 to 4/12/2027”" in added["summary"]
