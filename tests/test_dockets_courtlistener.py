@@ -227,3 +227,20 @@ def test_config_errors_name_the_key_and_hide_the_token(
         parse_settings({"sources": [src]}, origin="c.toml", base_dir=tmp_path, env={})
     assert message in str(e.value) and "c.toml" in str(e.value)
     assert "sekrit-tok" not in str(e.value)
+
+
+def test_the_dockets_example_config_loads_and_its_sources_parse_uncommented(
+        tmp_path: Path) -> None:
+    from notifier.config import load_settings
+    repo = Path(__file__).resolve().parent.parent
+    example = (repo / "config.dockets.example.toml").read_text()
+    assert load_settings(repo / "config.dockets.example.toml", env={}).sources == []
+    lines = [ln[2:] if ln.startswith("# ") and ("=" in ln or ln.startswith("# [[")) else ln
+             for ln in example.splitlines() if not ln.startswith("#   ")]
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("\n".join(lines), encoding="utf-8")
+    settings = load_settings(cfg, env={"COURTLISTENER_TOKEN": "t", "SLACK_WEBHOOK_URL":
+                                       "json://127.0.0.1:9/x"})
+    cl, rss = settings.sources
+    assert (cl.format, cl.docket_id, rss.format, rss.case_numbers) == (
+        "courtlistener", "68571705", "pacer-rss", ["1:26-cr-00123"])

@@ -160,6 +160,13 @@ def fold_source(s: Session, src: SourceSettings, st: DocketState,
         total.provenance.update(result.provenance)
         total.review += result.review
         total.unmatched += result.unmatched
+    if len(spec.events) > src.max_events:
+        raise CalendarError(src.key, [f"{src.key}: its entries make {len(spec.events)} events, "
+                                      f"more than max_events ({src.max_events}); nothing was "
+                                      "applied"])
+    for p in total.unmatched:
+        log.debug("source %r: entry %s: %s %s matches no open event; left out", src.name,
+                  p.entry.number or p.entry.key, p.fact.action, p.fact.kind)
     return spec, total
 
 
