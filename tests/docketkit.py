@@ -179,6 +179,10 @@ FACTS: dict[str, list[Fact]] = {
         Fact("held", "hearing", "2027-02-27", None, None, "Status hearing held on 2/27/2027")],
     "Responses due by 5/1/2027.": [
         Fact("deadline", "deadline", "2027-05-01", None, None, "Responses due by 5/1/2027")],
+    "ORDER: all dates are VACATED pending the competency evaluation.": [
+        Fact("vacated", "conference", "2027-05-04", None, None, "all dates are VACATED"),
+        Fact("vacated", "sentencing", "2027-09-01", None, None, "all dates are VACATED"),
+        Fact("vacated", "trial", "2027-03-01", None, None, "all dates are VACATED")],
     "Plea hearing may be set for 6/1/2027 if the parties agree.": [
         Fact("set", "plea", "2027-06-01", None, None, "Plea hearing may be set for 6/1/2027",
              certain=False)],

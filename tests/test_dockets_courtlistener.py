@@ -244,3 +244,60 @@ def test_the_dockets_example_config_loads_and_its_sources_parse_uncommented(
     cl, rss = settings.sources
     assert (cl.format, cl.docket_id, rss.format, rss.case_numbers) == (
         "courtlistener", "68571705", "pacer-rss", ["1:26-cr-00123"])
+
+
+def test_an_entry_cancelling_most_events_is_held_then_confirmed_or_accepted(
+        tmp_path: Path, db_url: str, store: Store) -> None:
+    from notifier.sources import accept_held
+    with FakeCourtListener() as cl:
+        settings = _settings(tmp_path, db_url, cl.api)
+        assert _fetch(store, settings).ok
+        cl.add(398811009, 20, "2027-02-12",
+               "ORDER: all dates are VACATED pending the competency evaluation.",
+               "2027-02-12T09:00:00.000000-08:00")
+        rep = _fetch(store, settings, NOW + timedelta(minutes=20))
+        assert rep.status == "held" and len(rep.held) == 3 and rep.changes == []
+        assert {s for _k, s, _w in _events(store).values()} == {"scheduled"}
+        # The operator accepts: applied at once, each cancellation quoting the order.
+        rep = accept_held(store, settings.sources[0], NOW + timedelta(minutes=30),
+                          hook=change_hook(settings), extract=table_extract)
+        assert sorted(c.kind for c in rep.changes) == ["cancelled"] * 3
+        assert all("docket entry 20" in c.summary for c in rep.changes)
+        assert {s for _k, s, _w in _events(store).values()} == {"cancelled"}
+
+
+def test_a_held_fold_is_applied_when_the_next_poll_confirms_it(
+        tmp_path: Path, db_url: str, store: Store) -> None:
+    with FakeCourtListener() as cl:
+        settings = _settings(tmp_path, db_url, cl.api)
+        assert _fetch(store, settings).ok
+        cl.add(398811009, 20, "2027-02-12",
+               "ORDER: all dates are VACATED pending the competency evaluation.",
+               "2027-02-12T09:00:00.000000-08:00")
+        assert _fetch(store, settings, NOW + timedelta(minutes=20)).status == "held"
+        rep = _fetch(store, settings, NOW + timedelta(minutes=40))
+        assert rep.status == "ok" and len(rep.changes) == 3
+
+
+def test_the_daemon_polls_a_docket_first_as_a_baseline_then_alerts(
+        tmp_path: Path, db_url: str, store: Store) -> None:
+    from notifier.server.scheduler import Engine
+    from notifier.store.models import Notification
+    with FakeCourtListener() as cl:
+        settings = _settings(tmp_path, db_url, cl.api, channel="json://127.0.0.1:9/x")
+        at = [datetime.now(UTC)]
+        engine = Engine(store, settings, sync=False, clock=lambda: at[0])
+        engine.start()
+        try:
+            [report] = engine.poll_sources()  # the real extractor
+            assert report.error is None and len(report.changes) == 3
+            cl.add(398811006, 18, "2027-02-12", "Sentencing reset to 10/20/2027 at 2:30 PM.",
+                   "2027-02-12T07:01:00.000000-08:00")
+            at[0] += timedelta(hours=1)
+            [report] = engine.poll_sources()
+        finally:
+            assert engine.shutdown(5)
+        assert [c.kind for c in report.changes] == ["rescheduled_later"]
+        with store.read() as s:
+            alerts = [n for n in s.exec(select(Notification)).all() if n.type == "change"]
+        assert len(alerts) == 1 and "docket entry 18" in alerts[0].payload

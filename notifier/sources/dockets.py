@@ -18,6 +18,7 @@ once accepted.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -46,7 +47,7 @@ from ..tracking.sync import ChangeHook
 from .courtlistener import DocketRead, read_docket
 from .csvfile import event_uid
 from .docketfold import Entry, Extractor, FoldResult, Provenance, fold
-from .engine import HoldHook, apply_fetch
+from .engine import HoldHook, apply_fetch, spec_digest
 from .fetch import FetchError, fetch_url
 from .pacerrss import RssCase, parse_rss
 from .record import load_state, mark_success, record_failure
@@ -54,6 +55,10 @@ from .report import FetchReport
 
 log = logging.getLogger(__name__)
 DOCKET_REFRESH = timedelta(days=1)  # how often the docket's own data (case, judge) is re-read
+
+
+def _url_digest(url: str) -> str:
+    return hashlib.sha256(url.encode()).hexdigest()
 
 
 def _slug(text: str) -> str:
@@ -216,8 +221,10 @@ def _read(src: SourceSettings, st: DocketState, sst: SourceState, now: datetime,
         if read.docket is not None:
             st.docket = json.dumps({**read.docket, "fetched_at": now.isoformat()})
         return read.entries, None, read, None
-    got = fetch_url(src.url, name=src.name, etag=sst.etag if sst.body_sha else None,
-                    last_modified=sst.last_modified if sst.body_sha else None,
+    # Validators only for the URL they came from (the config may have changed it).
+    same = sst.url_digest == _url_digest(src.url)
+    got = fetch_url(src.url, name=src.name, etag=sst.etag if same else None,
+                    last_modified=sst.last_modified if same else None,
                     timeout=src.timeout.total_seconds(), max_bytes=src.max_bytes,
                     max_redirects=src.max_redirects, headers=dict(src.headers),
                     base_dir=base_dir, transport=transport)
@@ -288,12 +295,14 @@ def fetch_docket(store: Store, src: SourceSettings, now: datetime, *,
             spec, result = fold_source(s, src, drow, extract)
             queued = _queue_review(s, src.name, result, now)
             srow = s.get(SourceState, src.name) or SourceState(name=src.name)
-            out = apply_fetch(s, srow, spec, src, now, live=live or (lambda _k: True),
+            # A held fold is applied when the next poll folds to the same events.
+            confirmed = srow.held_at is not None and srow.held_digest == spec_digest(spec)
+            out = apply_fetch(s, srow, spec, src, now, confirmed=confirmed,
+                              live=live or (lambda _k: True),
                               hook=provenance_hook(hook, src, result.provenance, dropped),
                               on_hold=on_hold)
             mark_success(srow, src, now, "held" if out.held else "ok", got)
-            if src.format != "courtlistener":
-                srow.body_sha = "rss"  # conditional requests from now on
+            srow.url_digest = _url_digest(src.url)
             if read is not None and not read.complete:
                 # The hourly budget ran out mid-docket: carry on when it renews.
                 srow.next_fetch_at = max(srow.next_fetch_at or now,

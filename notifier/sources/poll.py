@@ -210,14 +210,15 @@ def _error_text(src: SourceSettings, e: NotifierError) -> str:
 
 def accept_held(store: Store, src: SourceSettings, now: datetime | None = None, *,
                 hook: ChangeHook | None,
-                live: Callable[[str], bool] | None = None) -> FetchReport:
+                live: Callable[[str], bool] | None = None,
+                extract: Extractor | None = None) -> FetchReport:
     """Apply a source's held changes now (``notifier sources accept NAME``).
 
     ``hook`` as for :func:`fetch_source` (required).
     """
     now = now or utcnow()
     if src.is_docket:
-        return accept_docket(store, src, now, hook=hook, live=live)
+        return accept_docket(store, src, now, hook=hook, live=live, extract=extract)
     with store.write() as s:
         store.serialize_sync(s)
         row = s.get(SourceState, src.name)
