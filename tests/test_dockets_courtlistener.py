@@ -217,6 +217,7 @@ def test_a_pagination_link_to_another_host_is_refused(
     ({"docket": "12 34"}, "must be a CourtListener docket id"),
     ({"token": ""}, "needs token"),
     ({"format": "ics"}, 'docket is only for format = "courtlistener"'),
+    ({"webhook_secret": "sekrit-tok/short"}, "webhook_secret must be 16 to 200"),
 ])
 def test_config_errors_name_the_key_and_hide_the_token(
         tmp_path: Path, bad: dict[str, Any], message: str) -> None:
@@ -240,7 +241,8 @@ def test_the_dockets_example_config_loads_and_its_sources_parse_uncommented(
     cfg = tmp_path / "c.toml"
     cfg.write_text("\n".join(lines), encoding="utf-8")
     settings = load_settings(cfg, env={"COURTLISTENER_TOKEN": "t", "SLACK_WEBHOOK_URL":
-                                       "json://127.0.0.1:9/x"})
+                                       "json://127.0.0.1:9/x",
+                                       "CL_WEBHOOK_SECRET": "0123456789abcdef0123"})
     cl, rss = settings.sources
     assert (cl.format, cl.docket_id, rss.format, rss.case_numbers) == (
         "courtlistener", "68571705", "pacer-rss", ["1:26-cr-00123"])

@@ -98,6 +98,9 @@ class SourceSettings(_Section):
     # courtlistener: API requests allowed per hour for this source (CourtListener's own
     # limit is 5,000 an hour per token, shared by everything using it).
     max_requests_per_hour: int = Field(default=200, ge=1, le=5000)
+    # courtlistener: the secret path token of its docket-alert webhook
+    # (POST /webhooks/courtlistener/<secret>): a delivery makes the source due now.
+    webhook_secret: SecretStr | None = None
     # pacer-rss: the docket numbers whose entries are read (as the feed writes them,
     # e.g. "1:26-cr-00123"); items of other cases are ignored.
     case_numbers: list[str] = Field(default_factory=list)
@@ -187,9 +190,13 @@ class SourceSettings(_Section):
                                  '"${COURTLISTENER_TOKEN}" (an API token from your '
                                  "CourtListener profile)")
         else:
-            for key in ("docket", "token"):
+            for key in ("docket", "token", "webhook_secret"):
                 if getattr(self, key) is not None:
                     raise ValueError(f'{key} is only for format = "courtlistener"')
+        secret = self.webhook_secret.get_secret_value() if self.webhook_secret else None
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9._~-]{16,200}", secret):
+            raise ValueError("webhook_secret must be 16 to 200 letters, digits or . _ ~ - "
+                             "(it is a URL path segment; e.g. `openssl rand -hex 20`)")
         if self.format == "pacer-rss" and not self.case_numbers:
             raise ValueError('format = "pacer-rss" needs case_numbers = ["1:26-cr-00123", ...] '
                              "(the feed lists every case of the court)")

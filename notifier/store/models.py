@@ -236,6 +236,7 @@ class DocketState(SQLModel, table=True):
     hour_start: datetime | None = Field(default=None, sa_type=UTCDateTime)
     hour_requests: int = 0
     docket: str | None = None  # JSON: case name, court, judge, docket number, page URL
+    webhook_keys: str | None = None  # JSON list: Idempotency-Keys of recent webhook deliveries
 
 
 class DocketProvenance(SQLModel, table=True):

@@ -54,6 +54,7 @@ def upgrade() -> None:
         sa.Column("hour_start", UTCDateTime(), nullable=True),
         sa.Column("hour_requests", sa.Integer(), nullable=False),
         sa.Column("docket", sa.String(), nullable=True),
+        sa.Column("webhook_keys", sa.String(), nullable=True),
     )
     op.create_table(
         "docket_provenance",
