@@ -10,15 +10,20 @@ fact; a fact the rules are unsure of comes back with ``certain=False``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
-from .dates import DateHit, find_dates
+from .dates import DateHit, find_dates, lower
 from .phrases import (
+    CONTINUED_RE,
+    FILING_SUBJECT,
     FROM_BEFORE,
     HEADING_RE,
+    LIST_GAP,
     MOVE_AFTER,
+    NOTICE_LEAD,
     PAPERWORK_BEFORE,
+    PAPERWORK_HINTS,
     REQUEST_RE,
     TO_BEFORE,
     VACATE_AFTER,
@@ -35,8 +40,16 @@ _ABBREV_WORDS = (
     "inc co corp ltd llc v vs u.s s.d n.d e.d w.d d.c cv cr civ crim st hon jr sr ct rm "
     "esq ex al et seq p.c l.l.c u.s.c u.s.a")
 _ABBREV = frozenset(_ABBREV_WORDS.split())
-_WORD_BEFORE = re.compile(r"([\w.]+)\Z")
+_CONTINUED_HINTS = ("continu", "adjourn", "reschedul", "reset", "proceedings")
+_QUICK_SKIP = re.compile(
+    r"(?:\(entered|service\s+date|signed(?:\s+on)?|filed(?:\s+on)?|dated|modified\s+on)"
+    r"\s*:?\s*\Z", re.IGNORECASE)
+_TO_ONLY = re.compile(r"\A\s*to\s*\Z", re.IGNORECASE)
+_MOVING = re.compile(r"\bresett?ing\b|\bre-?set\b|\bcontinu|\breschedul|\bmoved\b|\badjourn")
+_VOID = re.compile(r"entered in error|filed in error|docketed in error|wrong event|"
+                   r"disregard this entry")
 _NEAR = 110  # how far before a date its governing verb may stand
+_KIND_WINDOW = 300  # how far before its verb an event's name may start
 
 
 @dataclass(frozen=True)
@@ -57,8 +70,8 @@ def _boundaries(text: str) -> list[int]:
     for m in _END_RE.finditer(text):
         ch = m.group()
         if ch == ".":
-            w = _WORD_BEFORE.search(text, 0, m.start())
-            word = w.group(1).lower().rstrip(".") if w else ""
+            seg = text[max(0, m.start() - 24):m.start()].split()
+            word = seg[-1].lstrip("([{\"'").lower().rstrip(".") if seg else ""
             if word in ("a.m", "p.m"):
                 # "at 9:00 a.m. before Judge X" goes on; "at 9:00 a.m. Motions due" ends.
                 if not re.match(r"\s*[A-Z]", text[m.end():m.end() + 3]):
@@ -85,12 +98,21 @@ def _clause_end(bounds: list[int], pos: int, limit: int) -> int:
     return limit
 
 
-def _verb(near: str) -> tuple[str, int, int] | None:
-    """The scheduling verb nearest the end of ``near``: (action, start, end)."""
+def _close(gap: str) -> bool:
+    """Whether a verb still governs a date this far after it (no aside in between)."""
+    # "Schedule for Sentence on or after 8/13/2012" names no date of an event.
+    return len(gap) <= 80 and "(" not in gap and ")" not in gap and "or after" not in gap
+
+
+def _verb(near: str, low: str) -> tuple[str, int, int] | None:
+    """The scheduling verb nearest the end of ``near`` (``low``: it lower-cased)."""
     best: tuple[str, int, int] | None = None
-    for action, pattern in VERBS:
+    for action, hints, pattern in VERBS:
+        if not any(h in low for h in hints):
+            continue
         for m in pattern.finditer(near):
-            if best is None or m.end() > best[2] or (m.end() == best[2] and m.start() < best[1]):
+            # Ties go to the shorter match: "Trial Setting set for" is governed by "set for".
+            if best is None or m.end() > best[2] or (m.end() == best[2] and m.start() > best[1]):
                 best = (action, m.start(), m.end())
     return best
 
@@ -98,15 +120,20 @@ def _verb(near: str) -> tuple[str, int, int] | None:
 def facts_in(text: str, filed: date | None) -> list[RawFact]:
     """Every fact ``text`` states, in order."""
     # Headings become spaces so offsets (and quotes) still index the original text.
-    work = HEADING_RE.sub(lambda m: " " * len(m.group()), text)
-    hits = find_dates(work, filed)
+    low = lower(text)
+    work = text
+    if "set/reset" in low:
+        work = HEADING_RE.sub(lambda m: " " * len(m.group()), text)
+    hits = find_dates(work, filed, low)
     if not hits:
         return []
     bounds = _boundaries(work)
+    if _VOID.search(low, 0, 200):
+        return []  # the clerk marked the entry void; whatever it says is not so
     request = REQUEST_RE.match(text) is not None
     out: list[RawFact] = []
-    seen: set[tuple[str, str, str]] = set()
     pending: tuple[DateHit, str | None] | None = None  # a "from" date and its verb
+    last_hit = -1  # the hit the last fact came from
     for i, hit in enumerate(hits):
         cstart = _clause_start(bounds, hit.start)
         prev_end = hits[i - 1].end if i else 0
@@ -117,15 +144,25 @@ def facts_in(text: str, filed: date | None) -> list[RawFact]:
         right = work[hit.end:rend]
         if pending and pending[0].start < cstart:
             pending = None
-        verb = _verb(near)
-        paper = PAPERWORK_BEFORE.search(near)
-        if paper and (verb is None or paper.end() >= verb[2]):
+        if _QUICK_SKIP.search(near[-24:]):
+            continue  # "(Entered: ...)", "Signed on ...": the commonest dates, never facts
+        verb = _verb(near, low[nstart:hit.start])
+        cut = max(0, len(near) - 100)
+        paper = None
+        near_low = low[nstart + cut:hit.start]
+        if any(h in near_low for h in PAPERWORK_HINTS):
+            paper = PAPERWORK_BEFORE.search(near, cut)
+        if paper and (verb is None or paper.start() >= verb[2]):
             continue
-        if FROM_BEFORE.search(near):
-            pending = (hit, verb[0] if verb else None)
+        if FROM_BEFORE.search(near[-40:]):
+            moving = "reset" if _MOVING.search(low, nstart, hit.start) else None
+            pending = (hit, verb[0] if verb else moving)
             continue
         same_clause_next = i + 1 < len(hits) and _clause_start(bounds, hits[i + 1].start) == cstart
-        if same_clause_next and MOVE_AFTER.match(right):
+        if same_clause_next and (MOVE_AFTER.match(right) or (
+                _TO_ONLY.match(right) and _MOVING.search(low, cstart, hit.start))):
+            # "set for 10/1 is continued to 11/1", "resetting Trial now set for 11/18 to
+            # 1/27": this date is the old one.
             pending = (hit, "reset")
             continue
         vac = VACATE_AFTER.match(right)
@@ -136,16 +173,27 @@ def facts_in(text: str, filed: date | None) -> list[RawFact]:
             qend = hit.end + vac.end()
             kind_text = work[cstart:hit.start]
         elif verb is not None:
+            if not _close(near[verb[2]:]):
+                continue
             action = verb[0]
-            kind_text = work[cstart:nstart + verb[1]] or near
+            # The verb itself may name the event ("Hearing Date:", "hearing On:").
+            kind_text = work[max(cstart, nstart + verb[2] - _KIND_WINDOW):nstart + verb[2]] or near
             if action == "set" and VACATE_BEFORE.search(work[cstart:nstart + verb[1]]):
                 action = "vacated"
-        elif pending is not None and TO_BEFORE.match(near):
-            action = pending[1] or "reset"
-            if action == "set":
-                action = "reset"
+        elif NOTICE_LEAD.match(work[:hit.start]):
+            action, kind_text = "set", work[:hit.start]
+        elif pending is not None and pending[1] is not None and TO_BEFORE.match(near):
+            # Only after a scheduling verb: "Time excluded from 12/23/03 to 3/1/04" is not.
+            action = "reset" if pending[1] == "set" else pending[1]
             kind_text = work[cstart:pending[0].start]
         else:
+            if out and last_hit == i - 1 and LIST_GAP.match(work[prev_end:hit.start]):
+                # The next date of a list takes the fact of the one before it.
+                prev = out[-1]
+                out.append(replace(prev, date=hit.date.isoformat(), time=hit.time,
+                                   from_date=None, quote=text[cstart:hit.end].strip()
+                                   or prev.quote))
+                last_hit = i
             continue
         if action == "reset" and pending is not None:
             from_date = pending[0].date.isoformat()
@@ -154,20 +202,68 @@ def facts_in(text: str, filed: date | None) -> list[RawFact]:
         if request and action in ("reset", "vacated", "deadline"):
             continue  # a motion or stipulation asks for this; nothing is decided yet
         certain = True
+        subject = kind_of(kind_text)
+        if action == "set" and subject is None and FILING_SUBJECT.search(kind_text):
+            action = "deadline"
         if action == "deadline":
             kind = "deadline"
         else:
-            found = kind_of(kind_text) or kind_of(right[:60])
+            found = subject or kind_of(right[:60])
             if found is None:
-                found, certain = "other", False
+                # Only the entry's heading names the event ("Hearing held on 6/4. ...
+                # PASSED BY COURT TO 7/2"): likely, not sure.
+                found, certain = kind_of(work[:cstart]) or "other", False
             kind = found
         if action == "held" and filed is not None and hit.date > filed + timedelta(days=1):
             certain = False
         quote = text[cstart:qend].strip()
-        key = (action, kind, hit.date.isoformat())
-        if key in seen:
+        last_hit = i
+        out.append(RawFact(action, kind, hit.date.isoformat(), hit.time, from_date, quote,
+                           certain))
+    if not request:
+        out = _continued(text, low, out)
+    return _dedupe(out)
+
+
+def _continued(text: str, low: str, facts: list[RawFact]) -> list[RawFact]:
+    """Under a "Hearing Continued" heading, the date an entry then sets is a reset."""
+    if not any(h in low for h in _CONTINUED_HINTS):
+        return facts  # the full pattern is slow; most entries have none of its verbs
+    marks = []
+    for m in CONTINUED_RE.finditer(low):
+        if m.group("ev2"):
+            # "341 Meeting Continued", "Pre-trial Conference adjourned": the words before.
+            marks.append(kind_of(low[max(0, m.start() - 30):m.end("ev2")]))
+        else:
+            marks.append(kind_of(m.group("ev") or m.group("ev3") or ""))
+    if not marks:
+        return facts
+    out = []
+    for f in facts:
+        if f.action == "set":
+            for mk in marks:
+                if mk is None or mk == f.kind or f.kind in ("hearing", "other"):
+                    f = replace(f, action="reset",
+                                kind=mk if mk and f.kind in ("hearing", "other") else f.kind)
+                    break
+        out.append(f)
+    return out
+
+
+def _dedupe(facts: list[RawFact]) -> list[RawFact]:
+    """One fact per action, date and kind; a restatement fills in a missing kind or time."""
+    out: list[RawFact] = []
+    for f in facts:
+        i = next((n for n, o in enumerate(out) if (o.action, o.date) == (f.action, f.date)
+                  and f.action != "deadline"
+                  and (o.kind == f.kind or "other" in (o.kind, f.kind))), None)
+        if i is None:
+            out.append(f)
             continue
-        seen.add(key)
-        out.append(RawFact(action, kind, hit.date.isoformat(), hit.time if action != "deadline"
-                           or hit.time else None, from_date, quote, certain))
+        old = out[i]
+        if old.kind == "other" and f.kind != "other":
+            old = replace(old, kind=f.kind, certain=f.certain)
+        if old.time is None and f.time is not None:
+            old = replace(old, time=f.time)
+        out[i] = old
     return out
