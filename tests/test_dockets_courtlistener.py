@@ -137,15 +137,18 @@ def test_an_entry_edited_later_replaces_its_text_and_rereading_changes_nothing(
             assert len(s.exec(select(DocketEntry)).all()) == 5
         assert _events(store) == {**before, "trial-16": ("trial", "scheduled", "2027-04-12")}
 
-        # Reading every entry again from the start changes nothing.
+        # Reading every entry again from the start changes nothing: the same day it is
+        # not even folded again; the next day (folded once a day) it is, to no change.
         with store.write() as s:
             st = s.get(DocketState, "roe")
             assert st is not None
             st.cursor = None
             s.add(st)
         rep = _fetch(store, settings, NOW + timedelta(minutes=40))
-        assert rep.ok and rep.changes == []
+        assert rep.status == "not_modified" and not rep.parsed
         assert "date_modified__gte" not in cl.entry_requests()[-1]
+        rep = _fetch(store, settings, NOW + timedelta(days=1))
+        assert rep.status == "ok" and rep.parsed and rep.changes == []
 
 
 def test_429_waits_for_retry_after_and_5xx_is_a_source_error(

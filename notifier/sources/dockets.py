@@ -23,12 +23,12 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ..config import SourceSettings
 from ..dockets.extract import extract as default_extract
@@ -78,7 +78,11 @@ def _stored_entries(s: Session, source: str) -> list[DocketEntry]:
 
 def store_entries(s: Session, source: str, entries: list[Entry], now: datetime) -> int:
     """Insert new entries, replace edited ones; the number stored or replaced."""
-    have = {e.entry_key: e for e in _stored_entries(s, source)}
+    keys = list(dict.fromkeys(e.key for e in entries))
+    have: dict[str, DocketEntry] = {}
+    for i in range(0, len(keys), 500):  # bounded IN lists (SQLite's variable limit)
+        have.update((r.entry_key, r) for r in s.exec(select(DocketEntry).where(
+            DocketEntry.source == source, col(DocketEntry.entry_key).in_(keys[i:i + 500]))))
     n = 0
     for e in entries:
         row = have.get(e.key)
@@ -238,6 +242,22 @@ def _read(src: SourceSettings, st: DocketState, sst: SourceState, now: datetime,
     return entries, cases, None, got
 
 
+def _settled(srow: SourceState, now: datetime) -> bool:
+    """Whether a poll that stored nothing new may skip the fold (see fetch_docket)."""
+    last = srow.last_success_at
+    return (last is not None and last.astimezone(UTC).date() == now.astimezone(UTC).date()
+            and srow.held_at is None and srow.missing in ("", "{}")
+            and srow.last_status in ("ok", "not_modified"))
+
+
+def _after_budget(srow: SourceState, read: DocketRead | None, drow: DocketState,
+                  now: datetime) -> None:
+    if read is not None and not read.complete:
+        # The hourly budget ran out mid-docket: carry on when it renews.
+        srow.next_fetch_at = max(srow.next_fetch_at or now,
+                                 (drow.hour_start or now) + timedelta(hours=1))
+
+
 def _save_budget(store: Store, st: DocketState) -> None:
     with store.write() as s:
         row = s.get(DocketState, st.source) or DocketState(source=st.source)
@@ -291,10 +311,19 @@ def fetch_docket(store: Store, src: SourceSettings, now: datetime, *,
                 drow.docket = json.dumps({"titles": titles}, sort_keys=True)
             drow.hour_start, drow.hour_requests = st.hour_start, st.hour_requests
             s.add(drow)
-            store_entries(s, src.name, entries, now)
+            stored = store_entries(s, src.name, entries, now)
+            srow = s.get(SourceState, src.name) or SourceState(name=src.name)
+            if not stored and _settled(srow, now):
+                # Nothing new, nothing waiting on a further poll: the fold would be
+                # the same (it is done again once a day all the same, so a newer
+                # extractor's reading reaches the events).
+                mark_success(srow, src, now, "not_modified", got)
+                _after_budget(srow, read, drow, now)
+                s.add(srow)
+                return FetchReport(source=src.name, status="not_modified",
+                                   next_fetch_at=srow.next_fetch_at)
             spec, result = fold_source(s, src, drow, extract)
             queued = _queue_review(s, src.name, result, now)
-            srow = s.get(SourceState, src.name) or SourceState(name=src.name)
             # A held fold is applied when the next poll folds to the same events.
             confirmed = srow.held_at is not None and srow.held_digest == spec_digest(spec)
             out = apply_fetch(s, srow, spec, src, now, confirmed=confirmed,
@@ -303,10 +332,7 @@ def fetch_docket(store: Store, src: SourceSettings, now: datetime, *,
                               on_hold=on_hold)
             mark_success(srow, src, now, "held" if out.held else "ok", got)
             srow.url_digest = _url_digest(src.url)
-            if read is not None and not read.complete:
-                # The hourly budget ran out mid-docket: carry on when it renews.
-                srow.next_fetch_at = max(srow.next_fetch_at or now,
-                                         (drow.hour_start or now) + timedelta(hours=1))
+            _after_budget(srow, read, drow, now)
             s.add(srow)
     except CalendarError as e:
         return record_failure(store, src, now, f"source {src.name!r}: " + "; ".join(
