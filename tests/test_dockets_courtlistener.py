@@ -221,12 +221,16 @@ def test_a_pagination_link_to_another_host_is_refused(
     ({"token": ""}, "needs token"),
     ({"format": "ics"}, 'docket is only for format = "courtlistener"'),
     ({"webhook_secret": "sekrit-tok/short"}, "webhook_secret must be 16 to 200"),
+    ({"timezone": None}, "needs timezone = "),
+    ({"format": "pacer-rss", "token": None, "docket": None, "case": "c",
+      "case_numbers": ["1:26-cr-1", "1:26-cr-2"]}, "case = is for one case number"),
 ])
 def test_config_errors_name_the_key_and_hide_the_token(
         tmp_path: Path, bad: dict[str, Any], message: str) -> None:
     from notifier.errors import ConfigError
-    src = {"name": "roe", "format": "courtlistener", "docket": "1", "token": "sekrit-tok",
-           "url": "https://cl.example/api/rest/v4/", **bad}
+    src: dict[str, Any] = {"name": "roe", "format": "courtlistener", "docket": "1", "token": "sekrit-tok",
+           "url": "https://cl.example/api/rest/v4/", "timezone": "America/New_York", **bad}
+    src = {k: v for k, v in src.items() if v is not None}
     with pytest.raises(ConfigError) as e:
         parse_settings({"sources": [src]}, origin="c.toml", base_dir=tmp_path, env={})
     assert message in str(e.value) and "c.toml" in str(e.value)

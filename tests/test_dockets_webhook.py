@@ -25,7 +25,7 @@ def test_a_webhook_makes_its_source_due_once_per_idempotency_key(
     settings = parse_settings({
         "database": {"url": db_url}, "calendars": {"paths": []},
         "sources": [{"name": "roe", "format": "courtlistener", "docket": str(DOCKET_ID),
-                     "token": TOKEN, "webhook_secret": SECRET}]},
+                     "token": TOKEN, "webhook_secret": SECRET, "timezone": "America/Chicago"}]},
         origin="test.toml", base_dir=tmp_path, env={})
     far = datetime(2100, 1, 1, tzinfo=UTC)
     with store.write() as s:

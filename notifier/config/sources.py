@@ -197,6 +197,14 @@ class SourceSettings(_Section):
         if secret is not None and not re.fullmatch(r"[A-Za-z0-9._~-]{16,200}", secret):
             raise ValueError("webhook_secret must be 16 to 200 letters, digits or . _ ~ - "
                              "(it is a URL path segment; e.g. `openssl rand -hex 20`)")
+        if self.is_docket and "timezone" not in self.model_fields_set:
+            # Entry times ("10:00 AM") are the court's wall clock; a silent UTC default
+            # would put every hearing hours off.
+            raise ValueError(f'format = "{self.format}" needs timezone = "<the court\'s zone>" '
+                             '(e.g. "America/New_York"): entry times are local to the court')
+        if self.format == "pacer-rss" and self.case is not None and len(self.case_numbers) > 1:
+            raise ValueError("case = is for one case number; leave it out to get one case per "
+                             "number in case_numbers")
         if self.format == "pacer-rss" and not self.case_numbers:
             raise ValueError('format = "pacer-rss" needs case_numbers = ["1:26-cr-00123", ...] '
                              "(the feed lists every case of the court)")
