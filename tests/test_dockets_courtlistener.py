@@ -228,8 +228,9 @@ def test_a_pagination_link_to_another_host_is_refused(
 def test_config_errors_name_the_key_and_hide_the_token(
         tmp_path: Path, bad: dict[str, Any], message: str) -> None:
     from notifier.errors import ConfigError
-    src: dict[str, Any] = {"name": "roe", "format": "courtlistener", "docket": "1", "token": "sekrit-tok",
-           "url": "https://cl.example/api/rest/v4/", "timezone": "America/New_York", **bad}
+    src: dict[str, Any] = {
+        "name": "roe", "format": "courtlistener", "docket": "1", "token": "sekrit-tok",
+        "url": "https://cl.example/api/rest/v4/", "timezone": "America/New_York", **bad}
     src = {k: v for k, v in src.items() if v is not None}
     with pytest.raises(ConfigError) as e:
         parse_settings({"sources": [src]}, origin="c.toml", base_dir=tmp_path, env={})
@@ -310,3 +311,22 @@ def test_the_daemon_polls_a_docket_first_as_a_baseline_then_alerts(
         with store.read() as s:
             alerts = [n for n in s.exec(select(Notification)).all() if n.type == "change"]
         assert len(alerts) == 1 and "docket entry 18" in alerts[0].payload
+
+
+def test_an_uncertain_fact_waits_for_review_and_goes_when_its_entry_is_edited(
+        tmp_path: Path, db_url: str, store: Store) -> None:
+    from notifier.sources.docketreview import pending
+    with FakeCourtListener() as cl:
+        settings = _settings(tmp_path, db_url, cl.api)
+        cl.add(398811008, 19, "2027-02-11",
+               "Plea hearing may be set for 6/1/2027 if the parties agree.",
+               "2027-02-11T10:00:00.000000-08:00")
+        assert _fetch(store, settings).ok
+        [item] = pending(store, "roe")
+        assert (item.number, item.fact["action"], item.fact["date"]) == ("19", "set",
+                                                                         "2027-06-01")
+        assert "plea-19" not in _events(store)  # never applied silently
+        assert source_status(store, settings)[0].review == 1
+        cl.edit(398811008, "Plea hearing set for 6/1/2027.")
+        assert _fetch(store, settings, NOW + timedelta(minutes=20)).ok
+        assert pending(store, "roe") == []

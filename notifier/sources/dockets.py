@@ -112,8 +112,14 @@ def _decisions(s: Session, source: str) -> dict[tuple[str, str], str]:
 
 
 def _queue_review(s: Session, source: str, result: FoldResult, now: datetime) -> int:
-    have = {(r.entry_key, r.fact_key) for r in
-            s.exec(select(DocketReview).where(DocketReview.source == source)).all()}
+    """Store the fold's undecided uncertain facts; drop pending ones it no longer reads
+    (their entry was edited upstream)."""
+    rows = s.exec(select(DocketReview).where(DocketReview.source == source)).all()
+    current = {(p.entry.key, p.fact_key) for p in result.review}
+    for r in rows:
+        if r.status == "pending" and (r.entry_key, r.fact_key) not in current:
+            s.delete(r)
+    have = {(r.entry_key, r.fact_key) for r in rows}
     n = 0
     for p in result.review:
         key = (p.entry.key, p.fact_key)
