@@ -187,7 +187,7 @@ def fold_source(s: Session, src: SourceSettings, st: DocketState,
 
 def provenance_hook(hook: ChangeHook | None, src: SourceSettings,
                     provenance: dict[str, Provenance], dropped: set[int]) -> ChangeHook:
-    """``hook`` preceded by writing each change's provenance.
+    """``hook`` preceded by writing the provenance of each change a fact caused.
 
     A change of an event's notes alone is dropped: the notes are the provenance
     itself, which moves with every fact (the fact's own change says so).
@@ -201,7 +201,10 @@ def provenance_hook(hook: ChangeHook | None, src: SourceSettings,
                 s.delete(c)
                 continue
             p = provenance.get(c.event_uid)
-            if p is not None and c.kind != "removed" and c.id is not None:
+            # Only what facts decide (the event, its date and status) is quoted: a
+            # judge or page URL changed on the docket itself is not the entry's doing.
+            caused = c.field in ("event", "when", "status") and c.kind != "removed"
+            if p is not None and caused and c.id is not None:
                 c.summary = f"{c.summary} ({p.text()})"
                 s.add(c)
                 s.add(DocketProvenance(change_id=c.id, source=src.name, entry_key=p.entry_key,
