@@ -330,3 +330,19 @@ def test_an_uncertain_fact_waits_for_review_and_goes_when_its_entry_is_edited(
         cl.edit(398811008, "Plea hearing set for 6/1/2027.")
         assert _fetch(store, settings, NOW + timedelta(minutes=20)).ok
         assert pending(store, "roe") == []
+
+
+def test_a_new_judge_on_the_docket_is_read_daily_and_not_blamed_on_an_entry(
+        tmp_path: Path, db_url: str, store: Store) -> None:
+    with FakeCourtListener() as cl:
+        settings = _settings(tmp_path, db_url, cl.api)
+        assert _fetch(store, settings).ok
+        cl.docket["assigned_to_str"] = "Richard Doe"
+        rep = _fetch(store, settings, NOW + timedelta(hours=2))
+        assert rep.changes == []  # the docket itself is re-read once a day
+        rep = _fetch(store, settings, NOW + timedelta(days=1, hours=1))
+        assert sorted(c.kind for c in rep.changes) == ["judge_changed"] * 3
+        assert all(c.summary.endswith("Jane Roe -> Richard Doe") for c in rep.changes)
+        with store.read() as s:
+            assert s.exec(select(DocketProvenance).where(
+                DocketProvenance.change_id == rep.changes[0].id)).first() is None

@@ -322,7 +322,8 @@ def fetch_docket(store: Store, src: SourceSettings, now: datetime, *,
             s.add(drow)
             stored = store_entries(s, src.name, entries, now)
             srow = s.get(SourceState, src.name) or SourceState(name=src.name)
-            if not stored and _settled(srow, now):
+            refreshed = read is not None and read.docket is not None  # case, judge re-read
+            if not stored and not refreshed and _settled(srow, now):
                 # Nothing new, nothing waiting on a further poll: the fold would be
                 # the same (it is done again once a day all the same, so a newer
                 # extractor's reading reaches the events).
