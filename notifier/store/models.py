@@ -244,7 +244,7 @@ class DocketProvenance(SQLModel, table=True):
 
     __tablename__ = "docket_provenance"
 
-    change_id: int = Field(primary_key=True)
+    change_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     source: str = Field(max_length=100)
     entry_key: str = Field(max_length=500)
     number: str | None = Field(default=None, max_length=50)
