@@ -97,6 +97,7 @@ class FakeCourtListener:
         self.server.daemon_threads = True
         self.host = f"127.0.0.1:{self.server.server_address[1]}"
         self.api = f"http://{self.host}/api/rest/v4/"
+        self.link_host = self.host  # the host its `next` links name
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def answer(self, path: str) -> tuple[int, Any]:
@@ -123,7 +124,7 @@ class FakeCourtListener:
             cursor = base64.b64encode(f"o={start + self.page_size}".encode()).decode()
             rest = {k: v for k, v in q.items() if k != "cursor"}
             query = "&".join(f"{k}={v}" for k, v in rest.items())
-            nxt = f"http://{self.host}{parts.path}?{query}&cursor={cursor}"
+            nxt = f"http://{self.link_host}{parts.path}?{query}&cursor={cursor}"
         return 200, {"next": nxt, "previous": None, "results": page}
 
     def add(self, entry_id: int, number: int, filed: str, text: str, modified: str) -> None:

@@ -209,10 +209,11 @@ def test_the_hourly_budget_stops_reading_and_resumes_next_hour(
 def test_a_pagination_link_to_another_host_is_refused(
         tmp_path: Path, db_url: str, store: Store) -> None:
     with FakeCourtListener() as cl:
-        settings = _settings(tmp_path, db_url, cl.api.replace("127.0.0.1", "localhost"))
+        cl.link_host = "cl.evil.example"
+        settings = _settings(tmp_path, db_url, cl.api)
         rep = _fetch(store, settings)
-        # The fake writes its next links with 127.0.0.1: another host than configured.
         assert rep.status == "error" and "page link to another host" in (rep.error or "")
+        assert len(cl.entry_requests()) == 1  # the token never went to the other host
         assert TOKEN not in (rep.error or "")
 
 
