@@ -185,6 +185,11 @@ def test_401_says_the_token_is_wrong_without_showing_it(
         assert wrong not in str(st.as_dict()) and wrong not in (rep.error or "")
         assert cl.requests[0][1] == f"Token {wrong}"  # sent, only to the API
         assert _events(store) == {}
+        from notifier.server.health import health_report
+        health = health_report(store, None, settings)
+        [src] = health.body["sources"]
+        assert health.body["status"] == "degraded" and src["format"] == "courtlistener"
+        assert "refused the token" in src["last_error"] and wrong not in str(health.body)
 
 
 def test_the_hourly_budget_stops_reading_and_resumes_next_hour(
