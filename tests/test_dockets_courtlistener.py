@@ -163,12 +163,15 @@ def test_429_waits_for_retry_after_and_5xx_is_a_source_error(
         assert rep.next_fetch_at is not None
         # Two hours, as the server asks (the backoff alone would be 30 minutes).
         assert rep.next_fetch_at >= NOW + timedelta(minutes=20, hours=2)
+        cl.failures.append((403, {}))
+        rep = _fetch(store, settings, NOW + timedelta(minutes=50))
+        assert "denied access (HTTP 403 Forbidden) to /api/rest/v4/" in (rep.error or "")
         cl.failures.append((502, {}))
         rep = _fetch(store, settings, NOW + timedelta(hours=1))
         assert rep.status == "error" and "HTTP 502 Bad Gateway" in (rep.error or "")
         assert _events(store) == before
         [st] = source_status(store, settings)
-        assert st.failures == 2 and not st.healthy
+        assert st.failures == 3 and not st.healthy
         rep = _fetch(store, settings, NOW + timedelta(hours=2))
         assert rep.ok and source_status(store, settings)[0].failures == 0
 

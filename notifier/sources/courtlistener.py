@@ -9,9 +9,9 @@ oldest-modified first, so a read cut short by the hourly budget still advances
 the cursor safely; an entry edited upstream comes back with a newer
 ``date_modified`` and replaces the stored one.
 
-Errors are :class:`~notifier.sources.fetch.FetchError`: 401/403 say the token was
-refused (never showing it), 429 and 503 carry ``Retry-After``, other HTTP errors are
-shown as status and standard reason only.
+Errors are :class:`~notifier.sources.fetch.FetchError`: 401 says the token was refused
+and 403 that it may not read the endpoint (never showing it), 429 and 503 carry
+``Retry-After``, other HTTP errors are shown as status and standard reason only.
 """
 
 from __future__ import annotations
@@ -90,11 +90,19 @@ class _Client:
         self.requests += 1
         try:
             with self.http.stream("GET", url) as resp:
-                if resp.status_code in (401, 403):
+                if resp.status_code == 401:
                     raise FetchError(
                         f"source {name!r}: CourtListener refused the token "
                         f"({_status_text(resp.status_code)}): check the source's token "
                         "(e.g. COURTLISTENER_TOKEN) in your CourtListener profile, API tab")
+                if resp.status_code == 403:
+                    # A valid token without the grant: CourtListener opens its docket
+                    # entries API to accounts on request.
+                    raise FetchError(
+                        f"source {name!r}: CourtListener denied access "
+                        f"({_status_text(resp.status_code)}) to {urlsplit(url).path}: this "
+                        "token may not read it (CourtListener grants its docket entries API "
+                        "on request) or is not the right one")
                 if resp.status_code == 404:
                     raise FetchError(f"source {name!r}: {self.shown}: docket "
                                      f"{self.src.docket_id} not found (HTTP 404 Not Found)")
