@@ -59,6 +59,10 @@ def register_settings_secrets(settings: Settings) -> None:
         register_secret(ch.url.get_secret_value())
     for src in settings.sources:
         register_secret(src.url, keep_host=True)
+        for key in ("token", "webhook_secret"):
+            secret = getattr(src, key, None)
+            if secret is not None:
+                register_secret(secret.get_secret_value())
         for value in (getattr(src, "headers", None) or {}).values():
             register_secret(str(value))
             for word in str(value).split():  # "Bearer <token>"

@@ -12,7 +12,17 @@ import logging
 
 import click
 
-from . import calendars, channels, cluster, daemon, dockets, feeds, reminders, sources
+from . import (
+    calendars,
+    channels,
+    cluster,
+    daemon,
+    dockets,
+    dockets_review,
+    feeds,
+    reminders,
+    sources,
+)
 from .common import config_option
 
 
@@ -31,3 +41,5 @@ for _command in (calendars.check, calendars.sync, calendars.events, calendars.hi
                  channels.channels, sources.sources, dockets.dockets, cluster.cluster,
                  cluster.migrate):
     main.add_command(_command)
+for _command in (dockets_review.review, dockets_review.accept, dockets_review.reject):
+    dockets.dockets.add_command(_command)

@@ -73,6 +73,9 @@ def sources(click_ctx: click.Context, as_json: bool) -> None:
           _ago(r.last_change_at, now), _ago(r.next_fetch_at, now), r.failures, r.events,
           len(r.held) if r.held_at else "-") for r in rows], max_width=48))
     for r in rows:
+        if r.review:
+            click.echo(f"{r.name}: {r.review} uncertain fact(s) to review: "
+                       f"`notifier dockets review {r.name}`", err=True)
         if r.last_error and r.failures:
             click.echo(f"error: {r.last_error}", err=True)
         if r.held_at:

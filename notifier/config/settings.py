@@ -326,9 +326,13 @@ def _format_errors(err: ValidationError, data: Mapping[str, Any], origin: str) -
             lines.append(f"{origin}: unknown key {key!r}")
             continue
         value = e.get("input")
+        if bool(loc) and loc[0] == "sources" and isinstance(value, Mapping):
+            value = {k: "<hidden>" if k in ("token", "headers", "webhook_secret") else v
+                     for k, v in value.items()}
         secret = bool(loc) and loc[0] == "channels" and loc[-1] in _SECRET_KEYS
         shown = "<hidden>" if secret else clip(value)
-        if bool(loc) and loc[0] == "sources" and "headers" in loc:
+        hidden = ("token", "webhook_secret")
+        if bool(loc) and loc[0] == "sources" and ("headers" in loc or loc[-1] in hidden):
             shown = "<hidden>"
         elif bool(loc) and loc[0] == "sources" and loc[-1] == "url" and isinstance(value, str):
             shown = repr(mask_url(value))  # tokens in query strings stay out of messages

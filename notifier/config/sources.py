@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from ..specs import RESERVED_CASE_IDS
 from .base import Duration, TimeZoneName
@@ -20,6 +20,11 @@ SLUG = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 CSV_FIELDS = ("case_number", "case_title", "id", "kind", "title", "date", "time", "end_time",
               "location", "judge", "status", "notes")
 EVENT_STATUSES = ("scheduled", "tentative", "tbd", "postponed", "cancelled", "completed")
+# Formats whose body is a court docket: entries are read, facts extracted and folded
+# into events (notifier.sources.dockets), instead of a calendar parsed.
+DOCKET_FORMATS = ("courtlistener", "pacer-rss")
+COURTLISTENER_API = "https://www.courtlistener.com/api/rest/v4/"
+_DOCKET_URL = re.compile(r"^https?://[^/]+/docket/(\d+)(/|$)")
 
 
 class CsvMapping(_Section):
@@ -82,8 +87,23 @@ class SourceSettings(_Section):
     """One ``[[sources]]`` entry: a court-published calendar, polled."""
 
     name: str = Field(min_length=1, max_length=100, pattern=SLUG)
-    url: str = Field(min_length=1)  # https, http, webcal, file:// or a local path
-    format: Literal["ics", "csv"] = "ics"
+    # https, http, webcal, file:// or a local path; for courtlistener the API's base
+    # (default: CourtListener's own v4 API).
+    url: str = Field(min_length=1)
+    format: Literal["ics", "csv", "courtlistener", "pacer-rss"] = "ics"
+    # courtlistener: the docket's id or its URL (https://www.courtlistener.com/docket/ID/...).
+    docket: str | None = None
+    # courtlistener: the API token ("${COURTLISTENER_TOKEN}"), sent as "Authorization: Token".
+    token: SecretStr | None = None
+    # courtlistener: API requests allowed per hour for this source (CourtListener's own
+    # limit is 5,000 an hour per token, shared by everything using it).
+    max_requests_per_hour: int = Field(default=200, ge=1, le=5000)
+    # courtlistener: the secret path token of its docket-alert webhook
+    # (POST /webhooks/courtlistener/<secret>): a delivery makes the source due now.
+    webhook_secret: SecretStr | None = None
+    # pacer-rss: the docket numbers whose entries are read (as the feed writes them,
+    # e.g. "1:26-cr-00123"); items of other cases are ignored.
+    case_numbers: list[str] = Field(default_factory=list)
     # The case its events belong to; for CSV optional when case_number is mapped.
     case: str | None = Field(default=None, pattern=SLUG, max_length=200)
     # Court time zone for local times (CSV, floating iCal times) and for new cases.
@@ -136,6 +156,65 @@ class SourceSettings(_Section):
         if v < least:
             raise ValueError(f"must be at least {int(least.total_seconds())}s")
         return v
+
+    @property
+    def docket_id(self) -> str | None:
+        """The CourtListener docket id, from ``docket`` (an id or a docket URL)."""
+        if self.docket is None:
+            return None
+        m = _DOCKET_URL.match(self.docket.strip())
+        return m.group(1) if m else self.docket.strip()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_api(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("format") == "courtlistener" and "url" not in data:
+            return {**data, "url": COURTLISTENER_API}
+        return data
+
+    @field_validator("docket")
+    @classmethod
+    def _docket_id(cls, v: str | None) -> str | None:
+        if v is not None and not (v.strip().isdigit() or _DOCKET_URL.match(v.strip())):
+            raise ValueError("must be a CourtListener docket id (digits) or docket URL "
+                             "(https://www.courtlistener.com/docket/ID/...)")
+        return v
+
+    @model_validator(mode="after")
+    def _docket_fits(self) -> SourceSettings:
+        if self.format == "courtlistener":
+            if self.docket is None:
+                raise ValueError('format = "courtlistener" needs docket = "<id or docket URL>"')
+            if self.token is None or not self.token.get_secret_value():
+                raise ValueError('format = "courtlistener" needs token = '
+                                 '"${COURTLISTENER_TOKEN}" (an API token from your '
+                                 "CourtListener profile)")
+        else:
+            for key in ("docket", "token", "webhook_secret"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f'{key} is only for format = "courtlistener"')
+        secret = self.webhook_secret.get_secret_value() if self.webhook_secret else None
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9._~-]{16,200}", secret):
+            raise ValueError("webhook_secret must be 16 to 200 letters, digits or . _ ~ - "
+                             "(it is a URL path segment; e.g. `openssl rand -hex 20`)")
+        if self.is_docket and "timezone" not in self.model_fields_set:
+            # Entry times ("10:00 AM") are the court's wall clock; a silent UTC default
+            # would put every hearing hours off.
+            raise ValueError(f'format = "{self.format}" needs timezone = "<the court\'s zone>" '
+                             '(e.g. "America/New_York"): entry times are local to the court')
+        if self.format == "pacer-rss" and self.case is not None and len(self.case_numbers) > 1:
+            raise ValueError("case = is for one case number; leave it out to get one case per "
+                             "number in case_numbers")
+        if self.format == "pacer-rss" and not self.case_numbers:
+            raise ValueError('format = "pacer-rss" needs case_numbers = ["1:26-cr-00123", ...] '
+                             "(the feed lists every case of the court)")
+        if self.case_numbers and self.format != "pacer-rss":
+            raise ValueError('case_numbers is only for format = "pacer-rss"')
+        return self
+
+    @property
+    def is_docket(self) -> bool:
+        return self.format in DOCKET_FORMATS
 
     @model_validator(mode="after")
     def _format_fits(self) -> SourceSettings:

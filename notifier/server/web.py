@@ -49,6 +49,7 @@ from ..store import Store
 from ..timeutil import utcnow
 from . import pages
 from .health import HealthReport, health_report
+from .webhooks import webhook_routes
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "text/calendar; charset=utf-8"
@@ -266,6 +267,7 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
         Route("/livez", livez, methods=["GET", "HEAD"]),
         Route("/metrics", metrics_page, methods=["GET"]),
+        *webhook_routes(settings, store),
     ], lifespan=lifespan)
     app.state.feeds = service
     return app

@@ -1,4 +1,4 @@
-"""Remote sources: court-published iCal feeds and CSV exports, polled safely.
+"""Remote sources: court-published iCal feeds and CSV exports, and court dockets, polled safely.
 
 For the daemon: call :func:`poll_due_sources` on a timer (and :func:`next_due` to
 know when), passing the outbox's ``hook`` (a :data:`~notifier.tracking.sync.ChangeHook`)
@@ -8,7 +8,11 @@ For the CLI: :func:`fetch_source`, :func:`accept_held`, :func:`source_status`.
 Modules: :mod:`.fetch` (HTTP/file download), :mod:`.csvfile` (CSV mapping),
 :mod:`.matching` (CSV rows sharing a key -> the stored events they continue),
 :mod:`.engine` (missing counters and the mass-change hold), :mod:`.poll`
-(orchestration and state), :mod:`.status` (read-only status). May import: ``tracking``,
+(orchestration and state), :mod:`.record` and :mod:`.report` (a fetch's state and
+outcome), :mod:`.status` (read-only status). Docket sources: :mod:`.dockets` (read,
+store, fold, apply), :mod:`.docketfold` (entries -> events, pure),
+:mod:`.courtlistener` and :mod:`.pacerrss` (reading upstream), :mod:`.docketreview`
+(uncertain facts), :mod:`.docketwebhook` (webhook nudges). May import: ``dockets``, ``tracking``,
 ``calendars``, ``store``, ``config`` and the shared top-level modules. Its commands are
 in :mod:`notifier.cli.sources`.
 """

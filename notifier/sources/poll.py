@@ -21,8 +21,7 @@ import logging
 import traceback
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..calendars.icsfile import parse_ics
@@ -32,32 +31,19 @@ from ..display import mask_url, mask_urls
 from ..errors import CalendarError, NotifierError
 from ..specs import CalendarSpec, is_remote_source
 from ..store import Store
-from ..store.models import Change, SourceState
+from ..store.models import SourceState
 from ..timeutil import utcnow
 from ..tracking.sync import ChangeHook
 from .csvfile import parse_csv
+from .docketfold import Extractor
+from .dockets import accept_docket, fetch_docket
 from .engine import HoldHook, apply_fetch, spec_digest
 from .fetch import FetchError, fetch_url
+from .record import backoff as backoff
+from .record import load_state, mark_success, record_failure
+from .report import FetchReport
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class FetchReport:
-    """The outcome of one fetch of one source."""
-
-    source: str
-    status: str  # ok, not_modified, held, error
-    changes: list[Change] = field(default_factory=list)
-    held: list[str] = field(default_factory=list)  # the held changes, one line each
-    error: str | None = None
-    parsed: bool = False  # whether the body was parsed (not after a plain 304)
-    pending_missing: int = 0  # events missing from the feed, not yet removed
-    next_fetch_at: datetime | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status != "error"
 
 
 def parse_body(raw: bytes, src: SourceSettings, now: datetime) -> CalendarSpec:
@@ -100,14 +86,6 @@ def warn_if_unkeyed(src: SourceSettings) -> bool:
     return True
 
 
-def backoff(src: SourceSettings, failures: int) -> timedelta:
-    """Delay before the next try after ``failures`` consecutive failures."""
-    if failures <= 0:
-        return src.interval
-    cap = max(src.max_backoff, src.interval)
-    return min(src.interval * (2 ** min(failures, 30)), cap)
-
-
 def window_moved(src: SourceSettings, state: SourceState, now: datetime) -> bool:
     """Whether an iCal source is re-parsed even if its body is unchanged.
 
@@ -126,34 +104,10 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _load_state(store: Store, name: str) -> SourceState:
-    with store.read() as s:
-        return s.get(SourceState, name) or SourceState(name=name)
-
-
-def _record_failure(store: Store, src: SourceSettings, now: datetime, message: str,
-                    retry_after: timedelta | None = None) -> FetchReport:
-    with store.write() as s:
-        state = s.get(SourceState, src.name) or SourceState(name=src.name)
-        state.failures += 1
-        state.last_fetch_at = state.last_error_at = now
-        state.last_error = message
-        state.last_status = "error"
-        delay = backoff(src, state.failures)
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, max(src.max_backoff, src.interval)))
-        state.next_fetch_at = now + delay
-        s.add(state)
-    log.warning("%s (failure %d; next try %s)", message, state.failures,
-                state.next_fetch_at.isoformat() if state.next_fetch_at else "-")
-    return FetchReport(source=src.name, status="error", error=message,
-                       next_fetch_at=state.next_fetch_at)
-
-
 def fetch_source(store: Store, src: SourceSettings, now: datetime | None = None, *,
                  hook: ChangeHook | None, on_hold: HoldHook | None = None,
                  force: bool = False, live: Callable[[str], bool] | None = None,
-                 base_dir: Path | None = None) -> FetchReport:
+                 base_dir: Path | None = None, extract: Extractor | None = None) -> FetchReport:
     """Fetch one source now and apply (or hold) what changed.
 
     ``hook`` (required, so no caller forgets it: pass the outbox's
@@ -163,10 +117,15 @@ def fetch_source(store: Store, src: SourceSettings, now: datetime | None = None,
     ``force`` skips the conditional request (re-download and re-parse).
     ``live(key)`` says whether another owner of a UID still exists (default: all
     do, so a UID clash is an error); ``base_dir`` resolves relative file paths.
+    Docket sources go to :func:`.dockets.fetch_docket` (``extract``: the extractor
+    it folds entries with; default the real one).
     """
     now = now or utcnow()
+    if src.is_docket:
+        return fetch_docket(store, src, now, hook=hook, on_hold=on_hold, live=live,
+                            base_dir=base_dir, extract=extract)
     warn_if_unkeyed(src)
-    state = _load_state(store, src.name)
+    state = load_state(store, src.name)
     url_digest = _digest(src.url)
     same_url = state.url_digest == url_digest and not force
     try:
@@ -177,7 +136,7 @@ def fetch_source(store: Store, src: SourceSettings, now: datetime | None = None,
                         max_redirects=src.max_redirects, headers=dict(src.headers),
                         base_dir=base_dir)
     except FetchError as e:
-        return _record_failure(store, src, now, str(e), e.retry_after)
+        return record_failure(store, src, now, str(e), e.retry_after)
 
     body = got.body
     body_sha = hashlib.sha256(body).hexdigest() if body is not None else state.body_sha
@@ -188,21 +147,21 @@ def fetch_source(store: Store, src: SourceSettings, now: datetime | None = None,
         # day: no parse, no transaction beyond the bookkeeping.
         with store.write() as s:
             row = s.get(SourceState, src.name) or SourceState(name=src.name)
-            _mark_success(row, src, now, "not_modified" if got.not_modified else "ok", got)
+            mark_success(row, src, now, "not_modified" if got.not_modified else "ok", got)
             s.add(row)
         return FetchReport(source=src.name, status="not_modified" if got.not_modified else "ok",
                            next_fetch_at=row.next_fetch_at)
     if body is None:
         if state.body is None:
-            return _record_failure(store, src, now, f"source {src.name!r}: 304 Not Modified "
+            return record_failure(store, src, now, f"source {src.name!r}: 304 Not Modified "
                                    "but no stored copy; will fetch in full next time")
         body = zlib.decompress(state.body)
     try:
         spec = parse_body(body, src, now)
     except CalendarError as e:
-        return _record_failure(store, src, now, _error_text(src, e))
+        return record_failure(store, src, now, _error_text(src, e))
     except Exception as e:  # a parser fault of any type is this source's error
-        return _record_failure(store, src, now, _unexpected(src, "parsed", e))
+        return record_failure(store, src, now, _unexpected(src, "parsed", e))
     digest = spec_digest(spec)
     try:
         with store.write() as s:
@@ -211,15 +170,15 @@ def fetch_source(store: Store, src: SourceSettings, now: datetime | None = None,
             confirmed = row.held_at is not None and row.held_digest == digest
             out = apply_fetch(s, row, spec, src, now, bump=True, confirmed=confirmed,
                               live=live or (lambda _k: True), hook=hook, on_hold=on_hold)
-            _mark_success(row, src, now, "held" if out.held else "ok", got)
+            mark_success(row, src, now, "held" if out.held else "ok", got)
             row.url_digest = url_digest
             row.body = zlib.compress(body)
             row.body_sha = body_sha
             s.add(row)
     except CalendarError as e:
-        return _record_failure(store, src, now, _error_text(src, e))
+        return record_failure(store, src, now, _error_text(src, e))
     except Exception as e:  # rolled back: the stored events are as they were
-        return _record_failure(store, src, now, _unexpected(src, "applied", e))
+        return record_failure(store, src, now, _unexpected(src, "applied", e))
     return FetchReport(source=src.name, status="held" if out.held else "ok",
                        changes=out.changes, held=out.held_lines, parsed=True,
                        pending_missing=out.pending_missing, next_fetch_at=row.next_fetch_at)
@@ -249,27 +208,17 @@ def _error_text(src: SourceSettings, e: NotifierError) -> str:
     return head + "; ".join(out)
 
 
-def _mark_success(row: SourceState, src: SourceSettings, now: datetime, status: str,
-                  got: object) -> None:
-    row.last_fetch_at = row.last_success_at = now
-    row.last_status = status
-    row.failures = 0
-    row.last_error = None
-    row.next_fetch_at = now + src.interval
-    etag = getattr(got, "etag", None)
-    last_modified = getattr(got, "last_modified", None)
-    row.etag = etag
-    row.last_modified = last_modified
-
-
 def accept_held(store: Store, src: SourceSettings, now: datetime | None = None, *,
                 hook: ChangeHook | None,
-                live: Callable[[str], bool] | None = None) -> FetchReport:
+                live: Callable[[str], bool] | None = None,
+                extract: Extractor | None = None) -> FetchReport:
     """Apply a source's held changes now (``notifier sources accept NAME``).
 
     ``hook`` as for :func:`fetch_source` (required).
     """
     now = now or utcnow()
+    if src.is_docket:
+        return accept_docket(store, src, now, hook=hook, live=live, extract=extract)
     with store.write() as s:
         store.serialize_sync(s)
         row = s.get(SourceState, src.name)
@@ -302,8 +251,11 @@ def live_owners(settings: Settings) -> Callable[[str], bool]:
 
 def poll_due_sources(store: Store, settings: Settings, now: datetime | None = None, *,
                      hook: ChangeHook | None,
-                     on_hold: HoldHook | None = None) -> list[FetchReport]:
-    """Fetch every enabled source that is due (never fetched, or next_fetch_at <= now)."""
+                     on_hold: HoldHook | None = None,
+                     extract: Extractor | None = None) -> list[FetchReport]:
+    """Fetch every enabled source that is due (never fetched, or next_fetch_at <= now).
+
+    ``extract`` is the docket extractor (default: the real one)."""
     now = now or utcnow()
     with store.read() as s:
         states = {st.name: st for st in (s.get(SourceState, src.name)
@@ -316,9 +268,10 @@ def poll_due_sources(store: Store, settings: Settings, now: datetime | None = No
             continue
         try:
             reports.append(fetch_source(store, src, now, hook=hook, on_hold=on_hold,
-                                        live=live, base_dir=settings.base_dir))
+                                        live=live, base_dir=settings.base_dir,
+                                        extract=extract))
         except Exception as e:  # one source's bug must not stop the others
-            reports.append(_record_failure(store, src, now, _unexpected(src, "polled", e)))
+            reports.append(record_failure(store, src, now, _unexpected(src, "polled", e)))
     return reports
 
 

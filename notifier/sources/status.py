@@ -15,7 +15,7 @@ from sqlmodel import col, func, select
 from ..config import Settings
 from ..display import mask_url, mask_urls
 from ..store import Store
-from ..store.models import Event, SourceState
+from ..store.models import DocketReview, Event, SourceState
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class SourceStatus:
     held: tuple[str, ...]
     pending_missing: int
     events: int  # live events owned by the source
+    review: int = 0  # docket sources: uncertain facts waiting for `notifier dockets review`
 
     @property
     def healthy(self) -> bool:
@@ -53,6 +54,7 @@ class SourceStatus:
             "failures": self.failures, "last_error": self.last_error,
             "held_since": iso(self.held_at), "held": list(self.held),
             "pending_missing": self.pending_missing, "events": self.events,
+            "review": self.review,
         }
 
 
@@ -62,6 +64,9 @@ def source_status(store: Store, settings: Settings) -> list[SourceStatus]:
         counts = dict(s.exec(select(Event.source, func.count())
                              .where(col(Event.removed_at).is_(None))
                              .group_by(Event.source)).all())
+        reviews = dict(s.exec(select(DocketReview.source, func.count())
+                              .where(DocketReview.status == "pending")
+                              .group_by(DocketReview.source)).all())
         for src in settings.sources:
             st = s.get(SourceState, src.name) or SourceState(name=src.name)
             out.append(SourceStatus(
@@ -74,5 +79,6 @@ def source_status(store: Store, settings: Settings) -> list[SourceStatus]:
                 held=tuple(json.loads(st.held_summary)) if st.held_summary else (),
                 pending_missing=len(json.loads(st.missing or "{}")),
                 events=int(counts.get(src.key, 0)),
+                review=int(reviews.get(src.name, 0)),
             ))
     return out

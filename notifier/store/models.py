@@ -240,3 +240,73 @@ class FeedSnapshot(SQLModel, table=True):
     last_modified: datetime | None = Field(default=None, sa_type=UTCDateTime)
     valid_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     stored_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class DocketEntry(SQLModel, table=True):
+    """One docket entry a docket source read (CourtListener, PACER RSS).
+
+    The source's events are a fold of all its stored entries (``notifier.sources.dockets``),
+    so an entry read again changes nothing and an entry edited upstream replaces its
+    text here (``updated_at`` moves).
+    """
+
+    __tablename__ = "docket_entry"
+    __table_args__ = (sa.Index("ux_docket_entry_source_key", "source", "entry_key", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=100)  # the [[sources]] name
+    entry_key: str = Field(max_length=500)  # upstream id (CourtListener id, RSS guid)
+    number: str | None = Field(default=None, max_length=50)  # the docket entry number
+    date_filed: dt.date | None = None
+    text: str
+    link: str | None = None
+    upstream_modified: str | None = None  # CourtListener date_modified, as sent
+    first_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class DocketReview(SQLModel, table=True):
+    """An uncertain fact read from a docket entry, waiting for (or given) a decision.
+
+    ``status``: pending, accepted (joins the fold), rejected (never applied).
+    """
+
+    __tablename__ = "docket_review"
+    __table_args__ = (sa.Index("ux_docket_review_fact", "source", "entry_key", "fact_key",
+                               unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=100)
+    entry_key: str = Field(max_length=500)
+    fact_key: str = Field(max_length=64)  # sha256 of the fact: the same fact re-read is one row
+    fact: str  # JSON: action, kind, date, time, from_date, quote
+    status: str = "pending"
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class DocketState(SQLModel, table=True):
+    """Per docket source: where reading stopped, the hourly request count, the docket's own data."""
+
+    __tablename__ = "docket_state"
+
+    source: str = Field(primary_key=True, max_length=100)
+    cursor: str | None = None  # newest upstream date_modified read (CourtListener)
+    hour_start: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    hour_requests: int = 0
+    docket: str | None = None  # JSON: case name, court, judge, docket number, page URL
+    webhook_keys: str | None = None  # JSON list: Idempotency-Keys of recent webhook deliveries
+
+
+class DocketProvenance(SQLModel, table=True):
+    """Which docket entry caused a change: source, entry number and link, filing date, quote."""
+
+    __tablename__ = "docket_provenance"
+
+    change_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    source: str = Field(max_length=100)
+    entry_key: str = Field(max_length=500)
+    number: str | None = Field(default=None, max_length=50)
+    link: str | None = None
+    date_filed: dt.date | None = None
+    quote: str
