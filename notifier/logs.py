@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from .config import Settings
 
 MASK = "***"
-_lock = threading.Lock()
+# Re-entrant: Apprise logs while a URL is being registered, and those lines are masked.
+_lock = threading.RLock()
 # secret -> what replaces it (MASK, or "***@host" for an address); compiled lazily.
 _secrets: dict[str, str] = {}
 _pattern: re.Pattern[str] | None = None
