@@ -117,8 +117,9 @@ def register_secret(value: str | None, *, keep_host: bool = False) -> None:
     secret parts are: its password, the tokens Apprise marks private
     (``slack://T000/B000/XXXX``), token-like path segments and query values, and
     subscriber addresses (shown as ``***@host``). Host names, IP addresses, user names
-    and ordinary words stay readable. A URL Apprise does not recognise is masked whole. ``keep_host`` is for calendar source URLs, whose
-    secrets sit in the path or query (the whole path is masked).
+    and ordinary words stay readable; a URL Apprise does not recognise is masked whole.
+    ``keep_host`` is for calendar source URLs, whose secrets sit in the path or query
+    (the whole path is masked).
     """
     if not value or len(value) < 6:
         return

@@ -7,6 +7,7 @@ with ``keep_host``), then a log line carrying it goes through :func:`mask`.
 
 from __future__ import annotations
 
+# ruff: noqa: E501  (the table's URLs and log lines read best unbroken)
 import io
 import logging
 

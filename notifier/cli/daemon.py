@@ -22,8 +22,12 @@ from .common import config_option, get_ctx, handle_errors
               help="Readable lines or JSON lines (env NOTIFIER_LOG_FORMAT).")
 @click.option("--shutdown-timeout", type=float, default=20.0, show_default=True,
               metavar="SECONDS", help="How long in-flight deliveries may take on SIGTERM.")
+@click.option("--demo", is_flag=True,
+              help="Also write calendars/demo.toml (dates relative to now): a reminder "
+                   "due in 3 minutes, then a hearing moved a minute later.")
 @handle_errors
-def run(host: str | None, port: int | None, log_format: str, shutdown_timeout: float) -> None:
+def run(host: str | None, port: int | None, log_format: str, shutdown_timeout: float,
+        demo: bool) -> None:
     """The daemon: sync, reminders and alerts, and the HTTP server, until SIGTERM/SIGINT."""
     from ..logs import setup_logging
     from ..server.daemon import run as run_daemon
@@ -32,7 +36,7 @@ def run(host: str | None, port: int | None, log_format: str, shutdown_timeout: f
     setup_logging("json" if log_format == "json" else "text",
                   logging.DEBUG if verbose else logging.INFO)
     sys.exit(run_daemon(get_ctx().settings, host=host, port=port,
-                        shutdown_timeout=shutdown_timeout))
+                        shutdown_timeout=shutdown_timeout, demo=demo))
 
 
 @click.command()
