@@ -123,10 +123,10 @@ def run(settings: Settings, *, host: str | None = None, port: int | None = None,
     """Run until SIGTERM/SIGINT. Returns the process exit status."""
     stop = threading.Event()
     daemon = Daemon(settings, host=host, port=port)
-    folders = settings.calendar_folders()
-    if demo and not folders:
+    demo_folders = settings.calendar_folders()
+    if demo and not demo_folders:
         raise NotifierError("--demo needs a calendar folder ([calendars] paths is empty)")
-    show = Demo(folders[0][1], daemon.engine.sync_now) if demo else None
+    show = Demo(demo_folders[0][1], daemon.engine.sync_now) if demo else None
     if show is not None:
         show.write()
 
