@@ -56,10 +56,11 @@ offsets = ["1h"]                 # one reminder an hour before each dated event
 [[events]]
 id = "status-hearing"
 kind = "hearing"
-title = "Status hearing (its reminder is due a few minutes after the start)"
+title = "Status hearing"
 start = {_local(soon)}
 duration = "30m"
 location = "Courtroom 3"
+notes = "Set an hour and a few minutes after the demo started, so its 1h reminder comes soon."
 
 [[events]]
 id = "motion-hearing"
