@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from ..calendars.demo import DEMO_FILE, demo_calendar
-from ..timeutil import utcnow
+from ..timeutil import format_duration, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,8 @@ class Demo:
         self.path.write_text(demo_calendar(self.anchor, lead=self.lead, changed=False),
                              encoding="utf-8")
         log.info("demo: wrote %s (dates relative to now); its first reminder is due in %s, "
-                 "a hearing moves %s after the start", self.path, self.lead, self.change_after)
+                 "a hearing moves %s after the start", self.path, format_duration(self.lead),
+                 format_duration(self.change_after))
 
     def start(self) -> None:
         self._timer = threading.Timer(self.change_after.total_seconds(), self._change)
