@@ -15,14 +15,14 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from channelkit import HttpSink
+from waiting import wait_for
 
 from notifier.calendars.demo import DEMO_CASE, DEMO_FILE, demo_calendar
 from notifier.calendars.tomlfile import parse_toml_calendar
 from notifier.config import parse_settings
 from notifier.server.daemon import Daemon
 from notifier.server.demo import Demo
-from tests.channelkit import HttpSink
-from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -86,7 +86,8 @@ def test_demo_from_a_fresh_database_reminds_then_alerts(
             moved_day = demo.anchor.astimezone(ZoneInfo("America/New_York")).date() \
                 + timedelta(days=5)
             assert f"{moved_day.day} {moved_day:%b}" in page  # the hearing's new date
-            feed = httpx.get(f"{base}/calendars/{DEMO_CASE}.ics", timeout=10).text
+            feed = httpx.get(f"{base}/calendars/{DEMO_CASE}.ics", timeout=10).text.replace(
+                "\r\n ", "")  # unfolded
             assert "Hearing on the motion to suppress" in feed and "moved later" in feed
         finally:
             demo.stop()

@@ -132,8 +132,9 @@ def readme_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     json:// channel named NAME's stand-in and the README's source ``part-99``."""
     from datetime import UTC, datetime, timedelta
 
+    from channelkit import HttpSink
+
     from notifier.calendars.demo import demo_calendar
-    from tests.channelkit import HttpSink
 
     shutil.copytree(REPO / "calendars", tmp_path / "calendars")
     (tmp_path / "calendars" / "demo.toml").write_text(demo_calendar(

@@ -17,8 +17,6 @@ DEMO_FILE = "demo.toml"
 DEMO_CASE = "demo-state-v-example"
 DEMO_ZONE = "America/New_York"
 REMINDER = timedelta(hours=1)  # the case's only reminder offset
-_TO_MOVE = "The court will move this hearing a minute after the first reminder (demo)."
-_MOVED = "Moved by the court a minute after the first reminder (demo)."
 
 
 def _local(at: datetime) -> str:
@@ -69,7 +67,7 @@ title = "Hearing on the motion to suppress"
 start = {motion.isoformat()}
 duration = "1h"
 location = "Courtroom 3"
-notes = "{_MOVED if changed else _TO_MOVE}"
+notes = "The court will move this hearing a minute after the first reminder (demo)."
 
 [[events]]
 id = "trial"
