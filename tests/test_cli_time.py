@@ -46,6 +46,10 @@ def test_history_in_court_time_or_utc_and_uncut_when_piped(project: Path) -> Non
     assert utc.splitlines()[2].split()[2] == "UTC"
     events = run("events").stdout
     assert LONG.strip() in events and "…" not in events
+    cal.write_text(text.replace("date = 2025-07-02", "start = 2025-07-02T09:30:00"))
+    assert run("sync").exit_code == 0
+    assert "Wed 2 Jul 2025 09:30 EDT" in run("events").stdout
+    assert "Wed 2 Jul 2025 13:30 UTC" in run("events", "--utc").stdout
 
 
 def test_sync_prints_errors_before_the_summary(project: Path) -> None:

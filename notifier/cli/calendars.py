@@ -96,8 +96,10 @@ def _event_ref(uid: str) -> str:
 @click.option("--upcoming", is_flag=True, help="Only events not over yet (and dates to be set).")
 @click.option("--all", "include_removed", is_flag=True, help="Include removed events.")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@utc_option
 @handle_errors
-def events(case_id: str | None, upcoming: bool, include_removed: bool, as_json: bool) -> None:
+def events(case_id: str | None, upcoming: bool, include_removed: bool, as_json: bool,
+           utc: bool) -> None:
     """List tracked events."""
     from ..store.queries import list_events
 
@@ -110,7 +112,8 @@ def events(case_id: str | None, upcoming: bool, include_removed: bool, as_json: 
     if not views:
         click.echo("no events (run `notifier sync` first?)")
         return
-    rows = [(v.event.case_id, v.event.event_id, v.event.kind, v.when.describe(v.tz),
+    rows = [(v.event.case_id, v.event.event_id, v.event.kind,
+             v.when.describe(zone("UTC") if utc else v.tz),
              "removed" if v.event.removed_at else v.event.status, v.event.title,
              v.event.source)
             for v in views]
