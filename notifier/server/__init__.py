@@ -2,5 +2,6 @@
 
 Owns: :mod:`.daemon` (the composition root of ``notifier run``), :mod:`.scheduler`
 (the APScheduler ticker), :mod:`.web` (the Starlette app; page templates in
-``templates/``) and :mod:`.health`. May import: every package except ``cli``.
+``templates/``), :mod:`.health` and :mod:`.demo` (``notifier run --demo``).
+May import: every package except ``cli``.
 """
