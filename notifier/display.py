@@ -7,11 +7,13 @@ import re
 from collections.abc import Sequence
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]], max_width: int = 60) -> str:
-    """Left-aligned columns; long cells are cut with an ellipsis."""
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]],
+          max_width: int | None = 60) -> str:
+    """Left-aligned columns; cells longer than ``max_width`` are cut with an ellipsis
+    (``None``: never cut, for output that is not a terminal)."""
     def cell(v: object) -> str:
         s = "" if v is None else str(v).replace("\n", " ")
-        return s if len(s) <= max_width else s[: max_width - 1] + "…"
+        return s if max_width is None or len(s) <= max_width else s[: max_width - 1] + "…"
 
     cells = [[cell(v) for v in r] for r in rows]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]

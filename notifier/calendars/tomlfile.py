@@ -263,37 +263,15 @@ def _parse(text: str, source: str) -> CalendarSpec:
 
     bad_text = _control_problems(text, data, source, line_of)
     if bad_text:
-        raise CalendarError(source, bad_text)
+        raise CalendarError(source, bad_text + _all_problems(data, source, line_of))
     try:
         parsed = CalendarFileIn.model_validate(data)
     except ValidationError as e:
-        raise CalendarError(source, _format_validation(e, data, source, line_of)) from None
+        raise CalendarError(source, _format_validation(e, data, source, line_of)
+                            + _event_problems(data, source, line_of)) from None
 
     case = parsed.case
-    tz = zone(case.timezone)
-    problems: list[str] = []
-    seen_ids: dict[str, int] = {}
-    events: list[EventSpec] = []
-    for i, ev in enumerate(parsed.events):
-        if ev.id in seen_ids:
-            line = line_of("events", i, "id")
-            pos = f"{source}:{line}" if line else source
-            problems.append(f"{pos}: [[events]] #{i + 1}: duplicate event id {ev.id!r} "
-                            f"(first used in [[events]] #{seen_ids[ev.id] + 1})")
-            continue
-        seen_ids[ev.id] = i
-        try:
-            when = _when(ev, tz)
-        except (ValueError, OverflowError) as e:
-            key = "start" if ev.start else "end"
-            kline = line_of("events", i, key)
-            problems.append(f"{source}:{kline}: [[events]] #{i + 1} (id {ev.id!r}): {key}: {e}")
-            continue
-        events.append(EventSpec(
-            uid=event_uid(case.id, ev.id), case_id=case.id, event_id=ev.id, kind=ev.kind,
-            title=ev.title, status=ev.status, when=when, location=ev.location, notes=ev.notes,
-            url=ev.url, judge=ev.judge or case.judge,
-        ))
+    events, problems = _events(case, list(enumerate(parsed.events)), source, line_of)
     if problems:
         raise CalendarError(source, problems)
     rules = ReminderRules()
@@ -306,6 +284,71 @@ def _parse(text: str, source: str) -> CalendarSpec:
     spec = CaseSpec(id=case.id, title=case.title, timezone=case.timezone, court=case.court,
                     judge=case.judge, url=case.url, tags=tuple(case.tags), reminders=rules)
     return CalendarSpec(source=source, cases=[spec], events=events)
+
+
+def _events(case: CaseIn, indexed: list[tuple[int, EventIn]], source: str,
+            line_of: LineOf) -> tuple[list[EventSpec], list[str]]:
+    """The events' specs, and a message for each duplicate id or impossible local time."""
+    tz = zone(case.timezone)
+    problems: list[str] = []
+    seen_ids: dict[str, int] = {}
+    events: list[EventSpec] = []
+    for i, ev in indexed:
+        if ev.id in seen_ids:
+            line = line_of("events", i, "id")
+            pos = f"{source}:{line}" if line else source
+            problems.append(f"{pos}: [[events]] #{i + 1}: duplicate event id {ev.id!r} "
+                            f"(first used in [[events]] #{seen_ids[ev.id] + 1})")
+            continue
+        seen_ids[ev.id] = i
+        try:
+            when = _when(ev, tz)
+        except (ValueError, OverflowError) as e:
+            key = "start" if ev.start else "end"
+            kline = line_of("events", i, key)
+            problems.append(f"{source}:{kline}: [[events]] #{i + 1} (id {ev.id!r}): "
+                            f"{key} = {getattr(ev, key)}: {e}")
+            continue
+        events.append(EventSpec(
+            uid=event_uid(case.id, ev.id), case_id=case.id, event_id=ev.id, kind=ev.kind,
+            title=ev.title, status=ev.status, when=when, location=ev.location, notes=ev.notes,
+            url=ev.url, judge=ev.judge or case.judge,
+        ))
+    return events, problems
+
+
+def _all_problems(data: dict[str, Any], source: str, line_of: LineOf) -> list[str]:
+    """Schema, value, zone, DST and duplicate-id problems (after a text problem)."""
+    try:
+        CalendarFileIn.model_validate(data)
+    except ValidationError as e:
+        return _format_validation(e, data, source, line_of) + _event_problems(data, source,
+                                                                               line_of)
+    return _event_problems(data, source, line_of)
+
+
+def _event_problems(data: dict[str, Any], source: str, line_of: LineOf) -> list[str]:
+    """On the error path only: check each event that is valid on its own for what
+    only a whole file's check finds (DST gaps, duplicate ids), so one run of
+    ``notifier check`` reports every problem, not just the first kind."""
+    raw_case = data.get("case")
+    try:
+        case = CaseIn.model_validate(raw_case)
+    except ValidationError:
+        if not isinstance(raw_case, dict):
+            return []
+        try:  # a bad case id or title must not hide the events' zone problems
+            case = CaseIn(id="x", title="x", timezone=raw_case.get("timezone", "UTC"))
+        except ValidationError:
+            return []
+    raw_events = data.get("events")
+    indexed: list[tuple[int, EventIn]] = []
+    for i, raw in enumerate(raw_events if isinstance(raw_events, list) else []):
+        try:
+            indexed.append((i, EventIn.model_validate(raw)))
+        except ValidationError:
+            continue  # already reported by the whole file's validation
+    return _events(case, indexed, source, line_of)[1]
 
 
 def _when(ev: EventIn, tz: Any) -> When:

@@ -9,8 +9,8 @@ import sys
 import click
 
 from ..display import table
-from ..timeutil import utcnow
-from .common import config_option, get_ctx, handle_errors
+from ..timeutil import to_utc, utcnow, zone
+from .common import config_option, get_ctx, handle_errors, utc_option, width
 
 
 @click.command()
@@ -65,6 +65,9 @@ def sync(prune_unconfigured: bool) -> None:
                    "planned; no change alerts sent", err=True)
     if prune_unconfigured and not report.errors:
         report.changes += orphans.prune(ctx.store, ctx.settings, utcnow(), hook)
+    for err in report.errors:  # first, so the summary line below is the last word
+        for problem in err.problems:
+            click.echo(f"error: {problem}", err=True)
     for ch in report.changes:
         click.echo(f"{_event_ref(ch.event_uid)}  {ch.summary}")
     click.echo(f"{len(report.changes)} change(s) from {report.files} file(s)")
@@ -78,9 +81,6 @@ def sync(prune_unconfigured: bool) -> None:
     elif kept:
         click.echo(f"note: {orphans.describe(kept)}", err=True)
     if report.errors:
-        for err in report.errors:
-            for problem in err.problems:
-                click.echo(f"error: {problem}", err=True)
         click.echo(f"{len(report.errors)} file(s) not synced; their stored events are "
                    "unchanged", err=True)
         sys.exit(1)
@@ -96,8 +96,10 @@ def _event_ref(uid: str) -> str:
 @click.option("--upcoming", is_flag=True, help="Only events not over yet (and dates to be set).")
 @click.option("--all", "include_removed", is_flag=True, help="Include removed events.")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@utc_option
 @handle_errors
-def events(case_id: str | None, upcoming: bool, include_removed: bool, as_json: bool) -> None:
+def events(case_id: str | None, upcoming: bool, include_removed: bool, as_json: bool,
+           utc: bool) -> None:
     """List tracked events."""
     from ..store.queries import list_events
 
@@ -110,27 +112,32 @@ def events(case_id: str | None, upcoming: bool, include_removed: bool, as_json: 
     if not views:
         click.echo("no events (run `notifier sync` first?)")
         return
-    rows = [(v.event.case_id, v.event.event_id, v.event.kind, v.when.describe(v.tz),
+    rows = [(v.event.case_id, v.event.event_id, v.event.kind,
+             v.when.describe(zone("UTC") if utc else v.tz),
              "removed" if v.event.removed_at else v.event.status, v.event.title,
              v.event.source)
             for v in views]
     click.echo(table(["case", "event", "kind", "when", "status", "title", "source"], rows,
-                     max_width=48))
+                     max_width=width(48)))
 
 
 @click.command()
 @config_option
 @click.argument("event")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@utc_option
 @handle_errors
-def history(event: str, as_json: bool) -> None:
+def history(event: str, as_json: bool, utc: bool) -> None:
     """Show the change history of one EVENT (CASE/EVENT, event id or UID)."""
+    from ..store.models import Case
     from ..store.queries import find_event
     from ..store.queries import history as load_history
 
     with get_ctx().store.read() as s:
         ev = find_event(s, event)
         rows = load_history(s, ev.uid)
+        case = s.get(Case, ev.case_id)
+    tz = zone("UTC" if utc or case is None else case.timezone)
     if as_json:
         click.echo(json.dumps([{
             "at": r.at.isoformat(), "kind": r.kind, "field": r.field,
@@ -139,6 +146,6 @@ def history(event: str, as_json: bool) -> None:
         } for r in rows], indent=2))
         return
     click.echo(f"{ev.case_id}/{ev.event_id}: {ev.title}")
-    click.echo(table(["at (UTC)", "change", "details"],
-                     [(f"{r.at:%Y-%m-%d %H:%M}", r.kind, r.summary) for r in rows],
-                     max_width=90))
+    click.echo(table(["at", "change", "details"],
+                     [(f"{to_utc(r.at).astimezone(tz):%Y-%m-%d %H:%M %Z}", r.kind, r.summary)
+                      for r in rows], max_width=width(90)))

@@ -84,3 +84,15 @@ def get_ctx() -> Ctx:
         obj["ctx"] = Ctx(obj.get("config"))
     ctx: Ctx = obj["ctx"]
     return ctx
+
+
+def utc_option(f: F) -> F:
+    """``--utc``: times in UTC instead of the court's time (the default everywhere)."""
+    return click.option("--utc", "utc", is_flag=True,
+                        help="Show times in UTC (default: court time with its zone).")(f)
+
+
+def width(cells: int) -> int | None:
+    """Cut table cells at ``cells`` characters on a terminal only; a pipe or file gets
+    every character (scripts and `grep` need the whole text)."""
+    return cells if sys.stdout.isatty() else None

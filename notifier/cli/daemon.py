@@ -29,9 +29,12 @@ from .common import config_option, get_ctx, handle_errors
 @click.option("--lead/--no-lead", default=True, envvar="NOTIFIER_LEAD", show_default=True,
               help="Whether this daemon may become the leader that syncs calendars, polls "
                    "sources and plans (env NOTIFIER_LEAD).")
+@click.option("--demo", is_flag=True,
+              help="Also write calendars/demo.toml (dates relative to now): a reminder "
+                   "due in 3 minutes, then a hearing moved a minute later.")
 @handle_errors
 def run(host: str | None, port: int | None, log_format: str, shutdown_timeout: float,
-        role: str, lead: bool) -> None:
+        role: str, lead: bool, demo: bool) -> None:
     """The daemon: sync, reminders and alerts, and the HTTP server, until SIGTERM/SIGINT."""
     from ..logs import setup_logging
     from ..server.daemon import run as run_daemon
@@ -40,7 +43,8 @@ def run(host: str | None, port: int | None, log_format: str, shutdown_timeout: f
     setup_logging("json" if log_format == "json" else "text",
                   logging.DEBUG if verbose else logging.INFO)
     sys.exit(run_daemon(get_ctx().settings, host=host, port=port,
-                        shutdown_timeout=shutdown_timeout, role=role, may_lead=lead))
+                        shutdown_timeout=shutdown_timeout, role=role, may_lead=lead,
+                        demo=demo))
 
 
 @click.command()

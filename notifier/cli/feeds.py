@@ -59,7 +59,13 @@ def token_create(case_id: str | None, label: str | None) -> None:
     from ..feeds.tokens import create_token
 
     ctx = get_ctx()
-    row, secret = create_token(ctx.store, case_id=case_id, label=label)
+    defined: set[str] = set()
+    if case_id is not None:  # a case in a calendar file may not be synced yet
+        from ..calendars.folders import scan
+
+        result = scan(ctx.settings.calendar_folders())
+        defined = {c.id for cal in result.calendars for c in cal.cases}
+    row, secret = create_token(ctx.store, case_id=case_id, label=label, defined=defined)
     base = ctx.settings.server.base_url
     path = f"/calendars/{case_id or 'all'}.ics?token={quote(secret)}"
     click.echo(f"token {row.id} created for {'case ' + case_id if case_id else 'every case'}")

@@ -10,7 +10,8 @@ import click
 
 from ..display import table
 from ..errors import NotifierError
-from .common import config_option, get_ctx, handle_errors
+from ..timeutil import to_utc, zone
+from .common import config_option, get_ctx, handle_errors, utc_option, width
 
 
 @click.command()
@@ -21,14 +22,15 @@ from .common import config_option, get_ctx, handle_errors
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @click.option("--history", "history_id", type=int, metavar="ID",
               help="Every delivery attempt of notification ID.")
+@utc_option
 @handle_errors
 def reminders(pending: bool, failed: bool, limit: int | None, as_json: bool,
-              history_id: int | None) -> None:
+              history_id: int | None, utc: bool) -> None:
     """List planned, sent, late, missed, failed and withdrawn notifications."""
     from ..notify.outbox_read import list_notifications
 
     if history_id is not None:
-        _history(history_id, as_json)
+        _history(history_id, as_json, utc)
         return
     statuses = None
     if pending or failed:
@@ -42,13 +44,14 @@ def reminders(pending: bool, failed: bool, limit: int | None, as_json: bool,
     if not views:
         click.echo("no notifications")
         return
-    rows = [(v.n.id, v.due_local, v.n.type, v.state, v.n.channel, v.event_ref, v.what,
-             v.n.attempts, v.n.last_error or "") for v in views]
-    click.echo(table(["id", "due (court time)", "type", "status", "channel", "event", "what",
-                      "tries", "last error"], rows, max_width=48))
+    rows = [(v.n.id, v.due_utc if utc else v.due_local, v.n.type, v.state, v.n.channel,
+             v.event_ref, v.what, v.n.attempts, v.n.last_error or "") for v in views]
+    click.echo(table(["id", "due (UTC)" if utc else "due (court time)", "type", "status",
+                      "channel", "event", "what", "tries", "last error"], rows,
+                     max_width=width(48)))
 
 
-def _history(notification_id: int, as_json: bool) -> None:
+def _history(notification_id: int, as_json: bool, utc: bool) -> None:
     from ..notify.channel_health import history
     from ..store.models import Notification
 
@@ -67,10 +70,14 @@ def _history(notification_id: int, as_json: bool) -> None:
         return
     click.echo(f"notification {n.id}: {n.type} to {n.channel}, {n.status}, "
                f"{n.attempts} attempt(s)")
+    payload = json.loads(n.payload or "{}")
+    tz = zone("UTC" if utc else (payload.get("event") or {}).get("timezone")
+              or payload.get("timezone") or "UTC")
     if rows:
-        click.echo(table(["attempted (UTC)", "outcome", "ms", "error"],
-                         [(f"{d.attempted_at:%Y-%m-%d %H:%M:%S}", _outcome(d), d.duration_ms,
-                           d.error or "") for d in rows], max_width=100))
+        click.echo(table(["attempted", "outcome", "ms", "error"],
+                         [(f"{to_utc(d.attempted_at).astimezone(tz):%Y-%m-%d %H:%M:%S %Z}",
+                           _outcome(d), d.duration_ms, d.error or "") for d in rows],
+                         max_width=width(100)))
 
 
 def _outcome(d: Any) -> str:

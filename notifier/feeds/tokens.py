@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -47,11 +48,15 @@ def redact(text: str) -> str:
 
 
 def create_token(store: Store, case_id: str | None = None, label: str | None = None,
-                 now: datetime | None = None) -> tuple[FeedToken, str]:
-    """A new token row and the secret itself, which is shown once and never stored."""
+                 now: datetime | None = None,
+                 defined: Collection[str] = ()) -> tuple[FeedToken, str]:
+    """A new token row and the secret itself, which is shown once and never stored.
+
+    ``defined``: case ids the calendar files define, so a token can be made for a case
+    before its first sync."""
     secret = secrets.token_urlsafe(32)
     with store.write() as s:
-        if case_id is not None and s.get(Case, case_id) is None:
+        if case_id is not None and case_id not in defined and s.get(Case, case_id) is None:
             raise NotifierError(f"no case {case_id!r} (see `notifier events`)")
         row = FeedToken(token_hash=hash_token(secret), case_id=case_id, label=label,
                         created_at=now or utcnow())

@@ -33,8 +33,13 @@ class NotificationView:
 
     @property
     def due_local(self) -> str:
-        tz = ZoneInfo(self.event.get("timezone") or "UTC")
+        """Due time in the court's zone (a digest: its channel's zone), with its abbreviation."""
+        tz = ZoneInfo(self.event.get("timezone") or self.payload.get("timezone") or "UTC")
         return f"{self.n.due_at.astimezone(tz):%Y-%m-%d %H:%M %Z}"
+
+    @property
+    def due_utc(self) -> str:
+        return f"{self.n.due_at.astimezone(ZoneInfo('UTC')):%Y-%m-%d %H:%M %Z}"
 
     @property
     def event_ref(self) -> str:

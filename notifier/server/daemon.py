@@ -15,7 +15,8 @@ Signals: SIGTERM/SIGINT stop taking new work, let in-flight deliveries finish
 (bounded by ``shutdown_timeout``), hand claimed rows not yet sent back, close the
 database and exit 0; a send still running at the timeout is left to its lease (sent
 again after the next start, once the lease runs out). A second signal exits at once
-(status 1). SIGHUP re-reads the calendar files now.
+(status 1). SIGHUP re-reads the calendar files now (other settings need a restart).
+``run(demo=True)`` adds the demo case (:mod:`.demo`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from ..notify.delivery import Sender
 from ..store import Store
 from ..timeutil import utcnow
 from .cluster import Cluster
+from .demo import Demo
 from .health import HealthReport, health_report
 from .http import listen, uvicorn_config
 from .pages import base_url_warning
@@ -130,10 +132,17 @@ class Daemon:
 
 
 def run(settings: Settings, *, host: str | None = None, port: int | None = None,
-        shutdown_timeout: float = 20.0, role: str = "all", may_lead: bool = True) -> int:
+        shutdown_timeout: float = 20.0, role: str = "all", may_lead: bool = True,
+        demo: bool = False) -> int:
     """Run until SIGTERM/SIGINT. Returns the process exit status."""
     stop = threading.Event()
     daemon = Daemon(settings, host=host, port=port, role=role, may_lead=may_lead)
+    demo_folders = settings.calendar_folders()
+    if demo and not demo_folders:
+        raise NotifierError("--demo needs a calendar folder ([calendars] paths is empty)")
+    show = Demo(demo_folders[0][1], daemon.engine.sync_now) if demo else None
+    if show is not None:
+        show.write()
 
     def on_stop(signum: int, _frame: FrameType | None) -> None:
         if stop.is_set():
@@ -153,6 +162,8 @@ def run(settings: Settings, *, host: str | None = None, port: int | None = None,
         previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hup)
     try:
         daemon.start()
+        if show is not None:
+            show.start()
         channels = ", ".join(c.name for c in settings.channels) or "log only (no [[channels]])"
         folders = ", ".join(str(p) for _, p in settings.calendar_folders())
         log.info("notifier %s: serving http://%s:%s/ (base URL %s); calendars: %s; channels: %s;"
@@ -162,6 +173,8 @@ def run(settings: Settings, *, host: str | None = None, port: int | None = None,
             log.warning("%s", why)
         while not stop.wait(0.5):
             pass
+        if show is not None:
+            show.stop()
         clean = daemon.stop(shutdown_timeout)
         if not clean:
             log.warning("shutdown timeout: unfinished deliveries are left to their lease "
