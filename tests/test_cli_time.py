@@ -57,7 +57,7 @@ def test_sync_prints_errors_before_the_summary(project: Path) -> None:
     r = run("sync")
     assert r.exit_code == 1
     lines = r.output.splitlines()
-    error = next(i for i, line in enumerate(lines) if "calendars/bad.toml: invalid TOML" in line)
+    error = next(i for i, line in enumerate(lines) if "calendars/bad.toml:1: invalid TOML" in line)
     summary = next(i for i, line in enumerate(lines) if "change(s) from" in line)
     assert error < summary
 

@@ -115,6 +115,10 @@ ELSEWHERE = {
     "podman build": "tests/test_container.py",
     ".venv/bin/pytest -q": "this suite itself",
     ".venv/bin/lint-imports": "tests/test_layers.py",
+    # They need a docket source with facts waiting for review: a fetched PACER RSS feed.
+    "notifier dockets review": "tests/test_dockets_rss_review.py (review, accept, reject)",
+    "notifier dockets accept": "tests/test_dockets_rss_review.py",
+    "notifier dockets reject": "tests/test_dockets_rss_review.py",
 }
 
 
@@ -143,6 +147,9 @@ def readme_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//court//EN\r\nBEGIN:VEVENT\r\n"
         "UID:part99-1\r\nDTSTAMP:20250101T000000Z\r\nDTSTART:20991103T150000Z\r\n"
         "SUMMARY:Hearing\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    (tmp_path / "entries.json").write_text(
+        '[{"description": "Sentencing reset to 10/20/2027 at 2:30 PM.", '
+        '"date_filed": "2027-06-01"}]')
     with HttpSink() as sink:
         (tmp_path / "config.toml").write_text(
             '[[channels]]\nname = "desk"\nurl = "' + sink.json_url() + '"\n\n'
