@@ -1,0 +1,34 @@
+"""calendar_file: what sync last read of each calendar file (unchanged files are skipped)
+
+Revision ID: 0006_scalesync
+Revises: 0005
+Create Date: 2026-12-02
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006_scalesync"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "calendar_file",
+        sa.Column("source", sa.String(length=500), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("mtime_ns", sa.BigInteger(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("checked_ns", sa.BigInteger(), nullable=False),
+        sa.Column("parser", sa.String(length=50), nullable=False),
+        sa.Column("problems", sa.String(), nullable=True),
+        sa.PrimaryKeyConstraint("source"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("calendar_file")
