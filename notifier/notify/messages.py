@@ -85,7 +85,8 @@ def context(ntype: str, payload: Mapping[str, Any], *, due: datetime, now: datet
         "until": extra.pop("until", ""), "changes": changes,
         "headline": changes[0]["summary"] if changes else f"{kind} changed",
         "corrections": list(payload.get("corrections") or []),
-        "case_next": extra.pop("case_next", None),
+        # A payload may carry it (a "Now tracking N events" alert names no one event).
+        "case_next": extra.pop("case_next", None) or payload.get("case_next"),
         "title": str(payload.get("title") or ""), "text": str(payload.get("text") or ""),
         "channel": channel, "base_url": base_url,
         "case_url": f"{base_url}/calendars/{case_id}.ics" if base_url and case_id else "",

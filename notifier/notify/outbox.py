@@ -17,7 +17,6 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Boolean, Connection, and_, bindparam, delete, func, or_, text, update
 from sqlalchemy.engine import RowMapping
@@ -25,9 +24,9 @@ from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session, col, select
 
 from ..config import Settings
-from ..specs import When
 from ..store.models import FINAL, WAITING, Case, Change, Delivery, Event, Notification, UTCDateTime
 from ..tracking.sync import ChangeHook
+from . import changes as changes_mod
 from . import planner
 
 _CHUNK = 500
@@ -168,7 +167,7 @@ def replan_all(s: Session, settings: Settings, now: datetime) -> dict[str, int]:
                      withdraw_overdue=False)
 
 
-def _corrections(s: Session, ev: Event, changes: Sequence[Change]) -> dict[str, list[str]]:
+def _corrections(s: Session, ev: Any, changes: Sequence[Change]) -> dict[str, list[str]]:
     """channel -> notes about reminders already sent there that the changes made wrong."""
     stale = planner.invalidated_start(changes, ev)
     if stale is None:
@@ -190,42 +189,15 @@ def _corrections(s: Session, ev: Event, changes: Sequence[Change]) -> dict[str, 
 
 def record_changes(s: Session, changes: Sequence[Change], settings: Settings,
                    now: datetime, *, alerts: bool = True) -> dict[str, int]:
-    """Write change alerts for ``changes`` and re-plan the reminders of their events.
+    """Write change alerts for ``changes`` and re-plan the reminders of their events
+    (in bulk, with one alert per case and channel for a first import: :mod:`.changes`).
 
     ``alerts=False`` (a baseline import) only re-plans the reminders."""
-    s.flush()
-    by_event: dict[str, list[Change]] = {}
-    for c in changes:
-        by_event.setdefault(c.event_uid, []).append(c)
-    pairs: list[tuple[Event, Case]] = []
-    rows = []
-    for uid, chs in by_event.items():
-        ev = s.get(Event, uid)
-        case = s.get(Case, ev.case_id) if ev else None
-        if ev is None or case is None:
-            continue
-        tz = ZoneInfo(case.timezone)
-        pairs.append((ev, case))
-        fixes = _corrections(s, ev, chs)
-        over_before = all(planner.is_over(When.from_json(c.before), tz, now)
-                          for c in chs if c.field == "when")
-        if not alerts or (not fixes and over_before
-                          and planner.is_over(planner.when_of(ev), tz, now)):
-            # A change to an event that was and still is over is history, not news
-            # (first import of past dates, a court tidying old entries): no alert.
-            # Nor is a baseline import, where every event would be "added".
-            continue
-        alert = planner.plan_alert(chs, ev, case, now)
-        chans = planner.routes(settings.channels, "change", case.id, planner.case_tags(case),
-                               ev.kind)
-        for ch in [*chans, *(c for c in fixes if c not in chans)]:
-            payload = {**alert.payload, "corrections": fixes.get(ch, [])}
-            rows.append(_row(alert.key(ch), "change", ch, now, now, payload, event_uid=uid,
-                             case_id=case.id, change_id=alert.change_ids[0],
-                             urgent=alert.urgent))
-    insert_rows(s, rows)
-    counts = reconcile(s, pairs, settings, now, scope=list(by_event), withdraw_overdue=True)
-    return {"alerts": len(rows), **counts}
+    return changes_mod.record_changes(
+        s, changes, settings, now, alerts=alerts, new_row=_row, insert_rows=insert_rows,
+        corrections=_corrections,
+        reconcile=lambda s_, pairs, scope: reconcile(s_, pairs, settings, now, scope=scope,
+                                                      withdraw_overdue=True))
 
 
 def change_hook(settings: Settings, *, alerts: bool = True) -> ChangeHook:
