@@ -24,6 +24,7 @@ from sqlmodel import Session
 
 from ..specs import When
 from ..store.models import Case, Change, Event
+from ..tracking.apply import take_written
 from . import planner
 
 ET = Event.__table__  # type: ignore[attr-defined]
@@ -36,10 +37,13 @@ Corrections = Callable[[Session, Any, Sequence[Change]], dict[str, list[str]]]
 
 
 def _events(s: Session, uids: Sequence[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for i in range(0, len(uids), _CHUNK):
+    """The events as they are now: as the sync just wrote them, else from the database."""
+    fresh = take_written(s)
+    out = {uid: fresh[uid] for uid in uids if uid in fresh}
+    rest = [uid for uid in uids if uid not in out]
+    for i in range(0, len(rest), _CHUNK):
         out.update((r.uid, r) for r in s.execute(
-            select(ET).where(ET.c.uid.in_(list(uids[i:i + _CHUNK])))))
+            select(ET).where(ET.c.uid.in_(rest[i:i + _CHUNK]))))
     return out
 
 

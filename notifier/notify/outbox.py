@@ -107,12 +107,19 @@ def reconcile(s: Session, pairs: Iterable[tuple[Any, Case]], settings: Settings,
     (the hearing moved back) is revived.
     """
     desired: dict[str, dict[str, Any]] = {}
-    rules: dict[str, planner.CaseRules] = {}
+    rules: dict[str, tuple[planner.CaseRules, datetime]] = {}
     for ev, case in pairs:
         r = rules.get(case.id)
         if r is None:
-            r = rules[case.id] = planner.CaseRules.parse(case.reminders)
-        desired.update(desired_reminders(ev, case, settings, r))
+            parsed = planner.CaseRules.parse(case.reminders)
+            # Beyond this an event has no reminder within the horizon, and any waiting
+            # one it has is for an old date (withdrawn below): no need to plan it.
+            reach = now + settings.reminders.horizon + timedelta(days=1) + \
+                planner.max_offset(settings.reminders, [parsed])
+            r = rules[case.id] = (parsed, reach)
+        if ev.sort_utc is not None and ev.sort_utc > r[1]:
+            continue
+        desired.update(desired_reminders(ev, case, settings, r[0]))
     q = select(Notification.id, Notification.dedupe_key, Notification.status,
                Notification.due_at).where(
         Notification.type == "reminder",

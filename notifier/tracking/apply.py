@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,6 +35,7 @@ ET = Event.__table__  # type: ignore[attr-defined]
 CT = Change.__table__  # type: ignore[attr-defined]
 # One IN list per file would pass SQLite's bound-variable limit (999 before 3.32).
 _IN_CHUNK = 500
+_WRITTEN = "notifier.events_written"
 _SPEC_FIELDS = ("kind", "title", "status", "date", "end_date", "start_utc", "end_utc",
                 "sort_utc", "location", "notes", "url", "judge")
 _UPDATE = (update(ET).where(ET.c.uid == bindparam("b_uid"))
@@ -184,6 +186,10 @@ def apply_calendar(s: Session, spec: CalendarSpec, now: datetime,
         s.execute(insert(ET), inserts)
     if updates:
         s.execute(_UPDATE, updates)
+    fresh = written(s)
+    fresh.update((r["uid"], SimpleNamespace(**r)) for r in inserts)
+    for r in updates:
+        fresh[r["b_uid"]] = SimpleNamespace(**{**existing[r["b_uid"]]._asdict(), **r})
     out = record(s, changes, now)
     touched = [*(r["uid"] for r in inserts), *(r["b_uid"] for r in updates)]
     if remove_missing:
@@ -227,14 +233,37 @@ def remove_events(s: Session, rows: Iterable[Any], now: datetime, where: str) ->
     tzs: dict[str, ZoneInfo] = {}
     deltas = [(r.uid, r.case_id, diff.removed(_snapshot(r), _tz_of(s, r.case_id, tzs), where))
               for r in rows]
-    s.execute(_REMOVE, [{"b_uid": r.uid, "removed_at": now, "sequence": r.sequence + 1,
-                         "updated_at": now} for r in rows])
+    values = [{"b_uid": r.uid, "removed_at": now, "sequence": r.sequence + 1,
+               "updated_at": now} for r in rows]
+    s.execute(_REMOVE, values)
+    fresh = written(s)
+    for r, v in zip(rows, values, strict=True):
+        base = r._asdict() if hasattr(r, "_asdict") else \
+            {c.name: getattr(r, c.name) for c in ET.columns}
+        fresh[r.uid] = SimpleNamespace(**{**base, **v})
     _expire(s, [r.uid for r in rows])
     return record(s, deltas, now)
 
 
 def remove_event(s: Session, row: Any, now: datetime, where: str) -> list[Change]:
     return remove_events(s, [row], now, where)
+
+
+def written(s: Session) -> dict[str, Any]:
+    """uid -> the event as this transaction last wrote it (attribute access, all columns).
+
+    The change hook runs right after the writes, in the same session: it reads the
+    events it needs from here instead of selecting back what was just written. Kept in
+    ``Session.info``, so it ends with the session; :func:`take_written` empties it.
+    """
+    held: dict[str, Any] = s.info.setdefault(_WRITTEN, {})
+    return held
+
+
+def take_written(s: Session) -> dict[str, Any]:
+    """What :func:`written` holds, removed from the session (read it once)."""
+    held: dict[str, Any] = s.info.pop(_WRITTEN, {})
+    return held
 
 
 def _expire(s: Session, uids: Iterable[str]) -> None:
