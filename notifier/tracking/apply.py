@@ -19,12 +19,13 @@ from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session
 
 from ..errors import CalendarError
 from ..specs import CalendarSpec, CaseSpec, EventSpec, When, is_remote_source
+from ..store.bulk import insert_many, update_many
 from ..store.models import Case, Change, Event
 from . import diff
 
@@ -38,12 +39,6 @@ _IN_CHUNK = 500
 _WRITTEN = "notifier.events_written"
 _SPEC_FIELDS = ("kind", "title", "status", "date", "end_date", "start_utc", "end_utc",
                 "sort_utc", "location", "notes", "url", "judge")
-_UPDATE = (update(ET).where(ET.c.uid == bindparam("b_uid"))
-           .values({f: bindparam(f) for f in (*_SPEC_FIELDS, "source", "removed_at",
-                                               "sequence", "updated_at")}))
-_REMOVE = (update(ET).where(ET.c.uid == bindparam("b_uid"))
-           .values(removed_at=bindparam("removed_at"), sequence=bindparam("sequence"),
-                   updated_at=bindparam("updated_at")))
 
 
 def when_of(ev: Any) -> When:
@@ -177,21 +172,19 @@ def apply_calendar(s: Session, spec: CalendarSpec, now: datetime,
         deltas = [diff.restored(e, tz)] if ev.removed_at is not None else []
         deltas += diff.classify(_snapshot(ev), e, tz)
         if deltas or ev.source != spec.source:
-            updates.append({"b_uid": e.uid, **_values(e, tz), "source": spec.source,
+            updates.append({"uid": e.uid, **_values(e, tz), "source": spec.source,
                             "removed_at": None,
                             "sequence": ev.sequence + 1 if deltas else ev.sequence,
                             "updated_at": now if deltas else ev.updated_at})
             changes += [(e.uid, e.case_id, d) for d in deltas]
-    if inserts:
-        s.execute(insert(ET), inserts)
-    if updates:
-        s.execute(_UPDATE, updates)
+    insert_many(s, ET, inserts)
+    update_many(s, ET, "uid", updates)
     fresh = written(s)
     fresh.update((r["uid"], SimpleNamespace(**r)) for r in inserts)
     for r in updates:
-        fresh[r["b_uid"]] = SimpleNamespace(**{**existing[r["b_uid"]]._asdict(), **r})
+        fresh[r["uid"]] = SimpleNamespace(**{**existing[r["uid"]]._asdict(), **r})
     out = record(s, changes, now)
-    touched = [*(r["uid"] for r in inserts), *(r["b_uid"] for r in updates)]
+    touched = [*(r["uid"] for r in inserts), *(r["uid"] for r in updates)]
     if remove_missing:
         keep = {e.uid for e in spec.events}
         gone = [r for r in s.execute(select(ET).where(ET.c.source == spec.source,
@@ -211,8 +204,16 @@ def record(s: Session, changes: Sequence[tuple[str, str, diff.Delta]],
         {"event_uid": uid, "case_id": case_id, "kind": d.kind, "field": d.field,
          "before": d.before, "after": d.after, "summary": d.summary, "at": now}
         for uid, case_id, d in changes]
-    ids = [r[0] for r in s.execute(insert(CT).returning(CT.c.id, sort_by_parameter_order=True),
-                                   rows)]
+    if s.get_bind().dialect.name == "sqlite":
+        # The ids SQLite would give (max + 1, ...: no AUTOINCREMENT table), given
+        # explicitly: with RETURNING, SQLAlchemy inserts one row per statement to
+        # keep ids in order. The write transaction holds the lock, so max is stable.
+        start = (s.scalar(select(func.max(CT.c.id))) or 0) + 1
+        ids = list(range(start, start + len(rows)))
+        insert_many(s, CT, [{"id": i, **r} for i, r in zip(ids, rows, strict=True)])
+    else:  # one multi-row INSERT ... RETURNING per batch
+        ids = [r[0] for r in s.execute(
+            insert(CT).returning(CT.c.id, sort_by_parameter_order=True), rows)]
     configure_mappers()  # reading a detached Change's attributes needs them; once is enough
     return [Change.model_construct(id=i, **r) for i, r in zip(ids, rows, strict=True)]
 
@@ -233,9 +234,9 @@ def remove_events(s: Session, rows: Iterable[Any], now: datetime, where: str) ->
     tzs: dict[str, ZoneInfo] = {}
     deltas = [(r.uid, r.case_id, diff.removed(_snapshot(r), _tz_of(s, r.case_id, tzs), where))
               for r in rows]
-    values = [{"b_uid": r.uid, "removed_at": now, "sequence": r.sequence + 1,
+    values = [{"uid": r.uid, "removed_at": now, "sequence": r.sequence + 1,
                "updated_at": now} for r in rows]
-    s.execute(_REMOVE, values)
+    update_many(s, ET, "uid", values)
     fresh = written(s)
     for r, v in zip(rows, values, strict=True):
         base = r._asdict() if hasattr(r, "_asdict") else \
