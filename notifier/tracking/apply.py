@@ -187,10 +187,11 @@ def apply_calendar(s: Session, spec: CalendarSpec, now: datetime,
     touched = [*(r["uid"] for r in inserts), *(r["uid"] for r in updates)]
     if remove_missing:
         keep = {e.uid for e in spec.events}
-        gone = [r for r in s.execute(select(ET).where(ET.c.source == spec.source,
-                                                      ET.c.removed_at.is_(None)))
-                if r.uid not in keep]
-        out += remove_events(s, gone, now, where=spec.source)
+        held = s.execute(select(ET.c.uid).where(ET.c.source == spec.source,
+                                                ET.c.removed_at.is_(None))).scalars()
+        gone = [uid for uid in held if uid not in keep]
+        if gone:
+            out += remove_events(s, stored_events(s, gone).values(), now, where=spec.source)
     _expire(s, touched)
     return out
 
