@@ -94,10 +94,14 @@ def parse_calendar(raw: bytes, path: Path, source: str) -> CalendarSpec:
     return parse_toml_calendar(text, source)
 
 
-def _read_new(path: Path, source: str, old: FileStamp | None,
+def _read_new(entry: os.DirEntry[str], source: str, old: FileStamp | None,
               result: ScanResult) -> CalendarSpec | None:
-    """Parse ``path`` unless ``old`` shows it unchanged; stamp whatever was read."""
-    st = path.stat()  # before reading: a write after it makes the next stat differ
+    """Parse ``entry`` unless ``old`` shows it unchanged; stamp whatever was read."""
+    try:
+        st = entry.stat()  # before reading: a write after it makes the next stat differ
+    except OSError as e:  # gone since the listing, or not readable
+        raise CalendarError(source, [f"{source}: cannot read: {e.strerror or e}"]) from e
+    path = Path(entry.path)
     if old is not None and old.same_stat(st):
         result.unchanged.add(source)
         if old.problems is not None:
@@ -139,25 +143,27 @@ def scan(folders: list[tuple[str, Path]],
                 f"{label}: calendar folder not found ({folder}); its stored events are kept"]))
             continue
         try:
-            files = sorted(p for p in folder.iterdir()
-                           if p.is_file() and p.suffix.lower() in (".toml", ".ics")
-                           and not p.name.startswith("."))
+            # scandir: the file type comes with the listing and the stat is cached,
+            # so an unchanged file costs one stat call.
+            with os.scandir(folder) as listing:
+                files = sorted((e for e in listing
+                                if not e.name.startswith(".")
+                                and e.name.lower().endswith((".toml", ".ics")) and e.is_file()),
+                               key=lambda e: e.name)
         except OSError as e:
             result.unreadable_dirs.append(label)
             result.errors.append(CalendarError(label, [
                 f"{label}: cannot read calendar folder {folder}: {e.strerror or e}; its "
                 "stored events are kept"]))
             continue
-        for path in files:
-            source = f"{label.rstrip('/')}/{path.name}"
+        prefix = label.rstrip("/")
+        for entry in files:
+            source = f"{prefix}/{entry.name}"
             result.seen.add(source)
             try:
-                spec = _read_new(path, source, known.get(source), result)
+                spec = _read_new(entry, source, known.get(source), result)
                 if spec is not None:
                     result.calendars.append(spec)
-            except OSError as e:  # the stat: the file went away or cannot be read
-                result.errors.append(CalendarError(source, [
-                    f"{source}: cannot read: {e.strerror or e}"]))
             except CalendarError as e:
                 result.errors.append(e)
             except Exception as e:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -128,10 +128,11 @@ def sync_calendars(store: Store, folders: list[tuple[str, Path]], *, now: dateti
                 changes = apply_calendar(s, spec, now, live=live)
                 if hook and changes:
                     hook(s, changes, now)
-                stamp = found.stamps.pop(spec.source, None)
+                stamp = found.stamps.get(spec.source)
                 if stamp is not None:  # with the events it describes, or not at all
                     filestate.save(s, {spec.source: stamp})
-                report.changes += changes
+            found.stamps.pop(spec.source, None)  # committed
+            report.changes += changes
         except CalendarError as e:
             report.errors.append(e)
         except DBAPIError as e:
@@ -140,27 +141,33 @@ def sync_calendars(store: Store, folders: list[tuple[str, Path]], *, now: dateti
             _apply_failed(report, spec, e)
         except Exception as e:  # one broken file must never stop the others
             _apply_failed(report, spec, e)
-        found.stamps.pop(spec.source, None)  # a failed apply is tried again next pass
+        failed = found.stamps.pop(spec.source, None)
+        if failed is not None:
+            # Stamped all the same, with a hash no content has: it is read and applied
+            # again next pass, and a deletion of it is noticed (see below).
+            found.stamps[spec.source] = replace(failed, sha256="", problems=None)
 
     # Files that were deleted: their events are removed (a deliberate act, unlike a
-    # file that failed to parse, whose events are kept as they were). Looked for
-    # first without the write lock: most passes have none.
-    gone_stamps = [src for src in stamped if is_file_source(src) and src not in found.seen]
-    with store.read() as s:
-        deleted = _deleted_sources(s, is_file_source, found.seen)
-    if not (deleted or gone_stamps or found.stamps):
+    # file that failed to parse, whose events are kept as they were). Every file with
+    # events has a stamp (the apply writes it; migration 0006 stamped older ones), so
+    # the stamps of files no longer there name them; ``verify`` also scans the events.
+    gone = [src for src in stamped if is_file_source(src) and src not in found.seen]
+    if verify:
+        with store.read() as s:
+            gone = sorted({*gone, *_deleted_sources(s, is_file_source, found.seen)})
+    if not (gone or found.stamps):
         return report
     with store.write() as s:
         store.serialize_sync(s)
         changes = []
-        for src in _deleted_sources(s, is_file_source, found.seen):
+        for src in gone:
             rows = s.execute(select(ET).where(ET.c.source == src, ET.c.removed_at.is_(None)))
             changes += remove_events(s, rows, now, where=f"{src} (file deleted)")
         if hook and changes:
             hook(s, changes, now)
-        # Unchanged content under a new mtime, and files that failed to parse.
+        # Unchanged content under a new mtime, files that failed to parse or apply.
         filestate.save(s, found.stamps)
-        filestate.forget(s, gone_stamps)
+        filestate.forget(s, gone)
         report.changes += changes
     return report
 

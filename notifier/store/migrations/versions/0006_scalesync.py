@@ -1,5 +1,7 @@
 """calendar_file: what sync last read of each calendar file (unchanged files are skipped)
 
+Existing calendar files' events get a stamp that matches nothing (read again once).
+
 Revision ID: 0006_scalesync
 Revises: 0005
 Create Date: 2026-12-02
@@ -28,6 +30,11 @@ def upgrade() -> None:
         sa.Column("problems", sa.String(), nullable=True),
         sa.PrimaryKeyConstraint("source"),
     )
+    # Every calendar file with events gets a stamp that matches no content: each is
+    # read once more, and sync finds deleted files by their stamps.
+    op.execute("INSERT INTO calendar_file (source, size, mtime_ns, sha256, checked_ns, parser) "
+               "SELECT DISTINCT source, -1, -1, '', 0, '' FROM event "
+               "WHERE source NOT LIKE 'source:%'")
 
 
 def downgrade() -> None:
