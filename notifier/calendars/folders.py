@@ -101,12 +101,12 @@ def _read_new(entry: os.DirEntry[str], source: str, old: FileStamp | None,
         st = entry.stat()  # before reading: a write after it makes the next stat differ
     except OSError as e:  # gone since the listing, or not readable
         raise CalendarError(source, [f"{source}: cannot read: {e.strerror or e}"]) from e
-    path = Path(entry.path)
     if old is not None and old.same_stat(st):
         result.unchanged.add(source)
         if old.problems is not None:
             result.errors.append(CalendarError(source, list(old.problems)))
         return None
+    path = Path(entry.path)
     raw = _read(path, source)
     sha = hashlib.sha256(raw).hexdigest()
     stamp = FileStamp(st.st_size, st.st_mtime_ns, sha, time.time_ns())

@@ -14,6 +14,7 @@ added event keeps its ordinary alert, which says more.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -23,7 +24,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from ..specs import When
-from ..store.models import Case, Change, Event
+from ..store.models import Case, Change, Event, Notification
 from ..tracking.apply import take_written
 from . import planner
 
@@ -33,7 +34,7 @@ _CHUNK = 500
 Reconcile = Callable[[Session, list[tuple[Any, Case]], Sequence[str]], dict[str, int]]
 # dedupe key, type, channel, due, now, payload, **kw -> an outbox row: outbox.new_row.
 NewRow = Callable[..., dict[str, Any]]
-Corrections = Callable[[Session, Any, Sequence[Change]], dict[str, list[str]]]
+NT = Notification.__table__  # type: ignore[attr-defined]
 
 
 def _events(s: Session, uids: Sequence[str]) -> dict[str, Any]:
@@ -44,6 +45,33 @@ def _events(s: Session, uids: Sequence[str]) -> dict[str, Any]:
     for i in range(0, len(rest), _CHUNK):
         out.update((r.uid, r) for r in s.execute(
             select(ET).where(ET.c.uid.in_(rest[i:i + _CHUNK]))))
+    return out
+
+
+def _corrections(s: Session, by_event: dict[str, list[Change]],
+                 events: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
+    """uid -> channel -> notes about reminders already sent there that the changes
+    made wrong (one query per 500 events whose date the changes invalidated)."""
+    stale = {}
+    for uid, chs in by_event.items():
+        ev = events.get(uid)
+        key = planner.invalidated_start(chs, ev) if ev is not None else None
+        if key is not None:
+            stale[uid] = key
+    out: dict[str, dict[str, list[str]]] = {}
+    uids = list(stale)
+    for i in range(0, len(uids), _CHUNK):
+        sent = s.execute(select(NT.c.event_uid, NT.c.channel, NT.c.payload).where(
+            NT.c.event_uid.in_(uids[i:i + _CHUNK]), NT.c.type == "reminder",
+            NT.c.status == "sent").order_by(NT.c.id))
+        for uid, channel, raw in sent:
+            payload = json.loads(raw)
+            if payload.get("start_key") != stale[uid]:
+                continue
+            was = payload.get("event", {}).get("when", "the previous date")
+            out.setdefault(uid, {}).setdefault(channel, []).append(
+                f"Correction: the {payload.get('offset_text', '')} reminder sent earlier "
+                f"gave the date as {was}; that is no longer correct.")
     return out
 
 
@@ -114,7 +142,7 @@ def _tracking_payload(case: Case, source: str, evs: list[Any], first_id: int,
 
 def record_changes(s: Session, changes: Sequence[Change], settings: Any, now: datetime, *,
                    alerts: bool, new_row: NewRow, insert_rows: Callable[..., None],
-                   corrections: Corrections, reconcile: Reconcile) -> dict[str, int]:
+                   reconcile: Reconcile) -> dict[str, int]:
     """Write change alerts for ``changes`` and re-plan the reminders of their events.
 
     ``alerts=False`` (a baseline import) only re-plans the reminders."""
@@ -135,6 +163,7 @@ def record_changes(s: Session, changes: Sequence[Change], settings: Any, now: da
     if imports:
         rows += _tracking_rows(imports, events, cases, by_event, settings, now, new_row)
     imported = {uid for uids in imports.values() for uid in uids}
+    corrections = _corrections(s, by_event, events) if alerts else {}
     for uid, chs in by_event.items():
         ev = events.get(uid)
         case = cases.get(ev.case_id) if ev is not None else None
@@ -144,7 +173,7 @@ def record_changes(s: Session, changes: Sequence[Change], settings: Any, now: da
         if not alerts or uid in imported:
             continue
         tz = ZoneInfo(case.timezone)
-        fixes = corrections(s, ev, chs)
+        fixes = corrections.get(uid, {})
         over_before = all(planner.is_over(When.from_json(c.before), tz, now)
                           for c in chs if c.field == "when")
         if not fixes and over_before and planner.is_over(planner.when_of(ev), tz, now):

@@ -174,26 +174,6 @@ def replan_all(s: Session, settings: Settings, now: datetime) -> dict[str, int]:
                      withdraw_overdue=False)
 
 
-def _corrections(s: Session, ev: Any, changes: Sequence[Change]) -> dict[str, list[str]]:
-    """channel -> notes about reminders already sent there that the changes made wrong."""
-    stale = planner.invalidated_start(changes, ev)
-    if stale is None:
-        return {}
-    out: dict[str, list[str]] = {}
-    rows = s.exec(select(Notification).where(Notification.event_uid == ev.uid,
-                                             Notification.type == "reminder",
-                                             Notification.status == "sent")).all()
-    for n in rows:
-        payload = json.loads(n.payload)
-        if payload.get("start_key") != stale:
-            continue
-        was = payload.get("event", {}).get("when", "the previous date")
-        out.setdefault(n.channel, []).append(
-            f"Correction: the {payload.get('offset_text', '')} reminder sent earlier gave "
-            f"the date as {was}; that is no longer correct.")
-    return out
-
-
 def record_changes(s: Session, changes: Sequence[Change], settings: Settings,
                    now: datetime, *, alerts: bool = True) -> dict[str, int]:
     """Write change alerts for ``changes`` and re-plan the reminders of their events
@@ -202,7 +182,6 @@ def record_changes(s: Session, changes: Sequence[Change], settings: Settings,
     ``alerts=False`` (a baseline import) only re-plans the reminders."""
     return changes_mod.record_changes(
         s, changes, settings, now, alerts=alerts, new_row=_row, insert_rows=insert_rows,
-        corrections=_corrections,
         reconcile=lambda s_, pairs, scope: reconcile(s_, pairs, settings, now, scope=scope,
                                                       withdraw_overdue=True))
 
