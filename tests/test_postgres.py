@@ -77,7 +77,7 @@ def test_concurrent_syncs_record_each_change_once(pg_store: Store, write_cal, fo
     import threading
     import time
 
-    import notifier.tracking.sync as sync_module
+    import notifier.tracking.apply as sync_module
 
     real_classify = sync_module.diff.classify
 

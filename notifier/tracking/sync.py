@@ -225,9 +225,9 @@ def _apply_batch(store: Store, batch: list[CalendarSpec], report: SyncReport,
     for source in failed:
         stamp = stamps.pop(source, None)
         if stamp is not None:
-            # Stamped all the same, with a hash no content has: it is read and applied
+            # Stamped all the same, matching no file or content: it is read and applied
             # again next pass, and a deletion of it is noticed.
-            stamps[source] = replace(stamp, sha256="", problems=None)
+            stamps[source] = replace(stamp, mtime_ns=-1, sha256="", problems=None)
 
 
 def _deleted_sources(s: Session, is_file_source: Callable[[str], bool],
