@@ -99,7 +99,7 @@ def _tracking_rows(imports: dict[tuple[str, str], list[str]], events: dict[str, 
                    now: datetime, new_row: NewRow) -> list[dict[str, Any]]:
     """One "Now tracking N events" row per imported case, owner and channel."""
     rows = []
-    for (case_id, source), uids in imports.items():
+    for (case_id, _source), uids in imports.items():
         case = cases[case_id]
         tz = ZoneInfo(case.timezone)
         per_channel: dict[str, list[Any]] = {}
@@ -113,12 +113,12 @@ def _tracking_rows(imports: dict[tuple[str, str], list[str]], events: dict[str, 
         first_id = min(c.id for uid in uids for c in by_event[uid] if c.id is not None)
         for ch, evs in per_channel.items():
             rows.append(new_row(f"tracking:{first_id}:{ch}", "change", ch, now, now,
-                                _tracking_payload(case, source, evs, first_id, tz),
+                                _tracking_payload(case, evs, first_id, tz),
                                 case_id=case_id, change_id=first_id))
     return rows
 
 
-def _tracking_payload(case: Case, source: str, evs: list[Any], first_id: int,
+def _tracking_payload(case: Case, evs: list[Any], first_id: int,
                       tz: ZoneInfo) -> dict[str, Any]:
     dated = sorted((e for e in evs if e.sort_utc is not None), key=lambda e: e.sort_utc)
     undated = len(evs) - len(dated)
@@ -126,7 +126,7 @@ def _tracking_payload(case: Case, source: str, evs: list[Any], first_id: int,
     if dated:
         first, last = planner.when_of(dated[0]), planner.when_of(dated[-1])
         span = When(date=first.date, end_date=last.end_date or last.date).describe(tz)
-    summary = f"Now tracking {len(evs)} events in {case.id} (from {source})"
+    summary = f"Now tracking {len(evs)} events in {case.id}"
     if undated:
         summary += f"; {undated} with the date still to be set"
     nxt = (f"{dated[0].title}: {planner.when_of(dated[0]).describe(tz)}" if dated else None)
