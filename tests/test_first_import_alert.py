@@ -66,9 +66,9 @@ def test_a_new_case_in_a_non_empty_database_is_one_alert_per_channel(
     assert len(alerts) == 2 and set(by_channel) == {"desk", "trials"}
     # The past event is history, not news; "trials" wants trials only.
     desk, trials = by_channel["desk"], by_channel["trials"]
-    assert desk["changes"][0]["summary"].startswith("Now tracking 4 events in new ")
+    assert desk["changes"][0]["summary"].startswith("Now tracking 4 events in new;")
     assert "1 with the date still to be set" in desk["changes"][0]["summary"]
-    assert trials["changes"][0]["summary"].startswith("Now tracking 2 events in new ")
+    assert trials["changes"][0]["summary"] == "Now tracking 2 events in new"
     assert all(n.event_uid is None and n.case_id == "new" for n in alerts)
     # Every dated upcoming event still has its reminders.
     with store.read() as s:
