@@ -5,8 +5,8 @@
 directly, with values encoded here exactly as SQLAlchemy's column types would store
 them (naive-UTC ``YYYY-MM-DD HH:MM:SS.ffffff`` datetimes, ISO dates): SQLAlchemy's
 per-value processing cost more than the inserts themselves for a 100,000-event
-import. Elsewhere (PostgreSQL) they are ordinary Core statements, which psycopg
-sends as batched multi-row statements.
+import. On PostgreSQL (psycopg 3) inserts are a ``COPY``, updates an executemany
+(psycopg pipelines it); other drivers get ordinary Core statements.
 """
 
 from __future__ import annotations
@@ -78,11 +78,56 @@ def _tuples(table: sa.Table, cols: Sequence[str], rows: Sequence[dict[str, Any]]
     return list(zip(*columns, strict=True))
 
 
+def _naive_utc(v: dt.datetime | None) -> dt.datetime | None:
+    if v is None:
+        return None
+    if v.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return v.astimezone(UTC).replace(tzinfo=None)
+
+
+def _copy_postgres(s: Session, table: sa.Table, rows: Sequence[dict[str, Any]]) -> bool:
+    """COPY the rows in (psycopg 3); False if the connection is not psycopg's."""
+    raw: Any = s.connection().connection.driver_connection
+    if raw is None or not hasattr(raw, "pipeline"):  # not psycopg 3
+        return False
+    cols = list(rows[0])
+    columns = []
+    for c in cols:
+        values = [r[c] for r in rows]
+        utc = isinstance(table.c[c].type, UTCDateTime)
+        columns.append(list(map(_naive_utc, values)) if utc else values)
+    names = ", ".join(f'"{c}"' for c in cols)
+    with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for row in zip(*columns, strict=True):
+            copy.write_row(row)
+    return True
+
+
+def next_ids(s: Session, table: sa.Table, n: int) -> list[int]:
+    """``n`` new ids for ``table``'s integer primary key ``id``, to insert explicitly.
+
+    SQLite: max + 1 onwards (what it would assign; no AUTOINCREMENT), so call it inside
+    the write transaction, which holds the lock. PostgreSQL: taken from the column's
+    sequence, so concurrent inserts never collide.
+    """
+    if n <= 0:
+        return []
+    if s.get_bind().dialect.name == "postgresql":
+        seq = sa.text(f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "
+                      "FROM generate_series(1, :n)")
+        return [int(i) for i in s.execute(seq, {"n": n}).scalars()]
+    start = (s.scalar(sa.select(sa.func.max(table.c.id))) or 0) + 1
+    return list(range(start, start + n))
+
+
 def insert_many(s: Session, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
-    """INSERT every row (all with the same keys) in one executemany."""
+    """INSERT every row (all with the same keys): one executemany, or COPY on PostgreSQL."""
     if not rows:
         return
     if not _raw_sqlite(s):
+        if s.get_bind().dialect.name == "postgresql" and _copy_postgres(s, table, rows):
+            return
         s.execute(insert(table), list(rows))
         return
     cols = list(rows[0])

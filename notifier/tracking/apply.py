@@ -19,13 +19,13 @@ from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session
 
 from ..errors import CalendarError
 from ..specs import CalendarSpec, CaseSpec, EventSpec, When, is_remote_source
-from ..store.bulk import insert_many, update_many
+from ..store.bulk import insert_many, next_ids, update_many
 from ..store.models import Case, Change, Event
 from . import diff
 
@@ -205,16 +205,10 @@ def record(s: Session, changes: Sequence[tuple[str, str, diff.Delta]],
         {"event_uid": uid, "case_id": case_id, "kind": d.kind, "field": d.field,
          "before": d.before, "after": d.after, "summary": d.summary, "at": now}
         for uid, case_id, d in changes]
-    if s.get_bind().dialect.name == "sqlite":
-        # The ids SQLite would give (max + 1, ...: no AUTOINCREMENT table), given
-        # explicitly: with RETURNING, SQLAlchemy inserts one row per statement to
-        # keep ids in order. The write transaction holds the lock, so max is stable.
-        start = (s.scalar(select(func.max(CT.c.id))) or 0) + 1
-        ids = list(range(start, start + len(rows)))
-        insert_many(s, CT, [{"id": i, **r} for i, r in zip(ids, rows, strict=True)])
-    else:  # one multi-row INSERT ... RETURNING per batch
-        ids = [r[0] for r in s.execute(
-            insert(CT).returning(CT.c.id, sort_by_parameter_order=True), rows)]
+    # Ids given explicitly (SQLite: what it would assign; PostgreSQL: from the
+    # sequence): with RETURNING, SQLAlchemy sends one row per statement on SQLite.
+    ids = next_ids(s, CT, len(rows))
+    insert_many(s, CT, [{"id": i, **r} for i, r in zip(ids, rows, strict=True)])
     configure_mappers()  # reading a detached Change's attributes needs them; once is enough
     return [Change.model_construct(id=i, **r) for i, r in zip(ids, rows, strict=True)]
 
