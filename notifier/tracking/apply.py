@@ -105,11 +105,12 @@ def stored_events(s: Session, uids: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def _apply_cases(s: Session, spec: CalendarSpec, now: datetime) -> dict[str, ZoneInfo]:
+def _apply_cases(s: Session, spec: CalendarSpec, now: datetime,
+                 rows: dict[str, Case | None]) -> dict[str, ZoneInfo]:
     tzs: dict[str, ZoneInfo] = {}
     for c in spec.cases:
         tzs[c.id] = c.tz
-        row = s.get(Case, c.id)
+        row = rows[c.id]
         if row is not None and not spec.defines_cases and row.source != spec.source:
             tzs[c.id] = ZoneInfo(row.timezone)  # its definer's metadata stays
             continue
@@ -139,8 +140,9 @@ def apply_calendar(s: Session, spec: CalendarSpec, now: datetime,
     """
     s.flush()  # ORM changes the caller made must be in the rows read below
     problems: list[str] = []
+    cases = {c.id: s.get(Case, c.id) for c in spec.cases}  # one query each, even if absent
     for c in spec.cases:
-        row = s.get(Case, c.id)
+        row = cases[c.id]
         if row is not None and _case_conflict(row.source, spec, live):
             problems.append(f"{spec.source}: case id {c.id!r} is already defined in "
                             f"{row.source}")
@@ -156,7 +158,7 @@ def apply_calendar(s: Session, spec: CalendarSpec, now: datetime,
     if problems:
         raise CalendarError(spec.source, problems)
 
-    tzs = _apply_cases(s, spec, now)
+    tzs = _apply_cases(s, spec, now, cases)
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     changes: list[tuple[str, str, diff.Delta]] = []  # (uid, case id, delta)
