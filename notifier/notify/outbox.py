@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Boolean, Connection, and_, bindparam, delete, func, or_, text, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session, col, select
@@ -128,8 +129,13 @@ def reconcile(s: Session, pairs: Iterable[tuple[Any, Case]], settings: Settings,
     if scope is None:
         existing = list(s.exec(q).all())
     else:
+        # By event only, the rest filtered here: given the type and status too, SQLite
+        # picked the status index and walked every waiting row once per synced file.
+        by_event = sa_select(NT.c.id, NT.c.dedupe_key, NT.c.status, NT.c.due_at, NT.c.type)
+        wanted = {*WAITING, "withdrawn"}
         for chunk in _chunks(list(scope)):
-            existing += s.exec(q.where(col(Notification.event_uid).in_(chunk))).all()
+            existing += [r for r in s.execute(by_event.where(NT.c.event_uid.in_(chunk)))
+                         if r[4] == "reminder" and r[2] in wanted]
     known = {row[1] for row in existing}
     withdraw = [row[0] for row in existing if row[2] in WAITING and row[1] not in desired
                 and (withdraw_overdue or row[3] > now)]
