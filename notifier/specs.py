@@ -82,12 +82,10 @@ class When:
         return "date to be set"
 
     def to_json(self) -> str:
-        return json.dumps({
-            "date": self.date.isoformat() if self.date else None,
-            "end_date": self.end_date.isoformat() if self.end_date else None,
-            "start": self.start.isoformat() if self.start else None,
-            "end": self.end.isoformat() if self.end else None,
-        }, sort_keys=True)
+        # What json.dumps(..., sort_keys=True) gives, built directly: a sync writes
+        # this for every event it records (ISO dates need no escaping).
+        return (f'{{"date": {_iso(self.date)}, "end": {_iso(self.end)}, '
+                f'"end_date": {_iso(self.end_date)}, "start": {_iso(self.start)}}}')
 
     @classmethod
     def from_json(cls, text: str | None) -> When:
@@ -102,8 +100,18 @@ class When:
         )
 
 
+def _iso(v: date | None) -> str:
+    return "null" if v is None else f'"{v.isoformat()}"'
+
+
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def _day(d: date) -> str:
-    return f"{d:%a} {d.day} {d:%b %Y}"
+    # As f"{d:%a} {d.day} {d:%b %Y}" in the C locale (Python's default), without
+    # three strftime calls per date.
+    return f"{_WEEKDAYS[d.weekday()]} {d.day} {_MONTHS[d.month - 1]} {d.year}"
 
 
 @dataclass(frozen=True)

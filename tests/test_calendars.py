@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -238,14 +239,14 @@ def test_more_bad_times_are_clear_errors(body: str, expected: str) -> None:
 
 def test_unreadable_folder_is_reported_not_raised(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    real = Path.iterdir
+    real = os.scandir
 
-    def deny(self: Path):  # type: ignore[no-untyped-def]
-        if self == tmp_path:
+    def deny(path):  # type: ignore[no-untyped-def]
+        if Path(path) == tmp_path:
             raise PermissionError(13, "Permission denied")
-        return real(self)
+        return real(path)
 
-    monkeypatch.setattr(Path, "iterdir", deny)
+    monkeypatch.setattr(os, "scandir", deny)
     result = scan([("cals", tmp_path)])
     assert result.unreadable_dirs == ["cals"]
     assert "cals: cannot read calendar folder" in str(result.errors[0])

@@ -81,12 +81,13 @@ def test_a_scheduled_job_that_raised_is_degraded_with_its_reason_until_it_runs_c
     try:
         assert until(lambda: engine.last_sync is not None, 10)
         assert health_report(store, engine, settings).body["status"] == "ok"
-        rename("event", "event_away")
+        # The table every sync pass reads (unchanged files touch no other).
+        rename("calendar_file", "calendar_file_away")
         assert until(lambda: "sync" in engine.job_failures, 10)
         rep = health_report(store, engine, settings)
         assert rep.status_code == 200 and rep.body["status"] == "degraded", rep.body
-        assert "no such table: event" in rep.body["jobs"]["sync"]["error"], rep.body
-        rename("event_away", "event")
+        assert "no such table: calendar_file" in rep.body["jobs"]["sync"]["error"], rep.body
+        rename("calendar_file_away", "calendar_file")
         assert until(lambda: "sync" not in engine.job_failures, 10)
         assert "jobs" not in health_report(store, engine, settings).body
     finally:

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, select
 
 from notifier.store import Store
 from notifier.store.models import Event
@@ -77,7 +77,7 @@ def test_concurrent_syncs_record_each_change_once(pg_store: Store, write_cal, fo
     import threading
     import time
 
-    import notifier.tracking.sync as sync_module
+    import notifier.tracking.apply as sync_module
 
     real_classify = sync_module.diff.classify
 
@@ -166,3 +166,29 @@ def test_lane_claims_and_records_on_postgres(pg_store: Store,
         assert s.exec(select(func.count()).select_from(Notification)
                       .where(Notification.status == "sent")).one() == 30
         assert s.exec(select(func.count()).select_from(Delivery)).one() == 31
+
+
+def test_bulk_writes_on_postgres_keep_times_ids_and_the_sequence(  # type: ignore[no-untyped-def]
+        pg_store: Store, write_cal, folders) -> None:
+    from notifier.store.models import Case, Change
+
+    events = "".join(f'[[events]]\nid = "e{i}"\ntitle = "Hearing {i}"\n'
+                     f'start = 2030-03-{1 + i:02d}T09:30:00\nduration = "1h"\n' for i in range(30))
+    write_cal("c1.toml", '[case]\nid = "c1"\ntitle = "P v. X"\ntimezone = "America/New_York"\n'
+              + events)
+    t = datetime(2030, 2, 1, 12, tzinfo=UTC)
+    report = sync_calendars(pg_store, folders, now=t)
+    ids = [c.id for c in report.changes]
+    assert len(ids) == 30 and ids == sorted(ids) and len(set(ids)) == 30
+    with pg_store.write() as s:  # an ORM insert after the bulk one: the sequence moved on
+        s.add(Change(event_uid="c1/e0@notifier", case_id="c1", kind="note", field="event",
+                     summary="x", at=t))
+    with pg_store.read() as s:
+        ev = s.get(Event, "c1/e3@notifier")
+        assert ev is not None and ev.created_at == t
+        assert ev.start_utc == datetime(2030, 3, 4, 14, 30, tzinfo=UTC)
+        assert ev.sort_utc == ev.start_utc and ev.date is not None
+        case = s.get(Case, "c1")
+        assert case is not None
+        stored = {c.id: c.summary for c in s.exec(select(Change)).all()}
+        assert set(ids) < set(stored) and max(stored) > max(ids)

@@ -4,11 +4,21 @@ Call :func:`scan` with the configured folders: it returns one
 :class:`~notifier.specs.CalendarSpec` per good file and one
 :class:`~notifier.errors.CalendarError` per bad file, so a bad file never
 blocks the others, whatever it raises. No database access here.
+
+Given what was read last time (``known``: a :class:`FileStamp` per source key), a
+file whose size and modification time are unchanged is not opened, and one whose
+content hashes the same is not parsed: it is listed in ``unchanged`` instead (with
+its stored parse problems, if it had any, reported again as its error).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +29,30 @@ from .icsfile import parse_ics
 from .tomlfile import parse_toml_calendar
 
 log = logging.getLogger(__name__)
+# File systems with coarse timestamps (2 s on FAT, 1 s on some network shares) can
+# give a file rewritten just after it was read the same size and mtime. As git does
+# ("racily clean"), a stamp whose content was hashed within this long of the file's
+# mtime is not trusted: the file is hashed again.
+RACY_NS = 2_000_000_000
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """What was read of one file: size, mtime, content hash, and its parse problems."""
+
+    size: int
+    mtime_ns: int
+    sha256: str
+    checked_ns: int  # when the content was hashed (time.time_ns())
+    problems: tuple[str, ...] | None = None  # None: it parsed
+
+    def same_stat(self, st: os.stat_result) -> bool:
+        """Whether ``st`` shows the file as it was hashed (no need to read it)."""
+        return (st.st_size == self.size and st.st_mtime_ns == self.mtime_ns
+                and self.checked_ns - self.mtime_ns >= RACY_NS)
+
+    def problems_json(self) -> str | None:
+        return None if self.problems is None else json.dumps(list(self.problems))
 
 
 @dataclass
@@ -30,14 +64,26 @@ class ScanResult:
     # Source keys of every file present (good or bad) and of folders that could not be read.
     seen: set[str] = field(default_factory=set)
     unreadable_dirs: list[str] = field(default_factory=list)
+    # Source keys of files not parsed because they are as ``known`` had them.
+    unchanged: set[str] = field(default_factory=set)
+    # A fresh stamp for every file whose content was read (parsed or not).
+    stamps: dict[str, FileStamp] = field(default_factory=dict)
 
 
 def read_calendar(path: Path, source: str) -> CalendarSpec:
     """Read and parse one calendar file by its extension."""
+    return parse_calendar(_read(path, source), path, source)
+
+
+def _read(path: Path, source: str) -> bytes:
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except OSError as e:
         raise CalendarError(source, [f"{source}: cannot read: {e.strerror or e}"]) from e
+
+
+def parse_calendar(raw: bytes, path: Path, source: str) -> CalendarSpec:
+    """Parse the bytes of calendar file ``path`` by its extension."""
     if path.suffix.lower() == ".ics":
         return parse_ics(raw, source, default_case_id=path.stem)
     try:
@@ -48,8 +94,47 @@ def read_calendar(path: Path, source: str) -> CalendarSpec:
     return parse_toml_calendar(text, source)
 
 
-def scan(folders: list[tuple[str, Path]]) -> ScanResult:
-    """Read every ``*.toml``/``*.ics`` file in the folders (label, path), sorted by name."""
+def _read_new(entry: os.DirEntry[str], source: str, old: FileStamp | None,
+              result: ScanResult) -> CalendarSpec | None:
+    """Parse ``entry`` unless ``old`` shows it unchanged; stamp whatever was read."""
+    try:
+        st = entry.stat()  # before reading: a write after it makes the next stat differ
+    except OSError as e:  # gone since the listing, or not readable
+        raise CalendarError(source, [f"{source}: cannot read: {e.strerror or e}"]) from e
+    if old is not None and old.same_stat(st):
+        result.unchanged.add(source)
+        if old.problems is not None:
+            result.errors.append(CalendarError(source, list(old.problems)))
+        return None
+    path = Path(entry.path)
+    raw = _read(path, source)
+    sha = hashlib.sha256(raw).hexdigest()
+    stamp = FileStamp(st.st_size, st.st_mtime_ns, sha, time.time_ns())
+    if old is not None and old.sha256 == sha:
+        result.stamps[source] = FileStamp(**{**stamp.__dict__, "problems": old.problems})
+        result.unchanged.add(source)
+        if old.problems is not None:
+            result.errors.append(CalendarError(source, list(old.problems)))
+        return None
+    try:
+        spec = parse_calendar(raw, path, source)
+    except CalendarError as e:
+        # The content decides these: the same bytes fail the same way, so they are
+        # reported again without parsing until the file changes.
+        result.stamps[source] = FileStamp(**{**stamp.__dict__,
+                                             "problems": tuple(e.problems)})
+        raise
+    result.stamps[source] = stamp
+    return spec
+
+
+def scan(folders: list[tuple[str, Path]],
+         known: Mapping[str, FileStamp] | None = None) -> ScanResult:
+    """Read every ``*.toml``/``*.ics`` file in the folders (label, path), sorted by name.
+
+    With ``known``, files unchanged since those stamps are not parsed (module doc).
+    """
+    known = known or {}
     result = ScanResult()
     for label, folder in folders:
         if not folder.is_dir():
@@ -58,20 +143,27 @@ def scan(folders: list[tuple[str, Path]]) -> ScanResult:
                 f"{label}: calendar folder not found ({folder}); its stored events are kept"]))
             continue
         try:
-            files = sorted(p for p in folder.iterdir()
-                           if p.is_file() and p.suffix.lower() in (".toml", ".ics")
-                           and not p.name.startswith("."))
+            # scandir: the file type comes with the listing and the stat is cached,
+            # so an unchanged file costs one stat call.
+            with os.scandir(folder) as listing:
+                files = sorted((e for e in listing
+                                if not e.name.startswith(".")
+                                and e.name.lower().endswith((".toml", ".ics")) and e.is_file()),
+                               key=lambda e: e.name)
         except OSError as e:
             result.unreadable_dirs.append(label)
             result.errors.append(CalendarError(label, [
                 f"{label}: cannot read calendar folder {folder}: {e.strerror or e}; its "
                 "stored events are kept"]))
             continue
-        for path in files:
-            source = f"{label.rstrip('/')}/{path.name}"
+        prefix = label.rstrip("/")
+        for entry in files:
+            source = f"{prefix}/{entry.name}"
             result.seen.add(source)
             try:
-                result.calendars.append(read_calendar(path, source))
+                spec = _read_new(entry, source, known.get(source), result)
+                if spec is not None:
+                    result.calendars.append(spec)
             except CalendarError as e:
                 result.errors.append(e)
             except Exception as e:

@@ -17,7 +17,6 @@ import json
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Boolean, Connection, and_, bindparam, delete, func, or_, text, update
 from sqlalchemy import case as sql_case
@@ -27,11 +26,10 @@ from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session, col, select
 
 from ..config import Settings
-from ..specs import When
 from ..store.models import FINAL, WAITING, Case, Change, Delivery, Event, Notification, UTCDateTime
-from ..tracking.diff import label
 from ..tracking.sync import ChangeHook
-from . import bursts, planner, wording
+from . import changes as changes_mod
+from . import planner
 
 _CHUNK = 500
 NT = Notification.__table__  # type: ignore[attr-defined]
@@ -124,20 +122,33 @@ def reconcile(s: Session, pairs: Iterable[tuple[Any, Case]], settings: Settings,
     another daemon of a cluster, not to this one) are never withdrawn here.
     """
     desired: dict[str, dict[str, Any]] = {}
-    rules: dict[str, planner.CaseRules] = {}
+    rules: dict[str, tuple[planner.CaseRules, datetime]] = {}
     for ev, case in pairs:
         r = rules.get(case.id)
         if r is None:
-            r = rules[case.id] = planner.CaseRules.parse(case.reminders)
-        desired.update(desired_reminders(ev, case, settings, r))
+            parsed = planner.CaseRules.parse(case.reminders)
+            # Beyond this an event has no reminder within the horizon, and any waiting
+            # one it has is for an old date (withdrawn below): no need to plan it.
+            reach = now + settings.reminders.horizon + timedelta(days=1) + \
+                planner.max_offset(settings.reminders, [parsed])
+            r = rules[case.id] = (parsed, reach)
+        if ev.sort_utc is not None and ev.sort_utc > r[1]:
+            continue
+        desired.update(desired_reminders(ev, case, settings, r[0]))
     q: Any = sa_select(NT.c.id, NT.c.dedupe_key, NT.c.status, NT.c.due_at, NT.c.channel).where(
         NT.c.type == "reminder", NT.c.status.in_([*WAITING, "withdrawn"]))
     existing: list[Any] = []
     if scope is None:
         existing = list(s.execute(q).all())
     else:
+        # By event only, the rest filtered here: given the type and status too, SQLite
+        # picked the status index and walked every waiting row once per synced file.
+        by_event = sa_select(NT.c.id, NT.c.dedupe_key, NT.c.status, NT.c.due_at, NT.c.channel,
+                             NT.c.type)
+        wanted = {*WAITING, "withdrawn"}
         for chunk in _chunks(list(scope)):
-            existing += s.execute(q.where(NT.c.event_uid.in_(chunk))).all()
+            existing += [r[:5] for r in s.execute(by_event.where(NT.c.event_uid.in_(chunk)))
+                         if r[5] == "reminder" and r[2] in wanted]
     known = {row[1] for row in existing}
     withdraw = [row[0] for row in existing if row[2] in WAITING and row[1] not in desired
                 and (withdraw_overdue or row[3] > now) and row[4] not in keep]
@@ -183,70 +194,18 @@ def replan_all(s: Session, settings: Settings, now: datetime, *,
                      withdraw_overdue=False, keep=keep)
 
 
-def _corrections(s: Session, ev: Event, changes: Sequence[Change],
-                 case_tz: str) -> dict[str, list[str]]:
-    """channel -> notes about reminders already sent there that the changes made wrong."""
-    stale = planner.invalidated_start(changes, ev)
-    if stale is None:
-        return {}
-    tz = ZoneInfo(case_tz)
-    now_is = wording.now_text(planner.when_of(ev).describe(tz), ev.status,
-                              ev.removed_at is not None)
-    said: dict[str, dict[str, list[datetime]]] = {}  # channel -> what it said -> when sent
-    rows = s.exec(select(Notification).where(Notification.event_uid == ev.uid,
-                                             Notification.type == "reminder",
-                                             Notification.status == "sent")).all()
-    for n in rows:
-        payload = json.loads(n.payload)
-        if payload.get("start_key") != stale:
-            continue
-        was = payload.get("event", {}).get("when", "the previous date")
-        said.setdefault(n.channel, {}).setdefault(was, []).append(n.sent_at or n.due_at)
-    return {ch: [wording.correction(sent, was, label(ev.kind), now_is, tz)
-                 for was, sent in by_was.items()] for ch, by_was in said.items()}
-
-
 def record_changes(s: Session, changes: Sequence[Change], settings: Settings,
                    now: datetime, *, alerts: bool = True,
                    keep: Collection[str] = ()) -> dict[str, int]:
-    """Write change alerts for ``changes`` and re-plan the reminders of their events.
+    """Write change alerts for ``changes`` and re-plan the reminders of their events
+    (in bulk, with one alert per case and channel for a first import: :mod:`.changes`).
+    Rows of the channels in ``keep`` (known to another daemon) are never withdrawn.
 
     ``alerts=False`` (a baseline import) only re-plans the reminders."""
-    s.flush()
-    by_event: dict[str, list[Change]] = {}
-    for c in changes:
-        by_event.setdefault(c.event_uid, []).append(c)
-    pairs: list[tuple[Event, Case]] = []
-    rows = []
-    for uid, chs in by_event.items():
-        ev = s.get(Event, uid)
-        case = s.get(Case, ev.case_id) if ev else None
-        if ev is None or case is None:
-            continue
-        tz = ZoneInfo(case.timezone)
-        pairs.append((ev, case))
-        fixes = _corrections(s, ev, chs, case.timezone)
-        over_before = all(planner.is_over(When.from_json(c.before), tz, now)
-                          for c in chs if c.field == "when")
-        if not alerts or (not fixes and over_before
-                          and planner.is_over(planner.when_of(ev), tz, now)):
-            # A change to an event that was and still is over is history, not news
-            # (first import of past dates, a court tidying old entries): no alert.
-            # Nor is a baseline import, where every event would be "added".
-            continue
-        alert = planner.plan_alert(chs, ev, case, now)
-        chans = planner.routes(settings.channels, "change", case.id, planner.case_tags(case),
-                               ev.kind)
-        for ch in [*chans, *(c for c in fixes if c not in chans)]:
-            payload = {**alert.payload, "corrections": fixes.get(ch, [])}
-            rows.append(_row(alert.key(ch), "change", ch, now, now, payload, event_uid=uid,
-                             case_id=case.id, change_id=alert.change_ids[0],
-                             urgent=alert.urgent))
-    rows = bursts.group(s, rows, now)
-    insert_rows(s, rows)
-    counts = reconcile(s, pairs, settings, now, scope=list(by_event), withdraw_overdue=True,
-                       keep=keep)
-    return {"alerts": len(rows), **counts}
+    return changes_mod.record_changes(
+        s, changes, settings, now, alerts=alerts, new_row=_row, insert_rows=insert_rows,
+        reconcile=lambda s_, pairs, scope: reconcile(s_, pairs, settings, now, scope=scope,
+                                                      withdraw_overdue=True, keep=keep))
 
 
 def change_hook(settings: Settings, *, alerts: bool = True,

@@ -15,8 +15,8 @@ Signals: SIGTERM/SIGINT stop taking new work, let in-flight deliveries finish
 (bounded by ``shutdown_timeout``), hand claimed rows not yet sent back, close the
 database and exit 0; a send still running at the timeout is left to its lease (sent
 again after the next start, once the lease runs out). A second signal exits at once
-(status 1). SIGHUP re-reads the calendar files now (other settings need a restart).
-``run(demo=True)`` adds the demo case (:mod:`.demo`).
+(status 1). SIGHUP re-reads the calendar files now (every one, hashed; other
+settings need a restart). ``run(demo=True)`` adds the demo case (:mod:`.demo`).
 """
 
 from __future__ import annotations
@@ -153,7 +153,8 @@ def run(settings: Settings, *, host: str | None = None, port: int | None = None,
 
     def on_hup(_signum: int, _frame: FrameType | None) -> None:
         log.info("SIGHUP: re-reading calendar files")
-        threading.Thread(target=daemon.engine.sync_now, name="sighup-sync", daemon=True).start()
+        threading.Thread(target=daemon.engine.sync_now, kwargs={"verify": True},
+                         name="sighup-sync", daemon=True).start()
 
     previous: dict[int, Any] = {}
     for sig in (signal.SIGTERM, signal.SIGINT):

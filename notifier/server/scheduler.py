@@ -257,8 +257,10 @@ class Engine:
                                     id=_WAKE_JOB, replace_existing=True)
         return nxt
 
-    def sync_now(self) -> SyncReport:
-        """One sync pass with the outbox hook; re-arms when anything changed."""
+    def sync_now(self, verify: bool = False) -> SyncReport:
+        """One sync pass with the outbox hook; re-arms when anything changed.
+
+        ``verify`` (SIGHUP) hashes every file, whatever its size and mtime say."""
         with self._sync_lock:
             if self._stopping.is_set() or not self.leads():
                 return SyncReport()
@@ -266,7 +268,7 @@ class Engine:
             t0 = time.perf_counter()
             report = sync_calendars(self.store, self.settings.calendar_folders(),
                                     now=self.clock(), hook=self.hook,
-                                    baseline_hook=self.baseline_hook)
+                                    baseline_hook=self.baseline_hook, verify=verify)
             if report.baseline and report.changes:
                 log.info("baseline import into an empty database: %d change(s) recorded in "
                          "the history and reminders planned; no change alerts sent",

@@ -91,6 +91,25 @@ class Change(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
 
 
+class CalendarFile(SQLModel, table=True):
+    """What sync last read of one calendar file, so that an unchanged file is skipped.
+
+    Written in the transaction that applied the file (or, for a file that failed to
+    parse, with its problems), so it never claims events that were not committed.
+    ``parser`` is the notifier version that read it: an upgrade reads every file again.
+    """
+
+    __tablename__ = "calendar_file"
+
+    source: str = Field(primary_key=True, max_length=500)  # "label/file name", as Event.source
+    size: int = Field(sa_type=sa.BigInteger)
+    mtime_ns: int = Field(sa_type=sa.BigInteger)
+    sha256: str = Field(max_length=64)
+    checked_ns: int = Field(sa_type=sa.BigInteger)  # when the content was hashed
+    parser: str = Field(max_length=50)
+    problems: str | None = None  # JSON list: why this content failed to parse
+
+
 class FeedToken(SQLModel, table=True):
     """A secret that unlocks private feeds. Only its SHA-256 is stored.
 

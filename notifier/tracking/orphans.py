@@ -21,7 +21,8 @@ from ..config import Settings
 from ..specs import SOURCE_PREFIX, is_remote_source
 from ..store import Store
 from ..store.models import Change, Event
-from .sync import ChangeHook, folder_of, remove_event
+from . import filestate
+from .sync import ChangeHook, folder_of, remove_events
 
 PRUNE_HINT = "`notifier sync --prune-unconfigured` removes them"
 
@@ -84,10 +85,10 @@ def prune(store: Store, settings: Settings, now: datetime,
             store.serialize_sync(s)
             rows = s.exec(select(Event).where(Event.source == o.source,
                                               col(Event.removed_at).is_(None))).all()
-            done: list[Change] = []
-            for row in rows:
-                done += remove_event(s, row, now,
-                                     where=f"{o.source} ({o.origin} no longer in the config)")
+            done = remove_events(s, rows, now,
+                                 where=f"{o.source} ({o.origin} no longer in the config)")
+            # Its file, if it comes back unchanged, must be read again to restore them.
+            filestate.forget(s, [o.source])
             if hook and done:
                 hook(s, done, now)
         changes += done

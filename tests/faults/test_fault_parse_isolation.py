@@ -159,5 +159,8 @@ def test_any_exception_from_a_parser_is_that_files_error(
     monkeypatch.setattr(folders_module, "parse_toml_calendar", raising(real_toml))
     monkeypatch.setattr(folders_module, "parse_ics", raising(real_ics))
     world.write("good.toml", GOOD_V2)
+    # Edited, so it is parsed again (an unchanged file is skipped without parsing).
+    original = BAD_ICS_V1 if bad_name.endswith(".ics") else BAD_TOML_V1
+    world.write(bad_name, original + (b"\r\n" if isinstance(original, bytes) else "\n"))
     world.check(world.sync(), [rf"calendars/{re.escape(bad_name)}: could not be read "
                                rf"\({kind}\b.*its stored events are kept"])
