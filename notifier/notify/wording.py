@@ -40,7 +40,7 @@ def headline(kind: str, event: Mapping[str, Any], changes: Sequence[Mapping[str,
     first = changes[0]
     ckind, summary = str(first.get("kind") or ""), str(first.get("summary") or "")
     when = str(event.get("when") or "")
-    if ckind in _DATED:
+    if ckind in _DATED or ckind == "tracking":  # "Now tracking N events in CASE"
         return summary
     if ckind in _STATUS_VERBS:
         return f"{_on(kind, when)} {_STATUS_VERBS[ckind]}"

@@ -28,6 +28,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
+from sqlalchemy import delete as sa_delete
+from sqlalchemy import update as sa_update
 from sqlmodel import Session, col, select
 
 from ..config import SourceSettings
@@ -52,6 +54,8 @@ from .fetch import FetchError, fetch_url
 from .pacerrss import RssCase, parse_rss
 from .record import load_state, mark_success, record_failure
 from .report import FetchReport
+
+CT = Change.__table__  # type: ignore[attr-defined]
 
 log = logging.getLogger(__name__)
 DOCKET_REFRESH = timedelta(days=1)  # how often the docket's own data (case, judge) is re-read
@@ -196,17 +200,21 @@ def provenance_hook(hook: ChangeHook | None, src: SourceSettings,
     def run(s: Session, changes: list[Change], now: datetime) -> None:
         keep = []
         for c in changes:
+            # The sync hands over detached rows (written in bulk): change the table
+            # with statements, and the hook's copies by building new ones.
             if c.kind == "details_changed" and c.field == "notes":
                 dropped.add(id(c))
-                s.delete(c)
+                s.execute(sa_delete(CT).where(CT.c.id == c.id))
                 continue
             p = provenance.get(c.event_uid)
             # Only what facts decide (the event, its date and status) is quoted: a
             # judge or page URL changed on the docket itself is not the entry's doing.
             caused = c.field in ("event", "when", "status") and c.kind != "removed"
             if p is not None and caused and c.id is not None:
-                c.summary = f"{c.summary} ({p.text()})"
-                s.add(c)
+                summary = f"{c.summary} ({p.text()})"
+                s.execute(sa_update(CT).where(CT.c.id == c.id).values(summary=summary))
+                # Not c.summary = ...: the row is detached, and the report shows c too.
+                c.__dict__["summary"] = summary
                 s.add(DocketProvenance(change_id=c.id, source=src.name, entry_key=p.entry_key,
                                        number=p.number, link=p.link, date_filed=p.date_filed,
                                        quote=p.quote))
