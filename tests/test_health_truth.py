@@ -164,3 +164,20 @@ def test_private_view_counts_failing_lanes_without_their_channel_names() -> None
     view = private_view(body)
     assert view["dispatch_lanes"] == {"failing": 2, "reasons": ["disk_full"]}
     assert "court-watch-slack" not in str(view) and "newsroom-email" not in str(view)
+
+
+def test_readyz_is_503_without_the_database_while_livez_stays_200(
+        store: Store, settings: Settings) -> None:
+    with LiveServer(create_app(settings, store)) as srv:
+        assert until(lambda: httpx.get(srv.url + "/readyz", timeout=10).status_code == 200, 30)
+        assert httpx.get(srv.url + "/readyz", timeout=10).json()["database"] == "ok"
+        db = store.watch.path
+        assert db is not None
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        store.close()
+        ready = httpx.get(srv.url + "/readyz", timeout=10)
+        assert ready.status_code == 503, ready.text
+        assert ready.json()["status"] == "unavailable"
+        assert ready.json()["database"] in ("unreachable", "gone"), ready.text
+        assert httpx.get(srv.url + "/livez", timeout=10).status_code == 200

@@ -4,7 +4,8 @@ Call :func:`create_app` with the settings and the store (and optionally a shared
 :class:`~notifier.feeds.cache.FeedService`); run the result with uvicorn. Routes:
 ``GET/HEAD /calendars/all.ics`` and ``/calendars/{case_id}.ics`` (``?kind=hearing``
 or ``?kind=hearing,trial``), ``GET /``, ``GET /cases/{case_id}``, ``GET /healthz``,
-``GET /readyz`` (503 until the feed cache is warm), ``GET /livez`` (200 while the
+``GET /readyz`` (503 until the feed cache is warm, or while the database is
+unreachable, gone or damaged), ``GET /livez`` (200 while the
 process answers; never touches the database). When ``[feed] private`` is on,
 every route but ``/healthz``, ``/readyz`` and ``/livez`` needs ``?token=``; a missing, wrong or
 revoked token gets the same 404 as an unknown case. The app reads the store only.
@@ -46,6 +47,7 @@ from ..feeds.cache import FeedBusy, FeedService, Rendered
 from ..feeds.tokens import TokenScope, redact, verify_token
 from ..notify.outbox import counts as outbox_counts
 from ..store import Store
+from ..store.watch import FATAL
 from ..timeutil import utcnow
 from . import pages
 from .health import HealthReport, health_report
@@ -233,10 +235,25 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
             return metrics.render(counts, private=private)
         return Response(await run_in_threadpool(collect), media_type=metrics.CONTENT_TYPE)
 
+    def database_state() -> str:
+        # One round trip, plus the file watch's verdict (gone, replaced, corrupt).
+        try:
+            with store.read() as s:
+                s.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError:
+            return "unreachable"
+        fatal = [p.kind for p in store.watch.problems() if p.kind in FATAL]
+        return fatal[0] if fatal else "ok"
+
     async def readyz(_request: Request) -> Response:
-        ready = service.ready
-        return JSONResponse({"status": "ready" if ready else "warming",
-                             "feed_cache": "warm" if ready else "warming"},
+        # Can this replica serve? The cache is warm and the database answers (a load
+        # balancer takes it out of rotation otherwise; /livez keeps it running).
+        warm = service.ready
+        database = await run_in_threadpool(database_state)
+        ready = warm and database == "ok"
+        status = "ready" if ready else "warming" if database == "ok" else "unavailable"
+        return JSONResponse({"status": status, "feed_cache": "warm" if warm else "warming",
+                             "database": database},
                             status_code=200 if ready else 503,
                             headers={"Cache-Control": "no-store"})
 
