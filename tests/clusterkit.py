@@ -3,7 +3,6 @@ sharing it, a slow counting sink, outbox rows to send."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -11,40 +10,27 @@ import sys
 import textwrap
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pgkit
 import sqlalchemy as sa
 
 from notifier.notify import outbox
 from notifier.store import Store
 
-ADMIN_URL = os.environ.get("NOTIFIER_TEST_POSTGRES_URL")
-SKIP_REASON = ("no PostgreSQL server: run `.ci/postgres.sh` and set NOTIFIER_TEST_POSTGRES_URL "
-               "to its output (CI does)")
+ADMIN_URL = pgkit.ADMIN_URL
+SKIP_REASON = pgkit.SKIP_REASON
 TOKEN = re.compile(r"msg-\d{6}")
 
 
-@contextmanager
-def pg_database() -> Iterator[str]:
+def pg_database() -> AbstractContextManager[str]:
     """A new, empty database on the test server; dropped afterwards. Yields its URL."""
-    assert ADMIN_URL
-    name = f"notifier_cluster_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield sa.make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as c:
-            c.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.dispose()
+    return pgkit.pg_database("notifier_cluster")
 
 
 class SlowSink:

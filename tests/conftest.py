@@ -6,6 +6,7 @@ import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pgkit
 import pytest
 
 from notifier.config import Settings, parse_settings
@@ -49,6 +50,22 @@ def write_cal(cal_dir: Path) -> WriteCal:
 @pytest.fixture
 def folders(cal_dir: Path) -> list[tuple[str, Path]]:
     return [("calendars", cal_dir)]
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh database on the test PostgreSQL server (skips without one)."""
+    if not pgkit.ADMIN_URL:
+        pytest.skip(pgkit.SKIP_REASON)
+    with pgkit.pg_database() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_store(pg_url: str) -> Iterator[Store]:
+    s = Store(pg_url)
+    yield s
+    s.close()
 
 
 @pytest.fixture

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from channelkit import HttpSink
 from conftest import WriteCal
 from outboxhelpers import make_settings, utc
@@ -97,26 +93,6 @@ def test_claims_take_due_reminders_and_digests_before_older_alerts(store: Store,
     assert _claim_keys(store, 2, fast) == ["dig", "rem"]
     assert _claim_keys(store, 10, fast) == [f"alert:{i}" for i in range(5)]
 
-
-PG = os.environ.get("NOTIFIER_TEST_POSTGRES_URL")
-
-
-@pytest.fixture
-def pg_store() -> Iterator[Store]:
-    if not PG:
-        pytest.skip("no PostgreSQL server: set NOTIFIER_TEST_POSTGRES_URL (CI does)")
-    name = f"notifier_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    store = Store(sa.make_url(PG).set(database=name).render_as_string(hide_password=False))
-    try:
-        yield store
-    finally:
-        store.close()
-        with admin.connect() as c:
-            c.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def test_claims_take_due_reminders_first_on_postgres(pg_store: Store) -> None:

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from docketkit import DOCKET_ID, TOKEN, FakeCourtListener, table_extract
 from sqlmodel import select
 
@@ -23,21 +20,6 @@ pytestmark = pytest.mark.skipif(
     not ADMIN_URL, reason="no PostgreSQL server: run `.ci/postgres.sh` and set "
     "NOTIFIER_TEST_POSTGRES_URL to its output (CI does)")
 NOW = datetime(2027, 2, 12, 15, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    assert ADMIN_URL
-    name = f"notifier_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield sa.make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as c:
-            c.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def test_a_docket_source_on_postgres(tmp_path: Path, pg_url: str) -> None:

@@ -3,9 +3,6 @@ reused only while they match the rows and the code, byte for byte what a fresh r
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -153,26 +150,6 @@ def test_a_large_feed_is_streamed_with_the_same_bytes_and_length(
         head = client.head("/calendars/all.ics")
         assert head.headers["content-length"] == str(len(expected)) and head.content == b""
 
-
-PG = os.environ.get("NOTIFIER_TEST_POSTGRES_URL")
-
-
-@pytest.fixture
-def pg_store() -> Iterator[Store]:
-    if not PG:
-        pytest.skip("no PostgreSQL server: set NOTIFIER_TEST_POSTGRES_URL (CI does)")
-    name = f"notifier_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    store = Store(sa.make_url(PG).set(database=name).render_as_string(hide_password=False))
-    try:
-        yield store
-    finally:
-        store.close()
-        with admin.connect() as c:
-            c.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def test_fragments_and_snapshot_round_trip_on_postgres(

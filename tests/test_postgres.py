@@ -7,12 +7,9 @@ prints it; CI always does). Each test gets a fresh database.
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel, select
@@ -27,23 +24,6 @@ pytestmark = pytest.mark.skipif(
     not ADMIN_URL, reason="no PostgreSQL server: run `.ci/postgres.sh` and set "
     "NOTIFIER_TEST_POSTGRES_URL to its output (CI does)")
 
-
-@pytest.fixture
-def pg_store() -> Iterator[Store]:
-    assert ADMIN_URL
-    name = f"notifier_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = sa.make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    store = Store(url)
-    try:
-        yield store
-    finally:
-        store.close()
-        with admin.connect() as c:
-            c.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def test_migrations_match_models_on_postgres(pg_store: Store) -> None:
