@@ -31,6 +31,7 @@ from ..timeutil import clip
 from .base import Clock, Duration, Offsets, TimeZoneName
 from .base import Section as _Section
 from .sources import SourceSettings
+from .subscriptions import SubscriptionSettings
 from .tomltext import TomlTextError, load_toml
 
 NOTIFICATION_TYPES = ("reminder", "change", "digest", "operator")
@@ -226,6 +227,7 @@ class Settings(_Section):
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     channels: list[ChannelSettings] = Field(default_factory=list)
     sources: list[SourceSettings] = Field(default_factory=list)
+    subscriptions: SubscriptionSettings = Field(default_factory=SubscriptionSettings)
     # Where the settings came from; not a TOML key.
     origin: str = Field(default="<built-in defaults>", exclude=True)
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)

@@ -32,6 +32,7 @@ from ..store.models import FINAL, WAITING, Case, Change, Delivery, Event, Notifi
 from ..tracking.diff import label
 from ..tracking.sync import ChangeHook
 from . import bursts, planner, wording
+from .subscriptions import planning as sub_planning
 
 _CHUNK = 500
 NT = Notification.__table__  # type: ignore[attr-defined]
@@ -179,8 +180,10 @@ def replan_all(s: Session, settings: Settings, now: datetime, *,
     q = et.select().where(et.c.removed_at.is_(None), et.c.status.in_(planner.REMINDABLE),
                           et.c.sort_utc > now, et.c.sort_utc <= now + reach + timedelta(days=1))
     pairs = [(r, cases[r.case_id]) for r in s.execute(q) if r.case_id in cases]
-    return reconcile(s, pairs, settings, now, scope=[r.uid for r, _c in pairs],
-                     withdraw_overdue=False, keep=keep)
+    out = reconcile(s, pairs, settings, now, scope=[r.uid for r, _c in pairs],
+                    withdraw_overdue=False, keep=keep)
+    sub_planning.plan_reminders(s, settings, now)
+    return out
 
 
 def _corrections(s: Session, ev: Event, changes: Sequence[Change],
@@ -218,6 +221,7 @@ def record_changes(s: Session, changes: Sequence[Change], settings: Settings,
         by_event.setdefault(c.event_uid, []).append(c)
     pairs: list[tuple[Event, Case]] = []
     rows = []
+    followers: list[dict[str, Any]] = []  # one row per subscriber of the case
     for uid, chs in by_event.items():
         ev = s.get(Event, uid)
         case = s.get(Case, ev.case_id) if ev else None
@@ -242,10 +246,13 @@ def record_changes(s: Session, changes: Sequence[Change], settings: Settings,
             rows.append(_row(alert.key(ch), "change", ch, now, now, payload, event_uid=uid,
                              case_id=case.id, change_id=alert.change_ids[0],
                              urgent=alert.urgent))
+        followers += sub_planning.alert_rows(s, settings, alert, now)
     rows = bursts.group(s, rows, now)
     insert_rows(s, rows)
+    insert_rows(s, followers)
     counts = reconcile(s, pairs, settings, now, scope=list(by_event), withdraw_overdue=True,
                        keep=keep)
+    sub_planning.plan_reminders(s, settings, now, {c.id for _e, c in pairs})
     return {"alerts": len(rows), **counts}
 
 

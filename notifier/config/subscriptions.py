@@ -1,0 +1,57 @@
+"""``[subscriptions]``: self-service email following of a case (off by default).
+
+:class:`SubscriptionSettings` is read by :mod:`notifier.config.settings`; the feature
+itself lives in :mod:`notifier.notify.subscriptions` and :mod:`notifier.server.follow`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from .base import Duration
+from .base import Section as _Section
+
+
+class SubscriptionSettings(_Section):
+    enabled: bool = False
+    # Any Apprise email URL (mailto:// or mailtos://); each message goes to one
+    # subscriber, with List-Unsubscribe headers added per message.
+    email: SecretStr | None = None
+    # Signs confirmation, manage and unsubscribe links; put it in the environment
+    # (``secret = "${NOTIFIER_SUBSCRIPTIONS_SECRET}"``). At least 32 characters.
+    secret: SecretStr | None = None
+    # How early a subscriber may ask to be reminded ("changes only" is always offered).
+    offsets: list[Duration] = Field(
+        default_factory=lambda: [timedelta(days=d) for d in (1, 7, 15, 30)])
+    # Confirmation links expire after this; manage links after ``manage_ttl``.
+    confirm_ttl: Duration = timedelta(hours=48)
+    manage_ttl: Duration = timedelta(days=180)
+    # Sign-ups accepted per client IP and per address within ``rate_window``
+    # (counted in the daemon's memory, per process).
+    per_ip: int = Field(default=10, ge=1)
+    per_address: int = Field(default=3, ge=1)
+    rate_window: Duration = timedelta(hours=1)
+
+    @field_validator("offsets")
+    @classmethod
+    def _offsets(cls, v: list[timedelta]) -> list[timedelta]:
+        if not v or len(v) > 10:
+            raise ValueError("give between 1 and 10 lead times")
+        if any(o <= timedelta(0) for o in v):
+            raise ValueError("lead times must be positive")
+        return sorted(set(v))
+
+    @model_validator(mode="after")
+    def _complete(self) -> SubscriptionSettings:
+        if not self.enabled:
+            return self
+        if self.email is None:
+            raise ValueError("enabled = true needs email (an Apprise mailto:// or "
+                             "mailtos:// URL)")
+        if not self.email.get_secret_value().startswith(("mailto://", "mailtos://")):
+            raise ValueError("email must be an Apprise mailto:// or mailtos:// URL")
+        if self.secret is None or len(self.secret.get_secret_value()) < 32:
+            raise ValueError("enabled = true needs secret (at least 32 characters)")
+        return self
