@@ -151,3 +151,221 @@ def test_manage_page_changes_take_effect_and_forget_erases(tmp_path: Path) -> No
         after = fresh.get(manage_url)
         assert after.status_code == 410
         fresh.close()
+
+
+def _no_mail_after(site, count: int) -> None:  # type: ignore[no-untyped-def]
+    site.dispatcher.run_once()
+    time.sleep(0.3)
+    assert len(site.mails) == count, [m["Subject"] for m in site.mails[count:]]
+
+
+def test_bad_sign_ups_get_a_clear_answer_and_nothing_is_stored_or_sent(tmp_path: Path) -> None:
+    with follow_site(tmp_path) as site, site.client() as client:
+        for bad, why in [("not-an-address", "not a valid email address"),
+                         ("", "enter an email address"),
+                         ("a@b@example.org", "not a valid email address"),
+                         ("x" * 300 + "@example.org", "not a valid email address")]:
+            r = site.sign_up(client, bad)
+            assert r.status_code == 400 and why in r.text and "Nothing was saved" in r.text
+        # Header injection: CR/LF in every field.
+        for name in ("email", "case", "lead", "csrf"):
+            for brk in ("\r\n", "\n", "\r"):
+                form = {**site.form(client), "email": ADDRESS}
+                form[name] = form[name] + brk + "Bcc: victim@example.net"
+                r = client.post("/follow", data=form)
+                assert r.status_code in (400, 403), (name, r.status_code)
+                assert "Nothing was saved" in r.text or "did not come from this site" in r.text
+        r = site.sign_up(client, ADDRESS, lead="12345")
+        assert r.status_code == 400 and "offered reminder times" in r.text
+        r = site.sign_up(client, ADDRESS, case="no-such-case")
+        assert r.status_code == 400 and "no such case" in r.text
+        # No CSRF token; a token without its cookie; a token signed with another key.
+        form = {**site.form(client), "email": ADDRESS}
+        r = client.post("/follow", data={k: v for k, v in form.items() if k != "csrf"})
+        assert r.status_code == 403 and "did not come from this site" in r.text
+        r = httpx.post(site.url + "/follow", data=form)  # no cookie
+        assert r.status_code == 403
+        from itsdangerous import URLSafeTimedSerializer
+        forged = URLSafeTimedSerializer("x" * 40, salt="notifier-form").dumps(
+            client.cookies["notifier_follow"])
+        r = client.post("/follow", data={**form, "csrf": forged})
+        assert r.status_code == 403
+        with site.store.read() as s:
+            assert s.exec(select(Subscriber)).all() == []
+            assert s.exec(select(Subscription)).all() == []
+        _no_mail_after(site, 0)
+
+
+def test_replayed_expired_and_forged_links_change_nothing(tmp_path: Path) -> None:
+    import time_machine
+
+    from notifier.notify.subscriptions.links import Links
+
+    with follow_site(tmp_path) as site, site.client() as client:
+        assert site.sign_up(client, ADDRESS).status_code == 200
+        site.dispatch_until(1, "the confirmation email")
+        url = link(site.mails[0], "/follow/confirm")
+        token = httpx.URL(url).params["token"]
+        with site.store.read() as s:
+            row = s.exec(select(Subscription)).one()
+            assert row.id is not None and row.confirm_nonce
+            sub = s.exec(select(Subscriber)).one()
+            assert sub.id is not None
+        links = Links(site.settings.subscriptions, site.url)
+        with time_machine.travel(datetime.now(UTC) - timedelta(days=3)):  # ttl 2 days
+            old = links.confirm_url(row.id, row.confirm_nonce)
+        with time_machine.travel(datetime.now(UTC) - timedelta(days=181)):  # ttl 180 days
+            old_manage = links.manage_url(sub.id, sub.key)
+        r = client.get(old)
+        assert r.status_code == 410 and "expired" in r.text
+        r = client.post("/follow/confirm", data={"token": httpx.URL(old).params["token"]})
+        assert r.status_code == 410 and "Nothing was changed" in r.text
+        tampered = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
+        other = Links(site.settings.subscriptions.model_copy(
+            update={"secret": type(site.settings.subscriptions.secret)("y" * 40)}), site.url)
+        for bad in (tampered, httpx.URL(other.confirm_url(row.id, row.confirm_nonce)
+                                        ).params["token"], "", "x" * 600):
+            r = client.post("/follow/confirm", data={"token": bad})
+            assert r.status_code == 400 and "damaged" in r.text, bad
+            assert client.get("/follow/manage", params={"token": bad}).status_code == 400
+            assert client.post("/follow/unsubscribe", params={"token": bad}).status_code == 400
+        # A manage link of the right subscriber but signed with another secret, or expired.
+        assert client.get(other.manage_url(sub.id, sub.key)).status_code == 400
+        assert client.get(old_manage).status_code == 410
+        with site.store.read() as s:
+            assert s.exec(select(Subscription)).one().state == "pending"
+        assert client.post("/follow/confirm", data={"token": token}).status_code == 200
+        replay = client.post("/follow/confirm", data={"token": token})
+        assert replay.status_code == 410 and "already used" in replay.text
+        with site.store.read() as s:
+            assert s.exec(select(Subscription)).one().state == "active"
+
+
+def test_many_sign_ups_from_one_ip_and_the_same_answer_for_known_addresses(
+        tmp_path: Path) -> None:
+    other = "someone.else@example.org"
+    with follow_site(tmp_path, lead_in=timedelta(days=3), per_ip=5, per_address=1) as site, \
+            site.client() as client:
+        _confirm(site, client)  # sign-up 1 from this IP; ADDRESS is known and active now
+        known = site.sign_up(client, ADDRESS)  # 2
+        unknown = site.sign_up(client, other)  # 3
+        assert known.status_code == unknown.status_code == 200
+        assert known.text == unknown.text  # no telling a known address from a new one
+        again = site.sign_up(client, other)  # 4: over the per-address limit, same answer
+        assert (again.status_code, again.text) == (unknown.status_code, unknown.text)
+        site.dispatch_until(2, "the confirmation to the other address")
+        form = site.form(client)
+        answers: dict[int, int] = {}
+        last = None
+        for i in range(1000):
+            last = client.post("/follow", data={**form, "email": f"flood{i}@example.org"})
+            answers[last.status_code] = answers.get(last.status_code, 0) + 1
+        assert answers == {200: 1, 429: 999}
+        assert last is not None and "Too many sign-ups" in last.text
+        assert int(last.headers["Retry-After"]) > 0
+        site.dispatch_until(3, "the one flood sign-up's confirmation")
+        _no_mail_after(site, 3)
+        assert [len(site.to(a)) for a in (ADDRESS, other, "flood0@example.org")] == [1, 1, 1]
+        with site.store.read() as s:
+            assert len(s.exec(select(Subscriber)).all()) == 3
+
+
+def test_rate_limit_counts_per_key_within_the_window() -> None:
+    from notifier.server.follow import RateLimit
+
+    now = [0.0]
+    rl = RateLimit(2, 60, keys=3, clock=lambda: now[0])
+    assert [rl.hit("a"), rl.hit("a"), rl.hit("a"), rl.hit("b")] == [True, True, False, True]
+    now[0] = 61
+    assert rl.hit("a")  # the window moved on
+    for k in "cdef":
+        rl.hit(k)
+    assert len(rl._hits) == 3  # bounded memory: the least recently used keys go
+
+
+def test_operator_lists_masked_subscribers_and_forgets_one(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from notifier.cli.main import main
+
+    with follow_site(tmp_path, lead_in=timedelta(days=3)) as site, site.client() as client:
+        _confirm(site, client)
+        assert site.sign_up(client, "pending.person@example.net").status_code == 200
+        site.dispatch_until(2, "the second confirmation")
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[database]\nurl = "{site.settings.database_url()}"\n', encoding="utf-8")
+    run = CliRunner().invoke(main, ["subscribers", "--config", str(cfg)])
+    assert run.exit_code == 0, run.output
+    assert "j***@e***.org" in run.output and "p***@e***.net" in run.output
+    assert "confirmed" in run.output and "unconfirmed" in run.output
+    assert "jane" not in run.output and "example" not in run.output
+    assert CASE in run.output
+    js = CliRunner().invoke(main, ["subscribers", "--json", "--config", str(cfg)])
+    assert '"active": 1' in js.output and '"pending": 1' in js.output and "jane" not in js.output
+
+    bad = CliRunner().invoke(main, ["subscribers", "forget", "no address", "--config", str(cfg)])
+    assert bad.exit_code == 1 and "not a valid email address" in bad.output
+    gone = CliRunner().invoke(main, ["subscribers", "forget", "Jane.Doe@EXAMPLE.org",
+                                     "--config", str(cfg)])
+    assert gone.exit_code == 0 and "forgot j***@e***.org" in gone.output, gone.output
+    assert "jane" not in gone.output.lower()
+    store = site.store.__class__(site.settings.database_url())
+    try:
+        with store.read() as s:
+            assert [x.address for x in s.exec(select(Subscriber)).all()] == [
+                "pending.person@example.net"]
+            assert len(s.exec(select(Subscription)).all()) == 1
+            keys = [n.dedupe_key for n in s.exec(select(Notification).where(
+                Notification.channel == "subscribers")).all()]
+            assert len(keys) == 1 and all(not k.startswith("sub:1:") for k in keys)
+    finally:
+        store.close()
+    again = CliRunner().invoke(main, ["subscribers", "forget", ADDRESS, "--config", str(cfg)])
+    assert again.exit_code == 0 and "no subscriber j***@e***.org" in again.output
+
+
+@pytest.mark.parametrize(("sub", "says"), [
+    ({"enabled": True, "secret": "s" * 40}, "enabled = true needs email"),
+    ({"enabled": True, "secret": "s" * 40, "email": "json://127.0.0.1/"},
+     "mailto:// or mailtos://"),
+    ({"enabled": True, "email": "mailto://127.0.0.1"}, "needs secret (at least 32"),
+    ({"enabled": True, "email": "mailto://127.0.0.1", "secret": "short"}, "at least 32"),
+    ({"offsets": ["-1d"]}, "offsets"),
+])
+def test_incomplete_subscription_settings_are_refused_naming_the_key(
+        tmp_path: Path, sub: dict[str, object], says: str) -> None:
+    from notifier.config import parse_settings
+    from notifier.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        parse_settings({"subscriptions": sub}, origin="config.toml", base_dir=tmp_path)
+    assert "subscriptions" in str(e.value) and says in str(e.value)
+    assert "s" * 40 not in str(e.value)
+
+
+def test_off_by_default_no_form_and_no_routes(tmp_path: Path) -> None:
+    from followkit import case_file
+    from webhelpers import LiveServer
+
+    from notifier.config import parse_settings
+    from notifier.server.web import create_app
+    from notifier.store import Store
+    from notifier.tracking.sync import sync_calendars
+
+    cal = tmp_path / "calendars"
+    cal.mkdir()
+    (cal / "doe.toml").write_text(case_file(datetime.now(UTC) + timedelta(days=2)))
+    settings = parse_settings({"database": {"url": f"sqlite:///{tmp_path / 'n.db'}"}},
+                              origin="test", base_dir=tmp_path)
+    assert settings.subscriptions.enabled is False
+    store = Store(settings.database_url())
+    try:
+        sync_calendars(store, [("calendars", cal)])
+        with LiveServer(create_app(settings, store)) as srv:
+            page = httpx.get(f"{srv.url}/cases/{CASE}", timeout=10)
+            assert page.status_code == 200 and "People v. Doe" in page.text
+            assert "Follow this case" not in page.text and "set-cookie" not in page.headers
+            assert httpx.post(f"{srv.url}/follow", data={"email": ADDRESS},
+                              timeout=10).status_code in (404, 405)
+    finally:
+        store.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from .base import Duration
 from .base import Section as _Section
@@ -18,10 +18,10 @@ class SubscriptionSettings(_Section):
     enabled: bool = False
     # Any Apprise email URL (mailto:// or mailtos://); each message goes to one
     # subscriber, with List-Unsubscribe headers added per message.
-    email: SecretStr | None = None
+    email: SecretStr | None = Field(default=None, validate_default=True)
     # Signs confirmation, manage and unsubscribe links; put it in the environment
     # (``secret = "${NOTIFIER_SUBSCRIPTIONS_SECRET}"``). At least 32 characters.
-    secret: SecretStr | None = None
+    secret: SecretStr | None = Field(default=None, validate_default=True)
     # How early a subscriber may ask to be reminded ("changes only" is always offered).
     offsets: list[Duration] = Field(
         default_factory=lambda: [timedelta(days=d) for d in (1, 7, 15, 30)])
@@ -43,15 +43,23 @@ class SubscriptionSettings(_Section):
             raise ValueError("lead times must be positive")
         return sorted(set(v))
 
-    @model_validator(mode="after")
-    def _complete(self) -> SubscriptionSettings:
-        if not self.enabled:
-            return self
-        if self.email is None:
+    # Field validators rather than a model validator: an error then names the key and
+    # shows its value masked, never the whole section with its secrets.
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if not info.data.get("enabled"):
+            return v
+        if v is None:
             raise ValueError("enabled = true needs email (an Apprise mailto:// or "
                              "mailtos:// URL)")
-        if not self.email.get_secret_value().startswith(("mailto://", "mailtos://")):
-            raise ValueError("email must be an Apprise mailto:// or mailtos:// URL")
-        if self.secret is None or len(self.secret.get_secret_value()) < 32:
+        if not v.get_secret_value().startswith(("mailto://", "mailtos://")):
+            raise ValueError("must be an Apprise mailto:// or mailtos:// URL")
+        return v
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, v: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if info.data.get("enabled") and (v is None or len(v.get_secret_value()) < 32):
             raise ValueError("enabled = true needs secret (at least 32 characters)")
-        return self
+        return v

@@ -39,7 +39,9 @@ def has_control(text: str) -> bool:
 
 
 def normalise(address: str) -> str:
-    """The address as stored (domain lower-cased, IDNA), or :class:`AddressError`."""
+    """The address as stored, or :class:`AddressError`. Lower-cased as a whole: the
+    RFC lets a local part be case-sensitive, but no mail service we know treats it
+    so, and one person must not be two subscribers."""
     text = address.strip()
     if not text:
         raise AddressError("enter an email address")
@@ -49,7 +51,7 @@ def normalise(address: str) -> str:
         info = validate_email(text, check_deliverability=False)
     except EmailNotValidError as e:
         raise AddressError(f"that is not a valid email address ({e})") from None
-    return str(info.normalized)
+    return str(info.normalized).lower()
 
 
 def key_of(subscriber_id: int) -> str:
