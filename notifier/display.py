@@ -1,5 +1,5 @@
 """Plain-text helpers for CLI output and messages: :func:`table`, :func:`mask_url`,
-:func:`mask_urls`."""
+:func:`mask_urls`, :func:`mask_email`."""
 
 from __future__ import annotations
 

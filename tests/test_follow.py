@@ -326,8 +326,8 @@ def test_operator_lists_masked_subscribers_and_forgets_one(tmp_path: Path) -> No
 
 @pytest.mark.parametrize(("sub", "says"), [
     ({"enabled": True, "secret": "s" * 40}, "enabled = true needs email"),
-    ({"enabled": True, "secret": "s" * 40, "email": "json://127.0.0.1/"},
-     "mailto:// or mailtos://"),
+    ({"enabled": True, "secret": "s" * 40, "email": "json://user:pw@127.0.0.1/"},
+     "subscriptions.email: must be an Apprise mailto:// or mailtos:// URL (value: <hidden>)"),
     ({"enabled": True, "email": "mailto://127.0.0.1"}, "needs secret (at least 32"),
     ({"enabled": True, "email": "mailto://127.0.0.1", "secret": "short"}, "at least 32"),
     ({"offsets": ["-1d"]}, "offsets"),
@@ -340,7 +340,7 @@ def test_incomplete_subscription_settings_are_refused_naming_the_key(
     with pytest.raises(ConfigError) as e:
         parse_settings({"subscriptions": sub}, origin="config.toml", base_dir=tmp_path)
     assert "subscriptions" in str(e.value) and says in str(e.value)
-    assert "s" * 40 not in str(e.value)
+    assert "s" * 40 not in str(e.value) and "pw" not in str(e.value)
 
 
 def test_off_by_default_no_form_and_no_routes(tmp_path: Path) -> None:
