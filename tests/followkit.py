@@ -110,7 +110,7 @@ def body_of(mail: Message) -> str:
 
 @contextmanager
 def follow_site(tmp_path: Path, lead_in: timedelta = timedelta(days=1, seconds=4),
-                **subs: Any) -> Iterator[Site]:
+                db_url: str | None = None, **subs: Any) -> Iterator[Site]:
     cal = tmp_path / "calendars"
     cal.mkdir(exist_ok=True)
     start = (datetime.now(UTC) + lead_in).replace(microsecond=0)
@@ -118,7 +118,7 @@ def follow_site(tmp_path: Path, lead_in: timedelta = timedelta(days=1, seconds=4
     port = free_port()
     with smtp_server() as (smtp_port, mails):
         settings = parse_settings({
-            "database": {"url": f"sqlite:///{tmp_path / 'notifier.db'}"},
+            "database": {"url": db_url or f"sqlite:///{tmp_path / 'notifier.db'}"},
             "server": {"base_url": f"http://127.0.0.1:{port}"},
             "subscriptions": {
                 "enabled": True, "secret": SECRET, "offsets": ["1d", "7d"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -69,6 +70,10 @@ def test_sign_up_confirm_remind_alert_and_one_click_unsubscribe(
         unsub = reminder["List-Unsubscribe"]
         assert unsub.startswith("<" + site.url + "/follow/unsubscribe?token=")
         assert reminder["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        [ics] = [p for p in reminder.walk() if p.get_content_type() == "text/calendar"]
+        cal = ics.get_payload(decode=True)
+        assert b"BEGIN:VEVENT" in cal and b"Bail hearing" in cal
+        assert site.start.strftime("%Y%m%dT%H%M%SZ").encode() in cal
         body = body_of(reminder)
         assert "You get this email because you follow \"People v. Doe\"" in body
         assert "Stop following this case: " + unsub[1:-1] in body
@@ -101,8 +106,22 @@ def test_sign_up_confirm_remind_alert_and_one_click_unsubscribe(
     assert "Sent Email to j***@" in logged  # Apprise says it, masked
 
 
-def test_manage_page_changes_take_effect_and_forget_erases(tmp_path: Path) -> None:
-    with follow_site(tmp_path, lead_in=timedelta(days=3)) as site, site.client() as client:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'notifier.db'}"
+        return
+    from clusterkit import ADMIN_URL, SKIP_REASON, pg_database
+
+    if not ADMIN_URL:
+        pytest.skip(SKIP_REASON)
+    with pg_database() as url:
+        yield url
+
+
+def test_manage_page_changes_take_effect_and_forget_erases(tmp_path: Path, db_url: str) -> None:
+    with follow_site(tmp_path, lead_in=timedelta(days=3), db_url=db_url) as site, \
+            site.client() as client:
         _confirm(site, client)
         with site.store.read() as s:
             [planned] = s.exec(select(Notification).where(

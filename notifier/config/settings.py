@@ -331,8 +331,8 @@ def _format_errors(err: ValidationError, data: Mapping[str, Any], origin: str) -
         if bool(loc) and loc[0] == "sources" and isinstance(value, Mapping):
             value = {k: "<hidden>" if k in ("token", "headers", "webhook_secret") else v
                      for k, v in value.items()}
-        secret = bool(loc) and (loc[0] == "channels" and loc[-1] in _SECRET_KEYS
-                                or loc[0] == "subscriptions" and loc[-1] in ("email", "secret"))
+        secret = bool(loc) and ((loc[0] == "channels" and loc[-1] in _SECRET_KEYS)
+                                or (loc[0] == "subscriptions" and loc[-1] in ("email", "secret")))
         shown = "<hidden>" if secret else clip(value)
         hidden = ("token", "webhook_secret")
         if bool(loc) and loc[0] == "sources" and ("headers" in loc or loc[-1] in hidden):

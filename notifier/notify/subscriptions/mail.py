@@ -22,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import apprise
+from apprise.attachment.memory import AttachMemory
 from apprise.plugins.email import NotifyEmail
 
 from ...config import Settings
@@ -34,6 +35,7 @@ from ...store.subscribers import Subscriber, Subscription
 from ...timeutil import format_duration
 from .. import messages, planner
 from ..delivery import Message, classify
+from ..ics_attachment import event_ics
 from .links import Links
 from .registry import CONFIRM, REMINDER
 
@@ -111,6 +113,8 @@ class SubscriberMail:
             if ev is None or case is None:
                 return "withdrawn", "the event no longer exists", {}
             extra["event"] = planner.event_snapshot(ev, case)
+            if ev.removed_at is None:
+                extra["ics"] = event_ics(ev, case, self.settings)
             tz = ZoneInfo(case.timezone)
             start = planner.start_instant(planner.when_of(ev), tz)
             extra["until"] = messages.until_text(start, now, date_only=ev.start_utc is None,
@@ -158,7 +162,9 @@ class SubscriberMail:
                   f"Stop following this case: {stop}\n")
         headers = {"List-Unsubscribe": f"<{stop}>",
                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+        ics = extra.get("ics")
         return SubscriberMessage(title, body.rstrip() + footer, "text", n.urgent,
+                                 (("event.ics", ics, "text/calendar"),) if ics else (),
                                  to=extra["to"], headers=headers)
 
     # -- send ------------------------------------------------------------------------
@@ -180,8 +186,10 @@ class SubscriberMail:
         client = apprise.Apprise(asset=apprise.AppriseAsset(service_timeout=0))
         client.add(plugin)
         t0 = time.monotonic()
+        attach = [AttachMemory(content=data, name=name, mimetype=mime)
+                  for name, data, mime in msg.attachments]
         result = client.notify(title=msg.title, body=msg.body, body_format="text",
-                               notify_type=apprise.NotifyType.INFO)
+                               notify_type=apprise.NotifyType.INFO, attach=attach or None)
         if not result:
             reason, permanent = classify(result)
             if time.monotonic() - t0 >= timeout * 0.95:
