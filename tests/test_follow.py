@@ -388,3 +388,44 @@ def test_off_by_default_no_form_and_no_routes(tmp_path: Path) -> None:
                               timeout=10).status_code in (404, 405)
     finally:
         store.close()
+
+
+def test_the_daemon_sends_the_confirmation_at_once(tmp_path: Path) -> None:
+    """`notifier run` wires it all: the form on its pages, the subscribers' lane in its
+    dispatcher, and a sign-up waking that lane (the safety tick is 30 s away)."""
+    from channelkit import free_port, smtp_server
+    from followkit import case_file
+    from waiting import wait_for
+
+    from notifier.config import parse_settings
+    from notifier.server.daemon import Daemon
+
+    cal = tmp_path / "calendars"
+    cal.mkdir()
+    (cal / "doe.toml").write_text(case_file(datetime.now(UTC) + timedelta(days=3)))
+    port = free_port()
+    with smtp_server() as (smtp_port, mails):
+        settings = parse_settings({
+            "database": {"url": f"sqlite:///{tmp_path / 'n.db'}"},
+            "calendars": {"paths": [str(cal)]},
+            "server": {"base_url": f"http://127.0.0.1:{port}"},
+            "delivery": {"poll_interval": "30s"},
+            "subscriptions": {"enabled": True, "secret": "s" * 40,
+                              "email": f"mailto://127.0.0.1:{smtp_port}?from=court@example.org"
+                                       "&mode=insecure"}}, origin="test", base_dir=tmp_path)
+        daemon = Daemon(settings, host="127.0.0.1", port=port)
+        daemon.start()
+        try:
+            url = f"http://127.0.0.1:{port}"
+            with httpx.Client(base_url=url, timeout=10) as client:
+                wait_for(lambda: client.get(f"/cases/{CASE}").status_code == 200, 20,
+                         "the case page")
+                page = client.get(f"/cases/{CASE}").text
+                csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+                r = client.post("/follow", data={"csrf": csrf, "case": CASE, "lead": "0",
+                                                 "email": ADDRESS})
+                assert r.status_code == 200
+                wait_for(lambda: len(mails) == 1, 10, "the confirmation email")
+                assert mails[0]["To"] == ADDRESS
+        finally:
+            assert daemon.stop(10)

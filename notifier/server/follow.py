@@ -21,6 +21,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Any
 
+import sqlalchemy as sa
 from jinja2 import Environment
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -146,10 +147,18 @@ class Follow:
         case_id = values["case"]
 
         def store() -> bool | None:
-            with self.store.write() as s:
-                if s.get(Case, case_id) is None:
-                    return None
-                return registry.request(s, self.cfg, address, case_id, lead, utcnow())
+            for attempt in (1, 2):
+                try:
+                    with self.store.write() as s:
+                        if s.get(Case, case_id) is None:
+                            return None
+                        return registry.request(s, self.cfg, address, case_id, lead, utcnow())
+                except sa.exc.IntegrityError:
+                    # Two sign-ups of one new address at once (PostgreSQL): the other
+                    # inserted it first; the second try finds it.
+                    if attempt == 2:
+                        raise
+            return None
         # Over the per-address limit: answered like any sign-up, nothing stored or sent.
         queued = await run_in_threadpool(store) if self.per_address.hit(address) else False
         if queued is None:
