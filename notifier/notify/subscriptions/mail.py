@@ -81,6 +81,7 @@ class SubscriberMail:
         self._args: dict[str, Any] = parsed
         self.links = Links(cfg, settings.server.base_url)
         self.renderer = messages.Renderer()
+        self._asset = apprise.AppriseAsset(service_timeout=0)
         lg = logging.getLogger("apprise")
         if not any(isinstance(f, MaskAddresses) for f in lg.filters):
             lg.addFilter(MaskAddresses())
@@ -176,14 +177,16 @@ class SubscriberMail:
         args = {**self._args, "targets": [msg.to],
                 "headers": {**(self._args.get("headers") or {}), **msg.headers}}
         try:
-            plugin = NotifyEmail(**args)
+            # Apprise's per-service deadline off: the send runs on this lane's thread
+            # rather than being handed to Apprise's pool only to be waited for.
+            plugin = NotifyEmail(asset=self._asset, **args)
         except Exception as e:  # e.g. AppriseImproperlyConfigured
             raise DeliveryError(mask_addresses(mask(f"subscribers email: {e}")),
                                 permanent=True) from None
         timeout = 15.0
         plugin.socket_connect_timeout = plugin.socket_read_timeout = timeout
         plugin.request_rate_per_sec = 0  # one message per plugin: nothing to pace here
-        client = apprise.Apprise(asset=apprise.AppriseAsset(service_timeout=0))
+        client = apprise.Apprise(asset=self._asset)
         client.add(plugin)
         t0 = time.monotonic()
         attach = [AttachMemory(content=data, name=name, mimetype=mime)
