@@ -429,3 +429,40 @@ def test_the_daemon_sends_the_confirmation_at_once(tmp_path: Path) -> None:
                 assert mails[0]["To"] == ADDRESS
         finally:
             assert daemon.stop(10)
+
+
+def test_a_reminder_for_a_date_that_moved_is_not_sent(tmp_path: Path) -> None:
+    with follow_site(tmp_path) as site, site.client() as client:
+        _confirm(site, client)  # the 1-day reminder is due ~4 s after the site started
+        site.resync(site.start + timedelta(days=2))  # moved before it fell due
+        due = site.start - timedelta(days=1)
+        time.sleep(max((due - datetime.now(UTC)).total_seconds(), 0) + 0.5)
+        _no_mail_after(site, 2)  # the confirmation and the change alert, no reminder
+        assert subject(site.mails[1]).startswith("Hearing moved later")
+        with site.store.read() as s:
+            rows = s.exec(select(Notification).where(
+                Notification.type == "sub_reminder")).all()
+        # The old date's row is withdrawn when it falls due; the new date's waits.
+        assert sorted(n.status for n in rows) == ["pending", "withdrawn"]
+        assert next(n for n in rows if n.status == "withdrawn").due_at == due
+
+
+def test_a_channel_named_like_the_subscribers_lane_is_refused(tmp_path: Path) -> None:
+    from notifier.config import parse_settings
+    from notifier.errors import ConfigError
+    from notifier.notify.dispatch import Dispatcher
+    from notifier.store import Store
+
+    settings = parse_settings({
+        "database": {"url": f"sqlite:///{tmp_path / 'n.db'}"},
+        "channels": [{"name": "subscribers", "url": "json://127.0.0.1:9/"}],
+        "subscriptions": {"enabled": True, "secret": "s" * 40,
+                          "email": "mailto://127.0.0.1:9?from=court@example.org"}},
+        origin="config.toml", base_dir=tmp_path)
+    store = Store(settings.database_url())
+    try:
+        with pytest.raises(ConfigError) as e:
+            Dispatcher(store, settings)
+        assert "config.toml: [[channels]] name 'subscribers' is taken" in str(e.value)
+    finally:
+        store.close()

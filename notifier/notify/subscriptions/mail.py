@@ -27,7 +27,7 @@ from apprise.plugins.email import NotifyEmail
 
 from ...config import Settings
 from ...display import mask_email
-from ...errors import DeliveryError
+from ...errors import ConfigError, DeliveryError
 from ...logs import mask, register_secret
 from ...store import Store
 from ...store.models import Case, Event, Notification
@@ -37,7 +37,7 @@ from .. import messages, planner
 from ..delivery import Message, classify
 from ..ics_attachment import event_ics
 from .links import Links
-from .registry import CONFIRM, REMINDER
+from .registry import CHANNEL, CONFIRM, REMINDER
 
 _ADDRESS = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
 
@@ -72,6 +72,9 @@ class SubscriberMail:
         assert cfg.email is not None
         self.store = store
         self.settings = settings
+        if any(c.name == CHANNEL for c in settings.channels):
+            raise ConfigError(f"{settings.origin}: [[channels]] name {CHANNEL!r} is taken by "
+                              "[subscriptions] (its emails' outbox channel); rename the channel")
         self.url = cfg.email.get_secret_value()
         register_secret(self.url)
         parsed = NotifyEmail.parse_url(self.url)
