@@ -3,5 +3,6 @@
 Owns: :mod:`.daemon` (the composition root of ``notifier run``), :mod:`.scheduler`
 (the APScheduler ticker), :mod:`.cluster` (several daemons on PostgreSQL: the
 leader, heartbeats, channels known elsewhere), :mod:`.web` (the Starlette app; page templates in
-``templates/``) and :mod:`.health`. May import: every package except ``cli``.
+``templates/``), :mod:`.follow` (the pages of following a case by email) and
+:mod:`.health`. May import: every package except ``cli``.
 """

@@ -7,7 +7,8 @@ or ``?kind=hearing,trial``), ``GET /``, ``GET /cases/{case_id}``, ``GET /healthz
 ``GET /readyz`` (503 until the feed cache is warm), ``GET /livez`` (200 while the
 process answers; never touches the database). When ``[feed] private`` is on,
 every route but ``/healthz``, ``/readyz`` and ``/livez`` needs ``?token=``; a missing, wrong or
-revoked token gets the same 404 as an unknown case. The app reads the store only.
+revoked token gets the same 404 as an unknown case. The app reads the store only,
+except the ``/follow`` pages of ``[subscriptions]`` (:mod:`.follow`).
 
 Start-up does not wait for the feed cache: the lifespan warms it in a thread, and a
 request that arrives meanwhile waits for it up to :data:`CACHE_WAIT_S`, then gets
