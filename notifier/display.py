@@ -1,5 +1,5 @@
 """Plain-text helpers for CLI output and messages: :func:`table`, :func:`mask_url`,
-:func:`mask_urls`."""
+:func:`mask_urls`, :func:`mask_email`."""
 
 from __future__ import annotations
 
@@ -44,3 +44,13 @@ def mask_url(url: str) -> str:
 def mask_urls(text: str) -> str:
     """``text`` with every http(s) and webcal URL in it shown as by :func:`mask_url`."""
     return _NET_URL.sub(lambda m: mask_url(m.group(0)), text)
+
+
+def mask_email(address: str) -> str:
+    """``j***@e***.org``: enough to recognise one's own address, not to read it."""
+    local, _, domain = address.rpartition("@")
+    if not local:
+        return "***"
+    host, dot, tld = domain.rpartition(".")
+    shown_host = (host[:1] + "***") if host else "***"
+    return f"{local[:1]}***@{shown_host}{dot}{tld if host else ''}"

@@ -22,6 +22,7 @@ from . import (
     feeds,
     reminders,
     sources,
+    subscribers,
 )
 from .common import config_option
 
@@ -39,7 +40,7 @@ def main(verbose: bool) -> None:
 for _command in (calendars.check, calendars.sync, calendars.events, calendars.history,
                  feeds.feed, reminders.reminders, daemon.run, daemon.dispatch,
                  channels.channels, sources.sources, dockets.dockets, cluster.cluster,
-                 cluster.migrate):
+                 cluster.migrate, subscribers.subscribers):
     main.add_command(_command)
 for _command in (dockets_review.review, dockets_review.accept, dockets_review.reject):
     dockets.dockets.add_command(_command)

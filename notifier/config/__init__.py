@@ -25,6 +25,7 @@ from .settings import (
     parse_settings,
 )
 from .sources import CsvMapping, SourceSettings
+from .subscriptions import SubscriptionSettings
 
 __all__ = [
     "NOTIFICATION_TYPES",
@@ -40,6 +41,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "SourceSettings",
+    "SubscriptionSettings",
     "find_config",
     "load_settings",
     "parse_settings",

@@ -31,6 +31,7 @@ from ..timeutil import clip
 from .base import Clock, Duration, Offsets, TimeZoneName
 from .base import Section as _Section
 from .sources import SourceSettings
+from .subscriptions import SubscriptionSettings
 from .tomltext import TomlTextError, load_toml
 
 NOTIFICATION_TYPES = ("reminder", "change", "digest", "operator")
@@ -226,6 +227,7 @@ class Settings(_Section):
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     channels: list[ChannelSettings] = Field(default_factory=list)
     sources: list[SourceSettings] = Field(default_factory=list)
+    subscriptions: SubscriptionSettings = Field(default_factory=SubscriptionSettings)
     # Where the settings came from; not a TOML key.
     origin: str = Field(default="<built-in defaults>", exclude=True)
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
@@ -329,7 +331,8 @@ def _format_errors(err: ValidationError, data: Mapping[str, Any], origin: str) -
         if bool(loc) and loc[0] == "sources" and isinstance(value, Mapping):
             value = {k: "<hidden>" if k in ("token", "headers", "webhook_secret") else v
                      for k, v in value.items()}
-        secret = bool(loc) and loc[0] == "channels" and loc[-1] in _SECRET_KEYS
+        secret = bool(loc) and ((loc[0] == "channels" and loc[-1] in _SECRET_KEYS)
+                                or (loc[0] == "subscriptions" and loc[-1] in ("email", "secret")))
         shown = "<hidden>" if secret else clip(value)
         hidden = ("token", "webhook_secret")
         if bool(loc) and loc[0] == "sources" and ("headers" in loc or loc[-1] in hidden):

@@ -53,6 +53,8 @@ from . import digest, dispatch_sql, messages, outbox, planner
 from .delivery import Deliverer, Message, Sender
 from .ics_attachment import event_ics
 from .lane_health import LaneFailure, LaneHealth, outcome_deadline, retryable
+from .subscriptions import CHANNEL as SUBSCRIBERS
+from .subscriptions.mail import SubscriberMail
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -132,6 +134,11 @@ class Dispatcher:
         self.protected = protected
         self._stop = threading.Event()
         self._named = [c.name for c in settings.channels] or [planner.LOG_CHANNEL]
+        # Subscriber emails (``[subscriptions]``) have a lane of their own.
+        self.subs = SubscriberMail(store, settings) if settings.subscriptions.enabled \
+            and sender is None else None
+        if self.subs is not None:
+            self._named.append(SUBSCRIBERS)
         self.lanes: list[Lane] = [*self._named, None]
         self._lock = threading.Lock()
         self._busy: set[Lane] = set()
@@ -316,6 +323,8 @@ class Dispatcher:
     def _check(self, n: Notification, now: datetime,
                sql: dispatch_sql.Lane) -> tuple[str | None, str | None, dict[str, Any]]:
         """(final status or None to send, reason, what the message needs now)."""
+        if n.channel == SUBSCRIBERS and self.subs is not None:
+            return self.subs.check(n, now)
         if n.type == "digest":
             return self._check_digest(n, now)
         if n.event_uid is None:
@@ -364,6 +373,8 @@ class Dispatcher:
 
     def _message(self, n: Notification, extra: dict[str, Any], now: datetime,
                  late: bool) -> Message:
+        if n.channel == SUBSCRIBERS and self.subs is not None:
+            return self.subs.message(n, extra, now, late)
         ics = extra.pop("ics", None)
         fmt = self.deliverer.format_for(n.channel) if self.deliverer is not None else "text"
         ctx = messages.context(n.type, json.loads(n.payload), due=n.due_at, now=now, late=late,
@@ -374,7 +385,9 @@ class Dispatcher:
                        (("event.ics", ics, "text/calendar"),) if ics else ())
 
     def _send(self, n: Notification, msg: Message) -> None:
-        if self.deliverer is not None:
+        if n.channel == SUBSCRIBERS and self.subs is not None:
+            self.subs.deliver(msg)
+        elif self.deliverer is not None:
             self.deliverer.deliver(n.channel, msg)
         else:
             assert self.sender is not None

@@ -30,6 +30,7 @@ from ..store.models import FINAL, WAITING, Case, Change, Delivery, Event, Notifi
 from ..tracking.sync import ChangeHook
 from . import changes as changes_mod
 from . import planner
+from .subscriptions import planning as sub_planning
 
 _CHUNK = 500
 NT = Notification.__table__  # type: ignore[attr-defined]
@@ -190,8 +191,10 @@ def replan_all(s: Session, settings: Settings, now: datetime, *,
     q = et.select().where(et.c.removed_at.is_(None), et.c.status.in_(planner.REMINDABLE),
                           et.c.sort_utc > now, et.c.sort_utc <= now + reach + timedelta(days=1))
     pairs = [(r, cases[r.case_id]) for r in s.execute(q) if r.case_id in cases]
-    return reconcile(s, pairs, settings, now, scope=[r.uid for r, _c in pairs],
-                     withdraw_overdue=False, keep=keep)
+    out = reconcile(s, pairs, settings, now, scope=[r.uid for r, _c in pairs],
+                    withdraw_overdue=False, keep=keep)
+    sub_planning.plan_reminders(s, settings, now)
+    return out
 
 
 def record_changes(s: Session, changes: Sequence[Change], settings: Settings,

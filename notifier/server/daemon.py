@@ -65,6 +65,8 @@ class Daemon:
                              cluster=self.cluster, dispatch=role != "web")
         self.feeds = FeedService.from_settings(self.store, settings, clock=clock)
         self.app = create_app(settings, self.store, self.feeds, health=self.health)
+        if role != "web":  # a sign-up's confirmation email goes out at once
+            self.app.state.wake_dispatch = self.engine.dispatcher.kick
         self.host = host or settings.server.host
         config = uvicorn_config(self.app, self.host,
                                 settings.server.port if port is None else port,

@@ -8,7 +8,8 @@ or ``?kind=hearing,trial``), ``GET /``, ``GET /cases/{case_id}``, ``GET /healthz
 unreachable, gone or damaged), ``GET /livez`` (200 while the
 process answers; never touches the database). When ``[feed] private`` is on,
 every route but ``/healthz``, ``/readyz`` and ``/livez`` needs ``?token=``; a missing, wrong or
-revoked token gets the same 404 as an unknown case. The app reads the store only.
+revoked token gets the same 404 as an unknown case. The app reads the store only,
+except the ``/follow`` pages of ``[subscriptions]`` (:mod:`.follow`).
 
 Start-up does not wait for the feed cache: the lifespan warms it in a thread, and a
 request that arrives meanwhile waits for it up to :data:`CACHE_WAIT_S`, then gets
@@ -50,6 +51,7 @@ from ..store import Store
 from ..store.watch import FATAL
 from ..timeutil import utcnow
 from . import pages
+from .follow import Follow
 from .health import HealthReport, health_report
 from .webhooks import webhook_routes
 
@@ -124,6 +126,7 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
     env = Environment(loader=PackageLoader("notifier.server", "templates"),
                       autoescape=select_autoescape(["html"]))
     install_log_filter()
+    follow = Follow(settings, store, env) if settings.subscriptions.enabled else None
 
     def authorize(request: Request, case_id: str | None,
                   index: bool = False) -> TokenScope | bool | None:
@@ -210,10 +213,15 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
         groups = await run_in_threadpool(build)
         all_links = links("/calendars/all.ics", token) if only is None else None
         name = "case.html" if case_id else "index.html"
+        form = follow.form(request, case_id) if follow is not None and case_id else None
         html = env.get_template(name).render(groups=groups, all_links=all_links,
                                              base_url=base, private=private,
-                                             home=f"{base}/{suffix}")
-        return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
+                                             home=f"{base}/{suffix}",
+                                             follow=form[0] if form else None)
+        response = HTMLResponse(html, headers={"Cache-Control": "no-cache"})
+        if follow is not None and form is not None:
+            follow.set_cookie(response, form[1])
+        return response
 
     def report() -> HealthReport:
         return health() if health is not None else health_report(store, None, settings)
@@ -285,6 +293,7 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
         Route("/livez", livez, methods=["GET", "HEAD"]),
         Route("/metrics", metrics_page, methods=["GET"]),
         *webhook_routes(settings, store),
+        *(follow.routes() if follow is not None else ()),
     ], lifespan=lifespan)
     app.state.feeds = service
     return app

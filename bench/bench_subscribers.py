@@ -1,0 +1,214 @@
+"""One change alert for a case followed by N subscribers: planning and delivery.
+
+- **plan**: a calendar file moves the case's one hearing; the sync (diff, change row,
+  the channels' alert and one outbox row per subscriber, in one transaction) is
+  timed, median over moves. Target: < 1 s for 10,000 subscribers.
+- **deliver**: those rows sent by :meth:`Dispatcher.run_once` through the real
+  subscriber mail path (re-check of subscriber and event, text with footer,
+  List-Unsubscribe headers, the event as .ics, Apprise's email plugin, one
+  committed Delivery row each) to a local SMTP server (aiosmtpd, in its own process)
+  versus a bare ``smtplib`` loop sending the same personal messages (headers and
+  attachment included), one connection each (target: >= 0.8x), and the same loop
+  with one connection for all (how far from it we are). Apprise's SMTP controller
+  builds a fresh ``ssl.create_default_context()`` (loading the CA store, ~30 ms
+  here) for every connection, even a plain one; a context line charges the bare
+  loop the same, to show what the dispatcher itself costs.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import smtplib
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+from run import Result
+from sqlalchemy import func, insert
+from sqlmodel import select
+
+from notifier.config import Settings, parse_settings
+from notifier.notify.dispatch import Dispatcher
+from notifier.notify.outbox import change_hook
+from notifier.store import Store
+from notifier.store.models import Delivery, Notification
+from notifier.store.subscribers import Subscriber, Subscription
+from notifier.tracking.sync import sync_calendars
+
+_SMTP = """
+import asyncio, sys
+from aiosmtpd.controller import Controller
+class H:
+    async def handle_DATA(self, server, session, envelope):
+        return "250 OK"
+c = Controller(H(), hostname="127.0.0.1", port=int(sys.argv[1]))
+c.start()
+print(sys.argv[1], flush=True)
+sys.stdin.read()
+c.stop()
+"""
+
+
+@contextmanager
+def _smtp() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-c", _SMTP, str(port)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        yield int(proc.stdout.readline())
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(10)
+
+
+def _case(start: datetime) -> str:
+    return ('[case]\nid = "bench"\ntitle = "People v. Bench"\ntimezone = "UTC"\n\n'
+            '[[events]]\nid = "h"\nkind = "hearing"\ntitle = "Hearing"\n'
+            f'start = {start:%Y-%m-%dT%H:%M:%SZ}\n')
+
+
+def _setup(tmp: Path, port: int, n: int) -> tuple[Store, Settings, Path, datetime]:
+    cal = tmp / "calendars"
+    cal.mkdir(parents=True)
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=20)
+    (cal / "bench.toml").write_text(_case(start), encoding="utf-8")
+    settings = parse_settings({
+        "database": {"url": f"sqlite:///{tmp / 'n.db'}"},
+        "calendars": {"paths": [str(cal)]},
+        "server": {"base_url": "https://court.example.org"},
+        "subscriptions": {"enabled": True, "secret": "b" * 40, "offsets": ["1d"],
+                          "email": f"mailto://127.0.0.1:{port}?from=court@example.org"
+                                   "&mode=insecure"}}, origin="bench", base_dir=tmp)
+    store = Store(settings.database_url())
+    sync_calendars(store, [("calendars", cal)], hook=change_hook(settings))
+    now = datetime.now(UTC)
+    with store.write() as s:
+        s.execute(insert(Subscriber), [
+            {"address": f"person{i}@example.org", "key": secrets.token_urlsafe(24),
+             "paused": False, "created_at": now, "confirmed_at": now} for i in range(n)])
+        ids = [i for i in s.exec(select(Subscriber.id)).all()]
+        s.execute(insert(Subscription), [
+            {"subscriber_id": i, "case_id": "bench", "lead_s": 0, "state": "active",
+             "created_at": now, "confirmed_at": now} for i in ids])
+    return store, settings, cal, start
+
+
+def _plan(store: Store, settings: Settings, cal: Path, start: datetime, moves: int) -> float:
+    times = []
+    for k in range(1, moves + 1):
+        (cal / "bench.toml").write_text(_case(start + timedelta(hours=k)), encoding="utf-8")
+        t0 = time.perf_counter()
+        sync_calendars(store, [("calendars", cal)], hook=change_hook(settings))
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _keep_one_alert(store: Store, n: int) -> None:
+    """Leave exactly the last move's ``n`` subscriber rows pending."""
+    with store.write() as s:
+        last = s.exec(select(func.max(Notification.change_id)).where(
+            Notification.type == "sub_change")).one()
+        for row in s.exec(select(Notification).where(Notification.type == "sub_change",
+                                                     Notification.change_id != last)).all():
+            row.status = "withdrawn"
+        got = s.exec(select(func.count()).select_from(Notification).where(
+            Notification.type == "sub_change", Notification.status == "pending")).one()
+        assert got == n, got
+
+
+def _deliver(store: Store, settings: Settings, n: int) -> float:
+    d = Dispatcher(store, settings, batch=50)
+    try:
+        t0 = time.perf_counter()
+        d.run_once()
+        secs = time.perf_counter() - t0
+    finally:
+        d.close()
+    with store.read() as s:
+        sent = s.exec(select(func.count()).select_from(Notification).where(
+            Notification.type == "sub_change", Notification.status == "sent")).one()
+        recorded = s.exec(select(func.count()).select_from(Delivery)).one()
+    assert sent == n and recorded >= n, (sent, recorded)
+    return n / secs
+
+
+def _messages(n: int) -> list[EmailMessage]:
+    out = []
+    ics = b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:Hearing\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    for i in range(n):
+        m = EmailMessage()
+        m["From"], m["To"] = "court@example.org", f"person{i}@example.org"
+        m["Subject"] = "Hearing moved later: People v. Bench"
+        m["List-Unsubscribe"] = f"<https://court.example.org/follow/unsubscribe?token={i}>"
+        m["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        m.set_content(f"Hearing moved later.\n\n--\nYou follow People v. Bench. Stop: {i}\n")
+        m.add_attachment(ics, maintype="text", subtype="calendar", filename="event.ics")
+        out.append(m)
+    return out
+
+
+def _bare(port: int, n: int, *, one_connection: bool, ssl_context: bool = False) -> float:
+    msgs = _messages(n)
+    t0 = time.perf_counter()
+    if ssl_context:  # what Apprise's SMTP controller does for every connection
+        for m in msgs:
+            ssl.create_default_context()
+            with smtplib.SMTP("127.0.0.1", port) as smtp:
+                smtp.send_message(m)
+    elif one_connection:
+        with smtplib.SMTP("127.0.0.1", port) as smtp:
+            for m in msgs:
+                smtp.send_message(m)
+    else:
+        for m in msgs:
+            with smtplib.SMTP("127.0.0.1", port) as smtp:
+                smtp.send_message(m)
+    return n / (time.perf_counter() - t0)
+
+
+def run(quick: bool) -> list[Result]:
+    n_plan, n_send, moves = (10_000, 300, 3) if quick else (10_000, 10_000, 3)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-subs-"))
+    try:
+        with _smtp() as port:
+            store, settings, cal, start = _setup(tmp / "plan", port, n_plan)
+            try:
+                plan = _plan(store, settings, cal, start, moves)
+            finally:
+                store.close()
+            store, settings, cal, start = _setup(tmp / "send", port, n_send)
+            try:
+                _plan(store, settings, cal, start, 1)
+                _keep_one_alert(store, n_send)
+                bare = _bare(port, n_send, one_connection=False)
+                dispatch = _deliver(store, settings, n_send)
+                one = _bare(port, n_send, one_connection=True)
+                with_ctx = _bare(port, n_send, one_connection=False, ssl_context=True)
+            finally:
+                store.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return [
+        Result(f"plan one change alert for {n_plan} subscribers", plan * 1000, "ms",
+               target="< 1 s (10,000)", ok=plan < 1.0 * max(n_plan, 10_000) / 10_000),
+        Result(f"deliver them by email ({n_send} msgs, durable)", dispatch, "msg/s",
+               baseline=bare, target=">= 0.8x smtplib/conn", ok=dispatch >= 0.8 * bare),
+        Result("  same, vs smtplib on one connection", dispatch, "msg/s", baseline=one,
+               target="(context)"),
+        Result("  same, vs smtplib + an SSL context/conn", dispatch, "msg/s",
+               baseline=with_ctx, target="(Apprise's own cost)"),
+    ]

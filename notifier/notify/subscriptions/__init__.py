@@ -1,0 +1,13 @@
+"""People following a case by email (``[subscriptions]``, off by default).
+
+Owns: :mod:`.registry` (sign up, confirm, manage, forget, list), :mod:`.links`
+(signed, expiring links), :mod:`.planning` (one outbox row per subscriber) and
+:mod:`.mail` (check, write and send a subscriber's email through Apprise). May import
+what :mod:`notifier.notify` may; :mod:`notifier.server.follow` serves the pages.
+"""
+
+from __future__ import annotations
+
+from .registry import CHANNEL
+
+__all__ = ["CHANNEL"]

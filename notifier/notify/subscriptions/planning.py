@@ -1,0 +1,110 @@
+"""Which outbox rows subscribers should get: one row per subscriber, same outbox.
+
+:func:`alert_rows` gives the change-alert rows for one planned alert (called by
+:func:`notifier.notify.outbox.record_changes` in the sync's transaction);
+:func:`plan_reminders` writes the reminders of every active subscription due within
+``[reminders] horizon`` (called at every re-plan and when a subscription is
+confirmed). Rows are keyed ``sub:<subscriber id>:...`` so planning twice never
+duplicates a row; a reminder's key holds the event's start, so a moved hearing gets
+a fresh one and the dispatcher withdraws the old one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from ...config import Settings
+from ...store.models import Case, Event
+from ...store.subscribers import Subscriber, Subscription
+from .. import planner
+from . import rows as outbox
+from .registry import CHANGE, CHANNEL, REMINDER, key_of
+
+
+@dataclass(frozen=True)
+class Follower:
+    subscription: int
+    subscriber: int
+    case_id: str
+    lead_s: int
+
+
+def _active(s: Session, case_ids: Collection[str] | None, *,
+            reminders: bool = False) -> list[Follower]:
+    """The active, unpaused, unbounced subscriptions (columns only: there may be
+    tens of thousands of them)."""
+    sub, who = Subscription.__table__, Subscriber.__table__  # type: ignore[attr-defined]
+    q = sa.select(sub.c.id, sub.c.subscriber_id, sub.c.case_id, sub.c.lead_s).join(
+        who, who.c.id == sub.c.subscriber_id).where(
+        sub.c.state == "active", who.c.paused.is_(False), who.c.bounced_at.is_(None))
+    if case_ids is not None:
+        q = q.where(sub.c.case_id.in_(list(case_ids)))
+    if reminders:
+        q = q.where(sub.c.lead_s > 0)
+    return [Follower(*row) for row in s.execute(q).all()]
+
+
+def alert_rows(s: Session, settings: Settings, alert: planner.PlannedAlert,
+               now: datetime) -> list[dict[str, Any]]:
+    """A change-alert row for every active follower of the alert's case."""
+    if not settings.subscriptions.enabled or not alert.change_ids:
+        return []
+    followers = _active(s, [alert.case_id])
+    if not followers:
+        return []
+    # The alert's part of the payload is the same for every follower: encoded once.
+    shared = json.dumps({"case_id": alert.case_id, "event": alert.payload["event"],
+                         "changes": alert.payload["changes"]}, sort_keys=True)[1:-1]
+    template = outbox.new_row(f"{key_of(0)}change:{alert.change_ids[0]}", CHANGE, CHANNEL,
+                              now, now, {}, event_uid=alert.event_uid, case_id=alert.case_id,
+                              change_id=alert.change_ids[0], urgent=alert.urgent)
+    return [{**template, "dedupe_key": f"{key_of(f.subscriber)}change:{alert.change_ids[0]}",
+             "payload": f'{{{shared}, "subscriber": {f.subscriber}, '
+                        f'"subscription": {f.subscription}}}'} for f in followers]
+
+
+def plan_reminders(s: Session, settings: Settings, now: datetime,
+                   case_ids: Collection[str] | None = None) -> int:
+    """Insert the subscribers' reminders due after ``now`` within the horizon."""
+    if not settings.subscriptions.enabled:
+        return 0
+    subs = _active(s, case_ids, reminders=True)
+    if not subs:
+        return 0
+    wanted = {sub.case_id for sub in subs}
+    cases = {c.id: c for c in s.exec(select(Case).where(col(Case.id).in_(wanted))).all()}
+    reach = max(sub.lead_s for sub in subs)
+    until = now + settings.reminders.horizon
+    events = s.exec(select(Event).where(
+        col(Event.case_id).in_(wanted), col(Event.removed_at).is_(None),
+        col(Event.status).in_(planner.REMINDABLE), col(Event.sort_utc) > now,
+        col(Event.sort_utc) <= until + timedelta(seconds=reach) + timedelta(days=1))).all()
+    by_case: dict[str, list[Event]] = {}
+    for ev in events:
+        by_case.setdefault(ev.case_id, []).append(ev)
+    rows = []
+    for sub in subs:
+        sid = sub.subscriber
+        case = cases.get(sub.case_id)
+        if case is None:
+            continue
+        rules = planner.CaseRules(offsets=(timedelta(seconds=sub.lead_s),))
+        for ev in by_case.get(sub.case_id, []):
+            for p in planner.plan_reminders(ev, case, settings.reminders, rules):
+                if not now < p.due_at <= until:
+                    continue
+                payload = {**planner.reminder_payload(p, ev, case), "subscriber": sid,
+                           "subscription": sub.subscription, "case_id": case.id}
+                rows.append(outbox.new_row(
+                    f"{key_of(sid)}reminder:{ev.uid}:{sub.lead_s}:{p.start_key}", REMINDER,
+                    CHANNEL, p.due_at, now, payload, event_uid=ev.uid, case_id=case.id,
+                    offset_s=sub.lead_s))
+    outbox.insert_rows(s, rows)
+    return len(rows)
