@@ -43,7 +43,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from .. import metrics
-from ..config import DeliverySettings, Settings
+from ..config import Settings
 from ..errors import DeliveryError
 from ..logs import mask
 from ..store import Store
@@ -52,7 +52,14 @@ from ..timeutil import utcnow
 from . import digest, dispatch_sql, messages, outbox, planner
 from .delivery import Deliverer, Message, Sender
 from .ics_attachment import event_ics
-from .lane_health import LaneFailure, LaneHealth, outcome_deadline, retryable
+from .lane_health import (
+    LaneFailure,
+    LaneHealth,
+    backoff,
+    lease_warning,
+    outcome_deadline,
+    retryable,
+)
 from .subscriptions import CHANNEL as SUBSCRIBERS
 from .subscriptions.mail import SubscriberMail
 
@@ -81,29 +88,7 @@ class Stats:
         return self.sent + self.failed + self.dead + self.withdrawn + self.missed
 
 
-def backoff(attempts: int, cfg: DeliverySettings, rng: random.Random) -> timedelta:
-    """Wait before attempt ``attempts + 1``: doubling from ``backoff``, capped, jittered."""
-    base = min(cfg.backoff * (2 ** max(attempts - 1, 0)), cfg.backoff_max)
-    return base * rng.uniform(0.5, 1.0)
-
-
 Lane = str | None  # a channel name; None = rows of channels not configured (any more)
-
-
-def lease_warning(settings: Settings) -> str | None:
-    """Why ``[delivery] lease`` is short for the channels' timeouts, or None.
-
-    A send starts with at least half a lease left (see ``Dispatcher._send_batch``);
-    a send may take a connect plus an answer, each up to the channel's ``timeout``.
-    A shorter lease is allowed (one dispatcher process is safe with any), but a
-    second dispatcher process could then claim and send a row whose send is slow.
-    """
-    slow = max(settings.channels, key=lambda c: c.timeout, default=None)
-    if slow is None or settings.delivery.lease >= 4 * slow.timeout:
-        return None
-    return (f"[delivery] lease ({settings.delivery.lease}) is shorter than 4 x the timeout of "
-            f"channel {slow.name!r} ({slow.timeout}): with a second dispatcher process, a "
-            "send that slow could outlive its lease and be sent again by the other")
 
 
 class Dispatcher:

@@ -10,6 +10,9 @@ succeeded: it logs the recovery once. :meth:`LaneHealth.state` is the snapshot
 (``disk_full``, ``database_locked``, ...), never the error text, which may carry a
 path or a host.
 
+The lane's retry rules live here too: :func:`backoff` (the wait before a failed
+message's next attempt), :func:`outcome_deadline` and :func:`lease_warning`.
+
 Without this, a full disk made every lane fail, re-arm and fail again at once: hundreds
 of tracebacks a second.
 """
@@ -17,6 +20,7 @@ of tracebacks a second.
 from __future__ import annotations
 
 import logging
+import random
 import sqlite3
 import threading
 import time
@@ -26,6 +30,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError, SQLAlchemyError
 
+from ..config import DeliverySettings, Settings
 from ..logs import mask
 from ..timeutil import utcnow
 
@@ -169,3 +174,25 @@ class LaneHealth:
             if not self._failures or self._since is None:
                 return None
             return LaneFailure(self.lane, self._since, self._failures, self._reason)
+
+
+def backoff(attempts: int, cfg: DeliverySettings, rng: random.Random) -> timedelta:
+    """Wait before attempt ``attempts + 1``: doubling from ``backoff``, capped, jittered."""
+    base = min(cfg.backoff * (2 ** max(attempts - 1, 0)), cfg.backoff_max)
+    return base * rng.uniform(0.5, 1.0)
+
+
+def lease_warning(settings: Settings) -> str | None:
+    """Why ``[delivery] lease`` is short for the channels' timeouts, or None.
+
+    A send starts with at least half a lease left (see ``Dispatcher._send_batch``);
+    a send may take a connect plus an answer, each up to the channel's ``timeout``.
+    A shorter lease is allowed (one dispatcher process is safe with any), but a
+    second dispatcher process could then claim and send a row whose send is slow.
+    """
+    slow = max(settings.channels, key=lambda c: c.timeout, default=None)
+    if slow is None or settings.delivery.lease >= 4 * slow.timeout:
+        return None
+    return (f"[delivery] lease ({settings.delivery.lease}) is shorter than 4 x the timeout of "
+            f"channel {slow.name!r} ({slow.timeout}): with a second dispatcher process, a "
+            "send that slow could outlive its lease and be sent again by the other")
