@@ -33,6 +33,9 @@ class SubscriptionSettings(_Section):
     per_ip: int = Field(default=10, ge=1)
     per_address: int = Field(default=3, ge=1)
     rate_window: Duration = timedelta(hours=1)
+    # After a change alert, a subscriber whose personal calendar has not fetched the
+    # changed feed within this gets one email saying so (only once it was ever used).
+    stale_after: Duration = timedelta(hours=6)
 
     @field_validator("offsets")
     @classmethod

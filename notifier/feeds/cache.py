@@ -1,7 +1,8 @@
 """Cached feeds over the store: what the web server and ``notifier feed export`` call.
 
 Create one :class:`FeedService` per process (``FeedService(store, options)``, see
-:func:`options_from`) and call :meth:`FeedService.get` for every request; it
+:func:`options_from`) and call :meth:`FeedService.get` for every request (or
+:meth:`FeedService.followed` for a subscriber's calendar of several cases); it
 returns the cached bytes while nothing changed. Share the same instance between
 the web app and anything else that serves feeds.
 
@@ -38,7 +39,7 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -65,7 +66,8 @@ _EVENT: sa.Table = Event.__table__  # type: ignore[attr-defined]
 _CHANGE: sa.Table = Change.__table__  # type: ignore[attr-defined]
 _CHUNK = 500
 MB = 1 << 20
-FeedKey = tuple[str | None, frozenset[str] | None]
+# (case id, None for all, or a set of case ids for a subscriber's calendar; kinds)
+FeedKey = tuple[str | frozenset[str] | None, frozenset[str] | None]
 log = logging.getLogger(__name__)
 
 
@@ -378,33 +380,47 @@ class FeedService:
             self.refresh()
             if case_id is not None and case_id not in self._cases:
                 return None
-            now = now or self.clock()
             # Only kinds that exist reach the key and the feed's name: query strings
             # neither mint cache entries nor put their bytes in the calendar.
             chosen = None if kinds is None else kinds & self._kinds
-            key: FeedKey = (case_id, chosen)
-            hit = self._all if key == (None, None) else self._feeds.get(key)
-            if hit and hit.version == self._version and (
-                    hit.valid_until is None or now < hit.valid_until):
-                return hit
-            rendered = self._render(case_id, chosen, now)
-            if key == (None, None):
-                self._all = rendered
-            elif len(rendered.body) <= self._feeds.maxsize:
-                self._feeds[key] = rendered
-            return rendered
+            return self._cached((case_id, chosen), now or self.clock())
 
-    def _render(self, case_id: str | None, kinds: frozenset[str] | None,
-                now: datetime) -> Rendered:
+    def followed(self, case_ids: Collection[str], now: datetime | None = None, *,
+                 wait: float | None = None) -> Rendered:
+        """One feed of several cases (a subscriber's own calendar), cached under the set
+        of cases like the others; cases not known (any more) are left out."""
+        with self._locked(wait):
+            self.refresh()
+            wanted = frozenset(c for c in case_ids if c in self._cases)
+            return self._cached((wanted, None), now or self.clock())
+
+    def _cached(self, key: FeedKey, now: datetime) -> Rendered:
+        hit = self._all if key == (None, None) else self._feeds.get(key)
+        if hit and hit.version == self._version and (
+                hit.valid_until is None or now < hit.valid_until):
+            return hit
+        rendered = self._render(key, now)
+        if key == (None, None):
+            self._all = rendered
+        elif len(rendered.body) <= self._feeds.maxsize:
+            self._feeds[key] = rendered
+        return rendered
+
+    def _render(self, key: FeedKey, now: datetime) -> Rendered:
+        case_id, kinds = key
+        wanted = case_id if isinstance(case_id, frozenset) else \
+            None if case_id is None else frozenset((case_id,))
         keep = self.options.keep_cancelled
         chosen = [e for e in self._ordered
-                  if (case_id is None or e.case_id == case_id)
+                  if (wanted is None or e.case_id in wanted)
                   and (kinds is None or e.kind in kinds) and ical.in_feed(e, now, keep)]
         pairs = [(e, f) for e in chosen if (f := self._fragment(e)) is not None]
         frags = [f for _, f in pairs]
         self._store_dirty()  # before the body is built: less memory held at once
         if case_id is None:
             header = ical.all_header(self.options, kinds)
+        elif isinstance(case_id, frozenset):
+            header = ical.followed_header(self.options)
         else:
             header = ical.case_header(self._cases[case_id], self._undated.get(case_id, ()),
                                       self.options, kinds)
@@ -415,7 +431,7 @@ class FeedService:
         else:
             body = b"".join(parts)
         expiries = [t for e in chosen if (t := ical.expires_at(e, keep)) is not None]
-        cases = self._cases.values() if case_id is None else [self._cases[case_id]]
+        cases = self._cases.values() if wanted is None else [self._cases[c] for c in wanted]
         stamps = [e.updated_at for e in chosen] + [c.updated_at for c in cases if c.updated_at]
         return Rendered(body=body, etag=f'"{hashlib.sha256(body).hexdigest()[:40]}"',
                         last_modified=max(stamps) if stamps else None,

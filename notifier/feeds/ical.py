@@ -27,6 +27,7 @@ from .vtimezone import vtimezone
 PRODID = "-//notifier//Court calendar feed//EN"
 END = b"END:VCALENDAR\r\n"  # a feed's last line: every fragment comes right before it
 ALL_NAME = "Court dates: all cases"
+FOLLOWED_NAME = "Court dates: cases you follow"
 _STATUS = {"tentative": STATUS.TENTATIVE, "cancelled": STATUS.CANCELLED,
            "postponed": STATUS.CANCELLED}
 _SUFFIX = {"tentative": " (tentative)", "cancelled": " (cancelled)", "postponed": " (postponed)"}
@@ -316,6 +317,11 @@ def case_header(case: FeedCase, undated: Sequence[str], opts: FeedOptions,
 def all_header(opts: FeedOptions, kinds: frozenset[str] | None = None) -> Header:
     name = ALL_NAME + (f" ({', '.join(sorted(kinds))})" if kinds else "")
     return Header(name=name, url=opts.base_url + "/" if opts.links else None)
+
+
+def followed_header(opts: FeedOptions) -> Header:
+    """A subscriber's own calendar of the cases they follow."""
+    return Header(name=FOLLOWED_NAME, url=opts.base_url + "/" if opts.links else None)
 
 
 def sort_key(ev: FeedEvent) -> tuple[datetime, str, str]:

@@ -25,6 +25,7 @@ from ..store.models import Case, FeedToken
 from ..timeutil import utcnow
 
 _REDACT = re.compile(r"(?i)(token=)[^&\s\"]*")
+_REDACT_PATH = re.compile(r"(?i)(/follow/calendar/)[^/?#\s\"]+")
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,9 @@ def hash_token(token: str) -> str:
 
 
 def redact(text: str) -> str:
-    """``...?token=abc`` -> ``...?token=<redacted>`` (for anything that may be logged)."""
-    return _REDACT.sub(r"\1<redacted>", text)
+    """``...?token=abc`` -> ``...?token=<redacted>``, and the token in a subscriber's
+    calendar path ``/follow/calendar/<token>.ics`` likewise (for anything logged)."""
+    return _REDACT_PATH.sub(r"\1<redacted>", _REDACT.sub(r"\1<redacted>", text))
 
 
 def create_token(store: Store, case_id: str | None = None, label: str | None = None,

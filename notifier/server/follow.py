@@ -34,6 +34,7 @@ from ..notify.subscriptions.links import FORM, LinkError, Links
 from ..store import Store
 from ..store.models import Case
 from ..timeutil import format_duration, utcnow
+from . import follow_calendar
 
 log = logging.getLogger(__name__)
 COOKIE = "notifier_follow"
@@ -263,6 +264,8 @@ class Follow:
                     planning.plan_reminders(s, self.settings, now)
                 elif action == "unsubscribe":
                     registry.unsubscribe(s, sid, case_id, now)
+                elif action in follow_calendar.ACTIONS:
+                    follow_calendar.act(s, self.settings, sid, action, now)
                 elif action == "lead" and lead is not None:
                     if registry.set_lead(s, sid, case_id, lead):
                         registry.withdraw_waiting(s, sid, case_id, now, "lead time changed")
@@ -271,7 +274,8 @@ class Follow:
                     return "bad"
                 return {"cases": registry.followed(s, sid), "paused": sub.paused,
                         "token": self.links.manage_token(sid, key), "leads": self.leads,
-                        "action": f"{self.base}/follow/manage"}
+                        "action": f"{self.base}/follow/manage",
+                        **follow_calendar.manage_context(s, self.settings, sub, now)}
         result = await run_in_threadpool(run)
         if result is None:
             return self.page("Link not valid", "This link no longer opens anything (the "

@@ -9,7 +9,8 @@ unreachable, gone or damaged), ``GET /livez`` (200 while the
 process answers; never touches the database). When ``[feed] private`` is on,
 every route but ``/healthz``, ``/readyz`` and ``/livez`` needs ``?token=``; a missing, wrong or
 revoked token gets the same 404 as an unknown case. The app reads the store only,
-except the ``/follow`` pages of ``[subscriptions]`` (:mod:`.follow`).
+except the ``/follow`` pages of ``[subscriptions]`` (:mod:`.follow`, and each
+subscriber's calendar ``/follow/calendar/<token>.ics``, :mod:`.follow_calendar`).
 
 Start-up does not wait for the feed cache: the lifespan warms it in a thread, and a
 request that arrives meanwhile waits for it up to :data:`CACHE_WAIT_S`, then gets
@@ -52,6 +53,7 @@ from ..store.watch import FATAL
 from ..timeutil import utcnow
 from . import pages
 from .follow import Follow
+from .follow_calendar import FollowCalendar
 from .health import HealthReport, health_report
 from .webhooks import webhook_routes
 
@@ -294,6 +296,8 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
         Route("/metrics", metrics_page, methods=["GET"]),
         *webhook_routes(settings, store),
         *(follow.routes() if follow is not None else ()),
+        *(FollowCalendar(settings, store, service, feed_response, CACHE_WAIT_S).routes()
+          if follow is not None else ()),
     ], lifespan=lifespan)
     app.state.feeds = service
     return app

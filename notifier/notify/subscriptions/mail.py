@@ -36,6 +36,7 @@ from ...timeutil import format_duration
 from .. import messages, planner
 from ..delivery import Message, classify
 from ..ics_attachment import event_ics
+from . import stale
 from .links import Links
 from .registry import CHANNEL, CONFIRM, REMINDER
 
@@ -133,6 +134,10 @@ class SubscriberMail:
                 return "missed", "not sent: the event had already started", {}
             if now - n.due_at > self.settings.reminders.late_grace:
                 return "missed", "not sent: more than late_grace late", {}
+        if n.type == stale.STALE:
+            final, reason = stale.check(self.store, n, payload, self.settings, now, extra)
+            if final is not None:
+                return final, reason, {}
         return None, None, extra
 
     # -- message ---------------------------------------------------------------------
@@ -149,13 +154,16 @@ class SubscriberMail:
                     "to this address, and the link expires in "
                     f"{format_duration(self.settings.subscriptions.confirm_ttl)}.\n")
             return SubscriberMessage(title, body, "text", False, to=extra["to"])
-        ctx = messages.context(
-            "reminder" if n.type == REMINDER else "change", json.loads(n.payload),
-            due=n.due_at, now=now, late=late, urgent=n.urgent,
-            extra={"event": extra["event"], "until": extra["until"]},
-            channel="", base_url=base, settings=self.settings)
-        title, body = self.renderer.render(
-            "", "reminder" if n.type == REMINDER else "change", ctx, "text")
+        if n.type == stale.STALE:
+            title, body = stale.text(json.loads(n.payload), extra)
+        else:
+            ctx = messages.context(
+                "reminder" if n.type == REMINDER else "change", json.loads(n.payload),
+                due=n.due_at, now=now, late=late, urgent=n.urgent,
+                extra={"event": extra["event"], "until": extra["until"]},
+                channel="", base_url=base, settings=self.settings)
+            title, body = self.renderer.render(
+                "", "reminder" if n.type == REMINDER else "change", ctx, "text")
         manage = self.links.manage_url(sid, key)
         stop = self.links.unsubscribe_url(sid, key, case_id)
         lead = extra["lead_s"]

@@ -4,7 +4,8 @@
 :func:`notifier.notify.outbox.record_changes` in the sync's transaction);
 :func:`plan_reminders` writes the reminders of every active subscription due within
 ``[reminders] horizon`` (called at every re-plan and when a subscription is
-confirmed). Rows are keyed ``sub:<subscriber id>:...`` so planning twice never
+confirmed). Each alert row may bring a later "your calendar still shows the old date" row
+(:mod:`.stale`). Rows are keyed ``sub:<subscriber id>:...`` so planning twice never
 duplicates a row; a reminder's key holds the event's start, so a moved hearing gets
 a fresh one and the dispatcher withdraws the old one.
 """
@@ -25,6 +26,7 @@ from ...store.models import Case, Event
 from ...store.subscribers import Subscriber, Subscription
 from .. import planner
 from . import rows as outbox
+from . import stale
 from .registry import CHANGE, CHANNEL, REMINDER, key_of
 
 
@@ -67,7 +69,8 @@ def alert_rows(s: Session, settings: Settings, alert: planner.PlannedAlert,
                               change_id=alert.change_ids[0], urgent=alert.urgent)
     return [{**template, "dedupe_key": f"{key_of(f.subscriber)}change:{alert.change_ids[0]}",
              "payload": f'{{{shared}, "subscriber": {f.subscriber}, '
-                        f'"subscription": {f.subscription}}}'} for f in followers]
+                        f'"subscription": {f.subscription}}}'} for f in followers] + \
+        stale.rows(s, settings, alert, [(f.subscriber, f.subscription) for f in followers], now)
 
 
 def plan_reminders(s: Session, settings: Settings, now: datetime,

@@ -22,6 +22,7 @@ from ...config import SubscriptionSettings
 from ...display import mask_email
 from ...store.models import Case, Delivery, Notification
 from ...store.subscribers import Subscriber, Subscription
+from . import calendar
 from . import rows as outbox
 
 CHANNEL = "subscribers"  # the outbox channel (and dispatch lane) of every subscriber row
@@ -180,6 +181,7 @@ def forget(s: Session, subscriber_id: int) -> int:
         chunk = ids[i:i + 500]
         n += _deleted(s, delete(Delivery).where(col(Delivery.notification_id).in_(chunk)))
         n += _deleted(s, delete(Notification).where(col(Notification.id).in_(chunk)))
+    n += calendar.erase(s, subscriber_id)  # the calendar link and its fetch records
     n += _deleted(s, delete(Subscription).where(
         col(Subscription.subscriber_id) == subscriber_id))
     n += _deleted(s, delete(Subscriber).where(col(Subscriber.id) == subscriber_id))

@@ -1,0 +1,118 @@
+""""Your calendar still shows the old date": one email after a change alert.
+
+A follower who subscribed to their personal calendar link
+(:mod:`.calendar`) sees a moved hearing there only once their calendar app
+fetches the feed again, which Google does every 12 to 24 hours. So a change alert
+is followed by one more email if the calendar has not fetched since the change
+within ``[subscriptions] stale_after``.
+
+How: :func:`rows` is called with every subscriber change alert planned
+(:func:`.planning.alert_rows`, in the sync's transaction) and adds a ``sub_stale``
+row due ``stale_after`` after the change, keyed ``sub:<id>:stale:<change id>`` (so
+planning twice adds nothing, and ``forget`` erases it). At dispatch,
+:func:`check` withdraws it unless all of these still hold:
+
+- the change alert itself was sent (an alert not sent, or still being retried,
+  gets no follow-up: the follow-up refers to it);
+- no newer change alert for the same event was planned for the subscriber
+  (that one plans its own follow-up, with the newer date);
+- the subscriber's calendar link has been fetched at least once, but not since
+  the change.
+
+Choice: only followers whose *current* link has been fetched at least once get
+it, both when planning and when sending. Someone who never added the link to a
+calendar app (or made a new link and has not added that one yet) has no calendar
+that could be out of date, and the email would only be noise. Only changes of
+the date, time or status (moved, date set, cancelled, removed, ...) count: the
+alert's other changes (location, judge, notes) do not change what a month view shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from ...config import Settings
+from ...store import Store
+from ...store.models import Notification
+from .. import planner
+from . import calendar
+from . import rows as outbox
+from .registry import CHANGE, CHANNEL, key_of
+
+STALE = "sub_stale"
+_DATE_FIELDS = ("when", "status", "event")
+_NT = Notification.__table__  # type: ignore[attr-defined]
+
+
+def rows(s: Session, settings: Settings, alert: planner.PlannedAlert,
+         followers: Sequence[tuple[int, int]], now: datetime) -> list[dict[str, Any]]:
+    """The follow-up rows for ``followers`` ((subscriber, subscription) pairs) of an
+    alert: only when the alert changes a date and the follower's calendar is in use."""
+    changes = [c for c in alert.payload.get("changes", []) if c.get("field") in _DATE_FIELDS]
+    if not changes or not followers:
+        return []
+    using = calendar.in_use(s, [sub for sub, _ in followers])
+    cid = alert.change_ids[0]
+    due = now + settings.subscriptions.stale_after
+    return [outbox.new_row(
+        f"{key_of(sub)}stale:{cid}", STALE, CHANNEL, due, now,
+        {"subscriber": sub, "subscription": subscription, "case_id": alert.case_id,
+         "change_id": cid, "changed_at": now.isoformat(),
+         "changes": [c["summary"] for c in changes]},
+        event_uid=alert.event_uid, case_id=alert.case_id, change_id=cid)
+        for sub, subscription in followers if sub in using]
+
+
+def check(store: Store, n: Notification, payload: dict[str, Any], settings: Settings,
+          now: datetime, extra: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(final status or None to send, reason); adds what the message needs to ``extra``."""
+    sid = int(payload["subscriber"])
+    cid = int(payload["change_id"])
+    changed_at = datetime.fromisoformat(payload["changed_at"])
+    if now - n.due_at > settings.reminders.late_grace:
+        return "missed", "not sent: more than late_grace late"
+    with store.read() as s:
+        alert = s.execute(sa.select(_NT.c.status).where(
+            _NT.c.dedupe_key == f"{key_of(sid)}change:{cid}")).scalar()
+        if alert != "sent":
+            return "withdrawn", "the change alert it follows up was not sent"
+        newer = s.execute(sa.select(sa.func.count()).select_from(_NT).where(
+            _NT.c.dedupe_key.startswith(f"{key_of(sid)}change:"), _NT.c.type == CHANGE,
+            _NT.c.event_uid == n.event_uid, _NT.c.change_id > cid)).scalar()
+        if newer:
+            return "withdrawn", "a newer change of the event superseded it"
+        fetched = calendar.fetched_since(s, sid, changed_at)
+        if fetched is None:
+            return "withdrawn", "the subscriber's calendar link is not in use"
+        if fetched:
+            return "withdrawn", "the calendar fetched the change in time"
+        last = calendar.last_fetch(s, sid)
+    extra["calendar_last"] = (f"{last.at:%Y-%m-%d %H:%M} UTC by {last.client}"
+                              if last is not None else "never")
+    return None, None
+
+
+def text(payload: dict[str, Any], extra: dict[str, Any]) -> tuple[str, str]:
+    """Title and body (the caller adds the footer)."""
+    ev = extra["event"]
+    name = str(ev.get("kind") or "event").replace("_", " ")
+    status = ev.get("status")
+    now_is = {"removed": "removed from the court calendar", "cancelled": "cancelled",
+              "postponed": f"postponed ({ev['when']})"}.get(status, ev["when"])
+    if status == "tentative":
+        now_is += " (tentative)"
+    title = f"Your calendar still shows the old date: {extra['case_title']}"
+    changed = "\n".join(f"- {c}" for c in payload.get("changes", []))
+    body = (f"Your calendar still shows the old date; the {name} is now {now_is}.\n\n"
+            f"{ev['title']} ({extra['case_title']}) changed:\n{changed}\n\n"
+            "Your calendar app has not fetched your personal calendar of the cases you "
+            "follow since then (it last did: "
+            f"{extra.get('calendar_last', 'never')}). Calendar apps refresh subscribed "
+            "calendars on their own schedule, some only once a day. Refresh it in your "
+            "app, or open the attached event, to see the new date.\n")
+    return title, body

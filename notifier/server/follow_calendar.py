@@ -1,0 +1,102 @@
+"""A subscriber's personal calendar: ``GET/HEAD /follow/calendar/<token>.ics``.
+
+:class:`FollowCalendar` is built by :func:`notifier.server.web.create_app` when
+``[subscriptions] enabled``, with the app's shared
+:class:`~notifier.feeds.cache.FeedService`; :meth:`FollowCalendar.routes` gives its
+route. The feed holds the events of the cases the subscriber actively follows,
+served like the other feeds (ETag, Last-Modified, 304 on ``If-None-Match``). Each
+answer of 200 or 304 is recorded with a short client label
+(:mod:`notifier.notify.subscriptions.calendar`); an unknown or replaced token gets
+404. The token is in the path, which the access log redacts
+(:func:`notifier.feeds.tokens.redact`); the address is never in the URL.
+
+The manage page (:mod:`.follow`) calls :func:`manage_context` and :func:`act`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from ..config import Settings
+from ..feeds.cache import FeedBusy, FeedService, Rendered
+from ..notify.subscriptions import calendar
+from ..store import Store
+from ..store.subscribers import Subscriber
+from ..timeutil import utcnow
+
+log = logging.getLogger(__name__)
+ACTIONS = ("calendar_new",)
+FeedResponse = Callable[[Request, Rendered, str], Response]
+
+
+def _secret(settings: Settings) -> str:
+    secret = settings.subscriptions.secret
+    assert secret is not None, "[subscriptions] secret is required when enabled"
+    return secret.get_secret_value()
+
+
+def manage_context(s: Session, settings: Settings, sub: Subscriber,
+                   now: datetime) -> dict[str, Any]:
+    """The manage page's calendar part: link and last refresh (made on first visit)."""
+    view = calendar.manage_view(s, _secret(settings), settings.server.base_url, sub, now)
+    return {"calendar": view}
+
+
+def act(s: Session, settings: Settings, subscriber_id: int, action: str,
+        now: datetime) -> None:
+    """A manage-page action on the calendar link: ``calendar_new`` replaces it."""
+    if action == "calendar_new":
+        calendar.renew(s, _secret(settings), subscriber_id, now)
+
+
+class FollowCalendar:
+    def __init__(self, settings: Settings, store: Store, feeds: FeedService,
+                 respond: FeedResponse, wait: float) -> None:
+        self.settings, self.store, self.feeds = settings, store, feeds
+        self.respond, self.wait = respond, wait
+
+    async def serve(self, request: Request) -> Response:
+        token = str(request.path_params.get("token") or "")
+
+        def cases() -> list[str] | None:
+            with self.store.read() as s:
+                sid = calendar.lookup(s, token)
+                return None if sid is None else calendar.followed_cases(s, sid)
+        followed = await run_in_threadpool(cases)
+        if followed is None:
+            return PlainTextResponse("Not found\n", status_code=404)
+        try:
+            rendered = await run_in_threadpool(
+                lambda: self.feeds.followed(followed, wait=self.wait))
+        except FeedBusy:
+            return PlainTextResponse("The calendar is being prepared; try again shortly.\n",
+                                     status_code=503, headers={"Retry-After": "10",
+                                                               "Cache-Control": "no-store"})
+        response = self.respond(request, rendered, "following.ics")
+        response.headers["Cache-Control"] = "private, no-cache"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        agent = request.headers.get("user-agent")
+
+        def record() -> None:
+            try:
+                with self.store.write() as s:
+                    sid = calendar.lookup(s, token)
+                    if sid is not None:
+                        calendar.record_fetch(s, sid, response.status_code, agent, utcnow())
+            except sa.exc.SQLAlchemyError as e:  # the calendar is served all the same
+                log.warning("calendar fetch not recorded: %s", type(e).__name__)
+        await run_in_threadpool(record)
+        return response
+
+    def routes(self) -> list[Route]:
+        return [Route("/follow/calendar/{token}.ics", self.serve, methods=["GET", "HEAD"])]
