@@ -110,7 +110,8 @@ def body_of(mail: Message) -> str:
 
 @contextmanager
 def follow_site(tmp_path: Path, lead_in: timedelta = timedelta(days=1, seconds=4),
-                db_url: str | None = None, **subs: Any) -> Iterator[Site]:
+                db_url: str | None = None, access_log: bool = False,
+                **subs: Any) -> Iterator[Site]:
     cal = tmp_path / "calendars"
     cal.mkdir(exist_ok=True)
     start = (datetime.now(UTC) + lead_in).replace(microsecond=0)
@@ -132,7 +133,7 @@ def follow_site(tmp_path: Path, lead_in: timedelta = timedelta(days=1, seconds=4
         dispatcher = Dispatcher(store, settings)
         app = create_app(settings, store)
         try:
-            with LiveServer(app, port=port) as srv:
+            with LiveServer(app, port=port, access_log=access_log) as srv:
                 yield Site(srv.url, settings, store, dispatcher, mails, cal, start, folders)
         finally:
             dispatcher.close()
