@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from ..config import Settings
@@ -60,10 +60,13 @@ def act(s: Session, settings: Settings, subscriber_id: int, action: str,
 
 
 class FollowCalendar:
-    def __init__(self, settings: Settings, store: Store, feeds: FeedService,
-                 respond: FeedResponse, wait: float) -> None:
+    def __init__(self, settings: Settings, store: Store, feeds: FeedService, *,
+                 respond: FeedResponse, not_found: Callable[[], Response],
+                 busy: Callable[[], Response], wait: float) -> None:
+        """``respond``, ``not_found`` and ``busy`` answer as the other feeds do
+        (:func:`notifier.server.web.create_app` passes its own)."""
         self.settings, self.store, self.feeds = settings, store, feeds
-        self.respond, self.wait = respond, wait
+        self.respond, self.not_found, self.busy, self.wait = respond, not_found, busy, wait
 
     async def serve(self, request: Request) -> Response:
         token = str(request.path_params.get("token") or "")
@@ -74,14 +77,12 @@ class FollowCalendar:
                 return None if sid is None else calendar.followed_cases(s, sid)
         followed = await run_in_threadpool(cases)
         if followed is None:
-            return PlainTextResponse("Not found\n", status_code=404)
+            return self.not_found()
         try:
             rendered = await run_in_threadpool(
                 lambda: self.feeds.followed(followed, wait=self.wait))
         except FeedBusy:
-            return PlainTextResponse("The calendar is being prepared; try again shortly.\n",
-                                     status_code=503, headers={"Retry-After": "10",
-                                                               "Cache-Control": "no-store"})
+            return self.busy()
         response = self.respond(request, rendered, "following.ics")
         response.headers["Cache-Control"] = "private, no-cache"
         response.headers["Referrer-Policy"] = "no-referrer"

@@ -296,8 +296,8 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
         Route("/metrics", metrics_page, methods=["GET"]),
         *webhook_routes(settings, store),
         *(follow.routes() if follow is not None else ()),
-        *(FollowCalendar(settings, store, service, feed_response, CACHE_WAIT_S).routes()
-          if follow is not None else ()),
+        *(FollowCalendar(settings, store, service, respond=feed_response, not_found=not_found,
+                         busy=busy, wait=CACHE_WAIT_S).routes() if follow is not None else ()),
     ], lifespan=lifespan)
     app.state.feeds = service
     return app
