@@ -70,34 +70,34 @@ class FollowCalendar:
 
     async def serve(self, request: Request) -> Response:
         token = str(request.path_params.get("token") or "")
-
-        def cases() -> list[str] | None:
-            with self.store.read() as s:
-                sid = calendar.lookup(s, token)
-                return None if sid is None else calendar.followed_cases(s, sid)
-        followed = await run_in_threadpool(cases)
-        if followed is None:
-            return self.not_found()
-        try:
-            rendered = await run_in_threadpool(
-                lambda: self.feeds.followed(followed, wait=self.wait))
-        except FeedBusy:
-            return self.busy()
-        response = self.respond(request, rendered, "following.ics")
-        response.headers["Cache-Control"] = "private, no-cache"
-        response.headers["Referrer-Policy"] = "no-referrer"
         agent = request.headers.get("user-agent")
 
-        def record() -> None:
+        def work() -> Response:  # one trip to the thread pool for the whole answer
+            with self.store.read() as s:
+                sid = calendar.lookup(s, token)
+                followed = None if sid is None else calendar.followed_cases(s, sid)
+            if followed is None:
+                return self.not_found()
             try:
-                with self.store.write() as s:
-                    sid = calendar.lookup(s, token)
-                    if sid is not None:
-                        calendar.record_fetch(s, sid, response.status_code, agent, utcnow())
-            except sa.exc.SQLAlchemyError as e:  # the calendar is served all the same
-                log.warning("calendar fetch not recorded: %s", type(e).__name__)
-        await run_in_threadpool(record)
-        return response
+                rendered = self.feeds.followed(followed, wait=self.wait)
+            except FeedBusy:
+                return self.busy()
+            response = self.respond(request, rendered, "following.ics")
+            response.headers["Cache-Control"] = "private, no-cache"
+            response.headers["Referrer-Policy"] = "no-referrer"
+            self._record(token, response.status_code, agent)
+            return response
+        return await run_in_threadpool(work)
+
+    def _record(self, token: str, status: int, agent: str | None) -> None:
+        try:
+            with self.store.write() as s:
+                # Looked up again: a link replaced meanwhile must not count as used.
+                sid = calendar.lookup(s, token)
+                if sid is not None:
+                    calendar.record_fetch(s, sid, status, agent, utcnow())
+        except sa.exc.SQLAlchemyError as e:  # the calendar is served all the same
+            log.warning("calendar fetch not recorded: %s", type(e).__name__)
 
     def routes(self) -> list[Route]:
         return [Route("/follow/calendar/{token}.ics", self.serve, methods=["GET", "HEAD"])]
