@@ -161,9 +161,10 @@ def _rows(site: Site, ntype: str) -> list[Notification]:
                            .order_by(col(Notification.id))).all())
 
 
-def test_stale_calendar_gets_one_email_unless_it_fetched_the_change(tmp_path: Path) -> None:
-    with follow_site(tmp_path, lead_in=timedelta(days=3), stale_after="2s") as site, \
-            site.client() as client:
+def test_stale_calendar_gets_one_email_unless_it_fetched_the_change(
+        tmp_path: Path, db_url: str) -> None:  # noqa: F811
+    with follow_site(tmp_path, lead_in=timedelta(days=3), db_url=db_url,
+                     stale_after="2s") as site, site.client() as client:
         _confirm(site, client)
         _confirm(site, client, OTHER)  # follows too, but never uses the calendar link
         url = _calendar_url(client.get(_manage_url(site)).text)
@@ -208,6 +209,12 @@ def test_stale_calendar_gets_one_email_unless_it_fetched_the_change(tmp_path: Pa
         assert len(site.mails) == sent + 2
         last = _rows(site, "sub_stale")[-1]
         assert last.status == "withdrawn" and "fetched the change" in (last.last_error or "")
+
+        # Forget erases the follow-ups with the rest.
+        token = httpx.URL(_manage_url(site)).params["token"]
+        assert client.post("/follow/manage", data={"token": token, "action": "forget"}
+                           ).status_code == 200
+        assert _rows(site, "sub_stale") == []
 
 
 def test_stale_after_is_a_duration_setting(tmp_path: Path) -> None:
