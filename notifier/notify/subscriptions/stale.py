@@ -103,7 +103,8 @@ def text(payload: dict[str, Any], extra: dict[str, Any]) -> tuple[str, str]:
     name = str(ev.get("kind") or "event").replace("_", " ")
     status = ev.get("status")
     now_is = {"removed": "removed from the court calendar", "cancelled": "cancelled",
-              "postponed": f"postponed ({ev['when']})"}.get(status, ev["when"])
+              "postponed": f"postponed ({ev['when']})",
+              "tbd": "without a date (to be set)"}.get(status, ev["when"])
     if status == "tentative":
         now_is += " (tentative)"
     title = f"Your calendar still shows the old date: {extra['case_title']}"
