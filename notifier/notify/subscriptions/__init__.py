@@ -1,8 +1,10 @@
 """People following a case by email (``[subscriptions]``, off by default).
 
 Owns: :mod:`.registry` (sign up, confirm, manage, forget, list), :mod:`.links`
-(signed, expiring links), :mod:`.planning` (one outbox row per subscriber) and
-:mod:`.mail` (check, write and send a subscriber's email through Apprise). May import
+(signed, expiring links), :mod:`.planning` (one outbox row per subscriber),
+:mod:`.mail` (check, write and send a subscriber's email through Apprise),
+:mod:`.calendar` (personal calendar links and their fetches) and :mod:`.stale` (the
+"your calendar still shows the old date" email). May import
 what :mod:`notifier.notify` may; :mod:`notifier.server.follow` serves the pages.
 """
 
