@@ -154,12 +154,14 @@ class Guard:
     def __init__(self, ctx: Any) -> None:
         self.offsite: list[str] = []
         self.errors: list[str] = []
+        self.local = 0  # requests let through
         ctx.route("**/*", self._route)
         ctx.on("page", self.watch)
 
     def _route(self, route: Any) -> None:
         url = route.request.url
         if urlsplit(url).hostname == "127.0.0.1":
+            self.local += 1
             route.continue_()
         else:
             self.offsite.append(url)
@@ -176,3 +178,4 @@ class Guard:
         assert self.offsite == [], f"requests left 127.0.0.1: {self.offsite}"
         errors = [e for e in self.errors if not any(a in e for a in allowed)]
         assert errors == [], errors
+        assert self.local > 0, "no request went through the guard"

@@ -2,8 +2,9 @@
 Playwright for Python) at phone and desktop sizes, against the real server on
 127.0.0.1: no sideways scrolling, the next date above the fold, today/tomorrow
 marked, cancelled rows struck through whole, a moved hearing saying where it was, the
-copy button really copying, a helpful 404. Screenshots go to the test's tmp dir and,
-when ``NOTIFIER_TEST_ARTIFACTS`` names a folder, there as well (CI keeps them)."""
+copy button really copying, a helpful 404, no request to another host and nothing in
+the console. Screenshots go to the test's tmp dir and, when ``NOTIFIER_TEST_ARTIFACTS``
+names a folder, there as well (CI keeps them)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from browserkit import SIZES, chromium, no_sideways_scroll, shot
+from browserkit import SIZES, Guard, chromium, no_sideways_scroll, shot
 from channelkit import free_port
 from outboxhelpers import make_settings
 from webhelpers import LiveServer
@@ -98,6 +99,7 @@ def test_pages_answer_what_is_next(browser: Any, site: str, size: str, tmp_path:
     width, height = SIZES[size]
     ctx = browser.new_context(viewport={"width": width, "height": height},
                               permissions=["clipboard-read", "clipboard-write"])
+    guard = Guard(ctx)  # no third-party assets, nothing in the console
     page = ctx.new_page()
     try:
         page.goto(site + "/")
@@ -154,5 +156,6 @@ def test_pages_answer_what_is_next(browser: Any, site: str, size: str, tmp_path:
         no_sideways_scroll(page)
         assert "Page not found" in page.locator("h1").inner_text()
         assert page.locator("a", has_text="See all cases").count() == 1
+        guard.check(allowed=("status of 404",))
     finally:
         ctx.close()

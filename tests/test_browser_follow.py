@@ -196,6 +196,32 @@ def test_follow_a_case_in_a_browser(browser: Any, site: Site, size: str,
         v.look("no-csrf", "Please try again")
         assert "reload the case page" in page.locator("p").all_inner_texts()[1]
         assert v.state() is None
+        # The same with the cookie but the form's own token taken out.
+        page.goto(f"{site.url}/cases/{CASE}")
+        page.locator("#follow input[name=csrf]").evaluate("e => e.remove()")
+        page.get_by_label("Email address").fill(ADDRESS)
+        with page.expect_response(f"{site.url}/follow") as answer:
+            v.button("Follow").click()
+        assert answer.value.status == 403
+        assert page.locator("h1").inner_text() == "Please try again"
+        assert v.state() is None and len(site.mails) == 3
         v.guard.check(allowed=("status of 403", "status of 410"))
+    finally:
+        ctx.close()
+
+
+def test_the_guard_refuses_other_hosts_and_reports_console_errors(browser: Any) -> None:
+    """The checks above can fail: a page asking another host for an image, and
+    logging an error, is caught."""
+    ctx = browser.new_context()
+    try:
+        guard = Guard(ctx)
+        page = ctx.new_page()
+        page.set_content('<img src="http://example.com/logo.png" alt="">'
+                         '<script>console.error("boom")</script>', wait_until="load")
+        assert guard.offsite == ["http://example.com/logo.png"]
+        assert any("boom" in e for e in guard.errors), guard.errors
+        with pytest.raises(AssertionError, match=r"requests left 127\.0\.0\.1"):
+            guard.check()
     finally:
         ctx.close()
