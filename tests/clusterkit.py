@@ -4,9 +4,6 @@ sharing it, a slow counting sink, outbox rows to send."""
 from __future__ import annotations
 
 import re
-import signal
-import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -19,6 +16,7 @@ from typing import Any
 
 import pgkit
 import sqlalchemy as sa
+from daemonkit import NotifierRun
 
 from notifier.notify import outbox
 from notifier.store import Store
@@ -117,56 +115,7 @@ def write_config(folder: Path, db_url: str, sink: SlowSink, channels: list[str],
     return cfg
 
 
-class Proc:
-    """A `notifier run` subprocess; its output is collected in the background."""
-
-    def __init__(self, config: Path, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "notifier", "--config", str(config), "run", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.lines: list[str] = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    @property
-    def serving(self) -> bool:
-        return "serving http://" in self.output
-
-    @property
-    def port(self) -> int:
-        m = re.search(r"serving http://[^:/]+:(\d+)/", self.output)
-        assert m, self.output[-2000:]
-        return int(m.group(1))
-
-    def stop(self, timeout: float = 30) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait(timeout=10)
-        self.reader.join(timeout=5)
-        return code
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=10)
-        self.reader.join(timeout=5)
+Proc = NotifierRun  # the cluster tests' name for a `notifier run` subprocess
 
 
 def queue_messages(store: Store, channels: list[str], per_channel: int, *,

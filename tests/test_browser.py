@@ -2,13 +2,12 @@
 Playwright for Python) at phone and desktop sizes, against the real server on
 127.0.0.1: no sideways scrolling, the next date above the fold, today/tomorrow
 marked, cancelled rows struck through whole, a moved hearing saying where it was, the
-copy button really copying, a helpful 404. Screenshots go to the test's tmp dir and,
-when ``NOTIFIER_TEST_ARTIFACTS`` names a folder, there as well (CI keeps them)."""
+copy button really copying, a helpful 404, no request to another host and nothing in
+the console. Screenshots go to the test's tmp dir and, when ``NOTIFIER_TEST_ARTIFACTS``
+names a folder, there as well (CI keeps them)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from browserkit import SIZES, Guard, chromium, no_sideways_scroll, shot
 from channelkit import free_port
 from outboxhelpers import make_settings
 from webhelpers import LiveServer
@@ -25,10 +25,6 @@ from notifier.server.web import create_app
 from notifier.store import Store
 from notifier.tracking.sync import sync_calendars
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-SIZES = {"phone": (390, 844), "desktop": (1280, 800)}
 TZ = ZoneInfo("America/New_York")
 LONG = ("Hearing on the motion to vacate the conviction and for a new trial on every count of "
         "the indictment, with argument by both sides")
@@ -88,32 +84,8 @@ def site(tmp_path: Path, db_url: str) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed (apt-get install -y chromium); the pages "
-                    "cannot be checked in a browser here")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-def _shot(page: Any, tmp_path: Path, name: str) -> Path:
-    path = tmp_path / "screens" / f"{name}.png"
-    path.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(path), full_page=True)
-    if folder := os.environ.get("NOTIFIER_TEST_ARTIFACTS"):
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, Path(folder) / path.name)
-    return path
-
-
-def _no_sideways_scroll(page: Any) -> None:
-    wide = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    assert wide[0] <= wide[1], f"page is {wide[0]} px wide in a {wide[1]} px window"
+    with chromium() as b:
+        yield b
 
 
 def _above_fold(page: Any, selector: str, height: int) -> None:
@@ -127,11 +99,12 @@ def test_pages_answer_what_is_next(browser: Any, site: str, size: str, tmp_path:
     width, height = SIZES[size]
     ctx = browser.new_context(viewport={"width": width, "height": height},
                               permissions=["clipboard-read", "clipboard-write"])
+    guard = Guard(ctx)  # no third-party assets, nothing in the console
     page = ctx.new_page()
     try:
         page.goto(site + "/")
-        _shot(page, tmp_path, f"index-{size}")
-        _no_sideways_scroll(page)
+        shot(page, tmp_path, f"index-{size}")
+        no_sideways_scroll(page)
         # Cases by next date: the one with a hearing today first.
         titles = page.locator("section.case h2").all_inner_texts()
         assert titles == ["People v. Test", "A State v. Later"]
@@ -163,8 +136,8 @@ def test_pages_answer_what_is_next(browser: Any, site: str, size: str, tmp_path:
         # The case page: back link, subscribe line, copy box, next date above the fold.
         page.locator("#people-v-test h2 a").click()
         page.wait_for_url("**/cases/people-v-test")
-        _shot(page, tmp_path, f"case-{size}")
-        _no_sideways_scroll(page)
+        shot(page, tmp_path, f"case-{size}")
+        no_sideways_scroll(page)
         _above_fold(page, ".nextline", height)
         _above_fold(page, "li.next", height)
         assert "calendar app" in page.locator(".subscribe p").first.inner_text()
@@ -179,9 +152,10 @@ def test_pages_answer_what_is_next(browser: Any, site: str, size: str, tmp_path:
         # A helpful 404 with a way back.
         resp = page.goto(site + "/cases/no-such-case")
         assert resp is not None and resp.status == 404
-        _shot(page, tmp_path, f"404-{size}")
-        _no_sideways_scroll(page)
+        shot(page, tmp_path, f"404-{size}")
+        no_sideways_scroll(page)
         assert "Page not found" in page.locator("h1").inner_text()
         assert page.locator("a", has_text="See all cases").count() == 1
+        guard.check(allowed=("status of 404",))
     finally:
         ctx.close()

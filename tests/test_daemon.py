@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from daemonkit import NotifierRun
 from outboxhelpers import Sink
 from sqlmodel import select
 from waiting import wait_for
@@ -80,39 +81,6 @@ timezone = "UTC"
 """
 
 
-class Run:
-    """A `notifier run` subprocess whose stderr is collected in the background."""
-
-    def __init__(self, config: Path, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "notifier", "--config", str(config), "run", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.lines: list[str] = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        code = self.proc.wait(timeout=timeout)
-        self.reader.join(timeout=5)
-        return code
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-
 def write_config(tmp_path: Path, port: int, channels: str = "", extra: str = "") -> Path:
     (tmp_path / "calendars").mkdir(exist_ok=True)
     cfg = tmp_path / "config.toml"
@@ -155,7 +123,7 @@ def test_event_added_while_running_alerts_then_reminds_then_stops_cleanly(
             url = "{hook.url}"
             """))
         (tmp_path / "calendars" / "c1.toml").write_text(CASE)
-        run = Run(cfg)
+        run = NotifierRun(cfg)
         try:
             wait_for(lambda: healthy(port), 30, "/healthz")
             # A hearing 80 s from now, whose 1-minute reminder falls due in ~20 s.
@@ -200,7 +168,7 @@ def test_json_logs_second_signal_and_exit_status(tmp_path: Path) -> None:
     port = free_port()
     cfg = write_config(tmp_path, port)
     (tmp_path / "calendars" / "c1.toml").write_text(CASE)
-    run = Run(cfg, "--log-format", "json")
+    run = NotifierRun(cfg, "--log-format", "json")
     try:
         wait_for(lambda: healthy(port), 30, "/healthz")
         body = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()
@@ -241,7 +209,7 @@ def test_sighup_reloads_calendars(tmp_path: Path) -> None:
     port = free_port()
     cfg = write_config(tmp_path, port)
     (tmp_path / "calendars" / "c1.toml").write_text(CASE)
-    run = Run(cfg)
+    run = NotifierRun(cfg)
     try:
         wait_for(lambda: healthy(port), 30, "/healthz")
         url = f"http://127.0.0.1:{port}/calendars/c1.ics"
@@ -275,7 +243,7 @@ def test_sigterm_does_not_wait_past_the_shutdown_timeout_for_a_hanging_send(
             timeout = "40s"
             """))
         (tmp_path / "calendars" / "c1.toml").write_text(CASE)
-        run = Run(cfg, "--shutdown-timeout", "1")
+        run = NotifierRun(cfg, "--shutdown-timeout", "1")
         try:
             wait_for(lambda: healthy(port), 30, "/healthz")
             start = datetime.now(UTC) + timedelta(days=3)

@@ -98,9 +98,11 @@ class Follow:
     # -- pages -------------------------------------------------------------------------
     def page(self, heading: str, *lines: str, status: int = 200,
              button: dict[str, Any] | None = None, manage: dict[str, Any] | None = None,
-             headers: dict[str, str] | None = None) -> Response:
+             headers: dict[str, str] | None = None,
+             link: tuple[str, str] | None = None) -> Response:
         html = self.env.get_template("follow.html").render(
-            heading=heading, lines=lines, button=button, manage=manage, home=f"{self.base}/")
+            heading=heading, lines=lines, button=button, manage=manage, link=link,
+            home=f"{self.base}/")
         return HTMLResponse(html, status_code=status,
                             headers={"Cache-Control": "no-store",
                                      "Referrer-Policy": "no-referrer", **(headers or {})})
@@ -211,7 +213,7 @@ class Follow:
                              "by a newer one. Nothing was changed.", status=410)
         self._wake(request)
         return self.page("You follow this case", f"You now follow \"{done[0]}\".",
-                         f"Change or stop it at any time: {done[1]}")
+                         link=(done[1], "Change or stop your emails at any time"))
 
     async def unsubscribe(self, request: Request) -> Response:
         token = request.query_params.get("token")

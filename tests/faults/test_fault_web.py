@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +23,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from daemonkit import NotifierRun
 from waiting import wait_for
 
 from notifier.config import load_settings
@@ -86,49 +84,22 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     return Site(root, config)
 
 
-class Run:
+class Run(NotifierRun):
     """`notifier run` on port 0; its address is read from its own start-up line."""
 
     def __init__(self, config: Path) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "notifier", "--config", str(config), "run",
-             "--host", "127.0.0.1", "--port", "0"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.lines: list[str] = []
-        self.url = ""
-        self.seen_url = threading.Event()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            m = re.search(r"serving (http://127\.0\.0\.1:\d+)/", line)
-            if m and not self.url:
-                self.url = m.group(1)
-                self.seen_url.set()
+        super().__init__(config, "--host", "127.0.0.1", "--port", "0")
 
     def wait_url(self, limit: float = 60) -> str:
-        if not self.seen_url.wait(limit):
-            raise AssertionError("daemon did not report its address:\n" + "".join(self.lines))
-        return self.url
+        wait_for(lambda: self.serving, limit, "the daemon to report its address",
+                 lambda: self.output)
+        return f"http://127.0.0.1:{self.port}"
 
     def rss_mb(self, field: str = "VmRSS") -> float:
         status = Path(f"/proc/{self.proc.pid}/status").read_text()
         m = re.search(rf"^{field}:\s+(\d+) kB", status, re.M)
         assert m, status
         return int(m.group(1)) / 1024
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.reader.join(timeout=5)
 
 
 @pytest.fixture
