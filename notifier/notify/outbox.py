@@ -8,13 +8,13 @@ re-plans every upcoming event (at startup, after a config change).
 Sending (used by :mod:`notifier.notify.dispatch`): :func:`claim` atomically reserves due
 rows under a lease, :func:`finish` records the outcome, :func:`release` hands
 rows back, :func:`next_due` says when to wake up, :func:`prune` deletes old rows.
+Rows are built and inserted by :mod:`.outbox_rows` (re-exported here).
 All times are aware UTC; every function takes ``now`` (no hidden clock).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,10 +30,10 @@ from ..store.models import FINAL, WAITING, Case, Change, Delivery, Event, Notifi
 from ..tracking.sync import ChangeHook
 from . import changes as changes_mod
 from . import planner
+from .outbox_rows import NT, insert_rows, new_row, set_status
+from .outbox_rows import chunks as _chunks
 from .subscriptions import planning as sub_planning
 
-_CHUNK = 500
-NT = Notification.__table__  # type: ignore[attr-defined]
 # Claimed first, oldest due first: reminders and digests go stale (``missed`` after
 # ``late_grace``) while a change alert is news whenever it arrives, so a backlog of
 # alerts on a channel must not hold a due reminder back (issue 17: 1,000 queued
@@ -49,48 +49,8 @@ def claim_order(n: Notification) -> tuple[int, datetime, int]:
 DT = Delivery.__table__  # type: ignore[attr-defined]
 
 
-def _chunks(items: Sequence[Any], n: int = _CHUNK) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), n):
-        yield items[i:i + n]
-
-
 def _dialect(s: Session | Connection) -> str:
     return s.dialect.name if isinstance(s, Connection) else s.get_bind().dialect.name
-
-
-def _row(key: str, ntype: str, channel: str, due: datetime, now: datetime, payload: dict[str, Any],
-         *, event_uid: str | None = None, case_id: str | None = None,
-         change_id: int | None = None, offset_s: int | None = None,
-         urgent: bool = False) -> dict[str, Any]:
-    return {"dedupe_key": key, "type": ntype, "channel": channel, "event_uid": event_uid,
-            "case_id": case_id, "change_id": change_id, "offset_s": offset_s, "due_at": due,
-            "status": "pending", "attempts": 0, "next_attempt_at": due, "claimed_until": None,
-            "last_error": None, "sent_at": None, "late": False, "urgent": urgent,
-            "payload": json.dumps(payload, sort_keys=True), "created_at": now,
-            "updated_at": now}
-
-
-def insert_rows(s: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert outbox rows; a row whose dedupe key exists already is skipped."""
-    if not rows:
-        return
-    dialect = s.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        stmt: Any = pg_insert(NT).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt = sqlite_insert(NT).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    for chunk in _chunks(rows, 2000):
-        s.execute(stmt, list(chunk))
-
-
-def new_row(key: str, ntype: str, channel: str, due: datetime, now: datetime,
-            payload: dict[str, Any], **kw: Any) -> dict[str, Any]:
-    """A pending row for :func:`insert_rows` (for digests, tests and benchmarks)."""
-    return _row(key, ntype, channel, due, now, payload, **kw)
 
 
 def desired_reminders(ev: Any, case: Case, settings: Settings,
@@ -168,7 +128,7 @@ def reconcile(s: Session, pairs: Iterable[tuple[Any, Case]], settings: Settings,
         if key in known or not now < p.due_at <= until:
             continue
         payload = planner.reminder_payload(p, d["event"], d["case"])
-        rows.append(_row(key, "reminder", d["channel"], p.due_at, now, payload,
+        rows.append(new_row(key, "reminder", d["channel"], p.due_at, now, payload,
                          event_uid=p.event_uid, case_id=p.case_id,
                          offset_s=int(p.offset.total_seconds())))
     insert_rows(s, rows)
@@ -206,7 +166,7 @@ def record_changes(s: Session, changes: Sequence[Change], settings: Settings,
 
     ``alerts=False`` (a baseline import) only re-plans the reminders."""
     return changes_mod.record_changes(
-        s, changes, settings, now, alerts=alerts, new_row=_row, insert_rows=insert_rows,
+        s, changes, settings, now, alerts=alerts, new_row=new_row, insert_rows=insert_rows,
         reconcile=lambda s_, pairs, scope: reconcile(s_, pairs, settings, now, scope=scope,
                                                       withdraw_overdue=True, keep=keep))
 
@@ -232,16 +192,9 @@ def hold_hook(settings: Settings) -> Callable[[Session, Any, datetime], None]:
         chans = [c.name for c in settings.channels if "operator" in c.notify]
         payload = {"title": f"Source {notice.source!r}: changes held", "text": notice.text}
         at = notice.at.strftime("%Y%m%dT%H%M%SZ")
-        insert_rows(s, [_row(f"operator:hold:{notice.source}:{at}:{ch}", "operator", ch, now,
+        insert_rows(s, [new_row(f"operator:hold:{notice.source}:{at}:{ch}", "operator", ch, now,
                              now, payload) for ch in chans])
     return hook
-
-
-def set_status(s: Session, ids: Sequence[int], status: str, now: datetime,
-               reason: str | None = None) -> None:
-    for chunk in _chunks(list(ids)):
-        s.execute(update(NT).where(NT.c.id.in_(chunk)).values(
-            status=status, last_error=reason, claimed_until=None, updated_at=now))
 
 
 def claim(s: Session | Connection, now: datetime, lease: timedelta, limit: int, *,

@@ -23,8 +23,8 @@ from sqlmodel import Session, col, select
 from ...config import Settings
 from ...store.models import Case, Event
 from ...store.subscribers import Subscriber, Subscription
+from .. import outbox_rows as outbox
 from .. import planner
-from . import rows as outbox
 from .registry import CHANGE, CHANNEL, REMINDER, key_of
 
 

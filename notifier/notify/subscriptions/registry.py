@@ -22,7 +22,7 @@ from ...config import SubscriptionSettings
 from ...display import mask_email
 from ...store.models import Case, Delivery, Notification
 from ...store.subscribers import Subscriber, Subscription
-from . import rows as outbox
+from .. import outbox_rows as outbox
 
 CHANNEL = "subscribers"  # the outbox channel (and dispatch lane) of every subscriber row
 CONFIRM, REMINDER, CHANGE = "sub_confirm", "sub_reminder", "sub_change"
@@ -167,7 +167,7 @@ def withdraw_waiting(s: Session, subscriber_id: int, case_id: str | None, now: d
     if case_id is not None:
         q = q.where(Notification.case_id == case_id)
     ids = [i for i in s.exec(q).all() if i is not None]
-    outbox.withdraw(s, ids, now, reason)
+    outbox.set_status(s, ids, "withdrawn", now, reason)
 
 
 def forget(s: Session, subscriber_id: int) -> int:
