@@ -7,10 +7,11 @@ itself lives in :mod:`notifier.notify.subscriptions` and :mod:`notifier.server.f
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
-from .base import Duration
+from .base import Duration, at_least
 from .base import Section as _Section
 
 
@@ -33,6 +34,9 @@ class SubscriptionSettings(_Section):
     per_ip: int = Field(default=10, ge=1)
     per_address: int = Field(default=3, ge=1)
     rate_window: Duration = timedelta(hours=1)
+    # A case with no date left for this long: its subscriptions are deleted (and a
+    # subscriber left with none is erased).
+    retention: Annotated[Duration, at_least(timedelta(days=1))] = timedelta(days=90)
 
     @field_validator("offsets")
     @classmethod

@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, Connection, and_, bindparam, delete, func, or_, text, update
+from sqlalchemy import Boolean, Connection, and_, bindparam, func, or_, text, update
 from sqlalchemy import case as sql_case
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import RowMapping
@@ -30,8 +30,9 @@ from ..store.models import FINAL, WAITING, Case, Change, Delivery, Event, Notifi
 from ..tracking.sync import ChangeHook
 from . import changes as changes_mod
 from . import planner
-from .outbox_rows import NT, insert_rows, new_row, set_status
+from .outbox_rows import NT, delete_rows, insert_rows, new_row, set_status
 from .outbox_rows import chunks as _chunks
+from .subscriptions import lifecycle as sub_lifecycle
 from .subscriptions import planning as sub_planning
 
 # Claimed first, oldest due first: reminders and digests go stale (``missed`` after
@@ -154,6 +155,7 @@ def replan_all(s: Session, settings: Settings, now: datetime, *,
     out = reconcile(s, pairs, settings, now, scope=[r.uid for r, _c in pairs],
                     withdraw_overdue=False, keep=keep)
     sub_planning.plan_reminders(s, settings, now)
+    sub_lifecycle.plan_finals(s, settings, now)
     return out
 
 
@@ -164,11 +166,15 @@ def record_changes(s: Session, changes: Sequence[Change], settings: Settings,
     (in bulk, with one alert per case and channel for a first import: :mod:`.changes`).
     Rows of the channels in ``keep`` (known to another daemon) are never withdrawn.
 
-    ``alerts=False`` (a baseline import) only re-plans the reminders."""
-    return changes_mod.record_changes(
+    ``alerts=False`` (a baseline import) only re-plans the reminders. Followers of a
+    case these changes left with no date get their final email (after the alerts)."""
+    out = changes_mod.record_changes(
         s, changes, settings, now, alerts=alerts, new_row=new_row, insert_rows=insert_rows,
         reconcile=lambda s_, pairs, scope: reconcile(s_, pairs, settings, now, scope=scope,
                                                       withdraw_overdue=True, keep=keep))
+    if alerts and changes:
+        sub_lifecycle.plan_finals(s, settings, now, {c.case_id for c in changes})
+    return out
 
 
 def change_hook(settings: Settings, *, alerts: bool = True,
@@ -368,13 +374,15 @@ def next_due(s: Session) -> datetime | None:
 
 
 def prune(s: Session, now: datetime, retention: timedelta) -> int:
-    """Delete finished rows (and their deliveries) that finished before now - retention."""
+    """Delete finished rows (and their deliveries) that finished before now - retention.
+
+    A follower's final email is kept: its dedupe key stops it being sent again while
+    the subscription lasts (:mod:`.subscriptions.lifecycle` deletes it with it)."""
     cutoff = now - retention
     ids = list(s.exec(select(Notification.id).where(
-        col(Notification.status).in_(FINAL), Notification.updated_at < cutoff)).all())
-    for chunk in _chunks(ids):
-        s.execute(delete(Delivery).where(col(Delivery.notification_id).in_(chunk)))
-        s.execute(delete(NT).where(NT.c.id.in_(chunk)))
+        col(Notification.status).in_(FINAL), Notification.updated_at < cutoff,
+        Notification.type != sub_lifecycle.FINAL)).all())
+    delete_rows(s, [i for i in ids if i is not None])
     return len(ids)
 
 

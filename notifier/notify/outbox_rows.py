@@ -2,7 +2,8 @@
 
 :func:`new_row` builds a pending row, :func:`insert_rows` inserts rows (``INSERT ... ON
 CONFLICT (dedupe_key) DO NOTHING``: planning twice never duplicates a row) and
-:func:`set_status` finishes waiting rows (e.g. ``withdrawn``). Both
+:func:`set_status` finishes waiting rows (e.g. ``withdrawn``), :func:`delete_rows`
+deletes rows with their delivery history. Both
 :mod:`notifier.notify.outbox` and :mod:`notifier.notify.subscriptions` write through
 these; it imports neither (``outbox`` calls the subscriptions package while planning).
 """
@@ -14,12 +15,13 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import Session
 
-from ..store.models import Notification
+from ..store.models import Delivery, Notification
 
 NT = Notification.__table__  # type: ignore[attr-defined]
+DT = Delivery.__table__  # type: ignore[attr-defined]
 CHUNK = 500
 
 
@@ -63,3 +65,14 @@ def set_status(s: Session, ids: Sequence[int], status: str, now: datetime,
     for chunk in chunks(list(ids)):
         s.execute(update(NT).where(NT.c.id.in_(chunk)).values(
             status=status, last_error=reason, claimed_until=None, updated_at=now))
+
+
+def delete_rows(s: Session, ids: Sequence[int]) -> int:
+    """Delete rows and their delivery history; returns how many rows of both tables
+    were deleted."""
+    n = 0
+    for chunk in chunks(list(ids)):
+        for stmt in (delete(DT).where(DT.c.notification_id.in_(chunk)),
+                     delete(NT).where(NT.c.id.in_(chunk))):
+            n += int(getattr(s.execute(stmt), "rowcount", 0) or 0)
+    return n

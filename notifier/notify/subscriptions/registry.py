@@ -20,9 +20,10 @@ from sqlmodel import Session, col, select
 
 from ...config import SubscriptionSettings
 from ...display import mask_email
-from ...store.models import Case, Delivery, Notification
+from ...store.models import Case, Notification
 from ...store.subscribers import Subscriber, Subscription
 from .. import outbox_rows as outbox
+from .states import state_of
 
 CHANNEL = "subscribers"  # the outbox channel (and dispatch lane) of every subscriber row
 CONFIRM, REMINDER, CHANGE = "sub_confirm", "sub_reminder", "sub_change"
@@ -72,9 +73,10 @@ def request(s: Session, cfg: SubscriptionSettings, address: str, case_id: str, l
     assert sub.id is not None
     row = s.exec(select(Subscription).where(Subscription.subscriber_id == sub.id,
                                             Subscription.case_id == case_id)).first()
-    if row is not None and row.state == "active":
+    # A bounced address gets a new confirmation link: using it clears the bounce.
+    if row is not None and row.state == "active" and sub.bounced_at is None:
         return False
-    if row is not None and row.confirm_sent_at is not None \
+    if row is not None and row.confirm_sent_at is not None and sub.bounced_at is None \
             and now - row.confirm_sent_at < cfg.confirm_ttl and row.confirm_nonce:
         return False
     if row is None:
@@ -101,6 +103,8 @@ def confirm(s: Session, subscription_id: int, nonce: str, now: datetime) -> Subs
     sub = s.get(Subscriber, row.subscriber_id)
     if sub is not None and sub.confirmed_at is None:
         sub.confirmed_at = now
+    if sub is not None:
+        sub.bounced_at = None  # the link reached the person: the address works again
     s.flush()
     return row
 
@@ -175,11 +179,7 @@ def forget(s: Session, subscriber_id: int) -> int:
     history, then the address. Returns how many rows were deleted."""
     ids = [i for i in s.exec(select(Notification.id).where(col(Notification.dedupe_key)
            .startswith(key_of(subscriber_id)))).all() if i is not None]
-    n = 0
-    for i in range(0, len(ids), 500):
-        chunk = ids[i:i + 500]
-        n += _deleted(s, delete(Delivery).where(col(Delivery.notification_id).in_(chunk)))
-        n += _deleted(s, delete(Notification).where(col(Notification.id).in_(chunk)))
+    n = outbox.delete_rows(s, ids)
     n += _deleted(s, delete(Subscription).where(
         col(Subscription.subscriber_id) == subscriber_id))
     n += _deleted(s, delete(Subscriber).where(col(Subscriber.id) == subscriber_id))
@@ -211,8 +211,8 @@ def listing(s: Session) -> dict[str, Any]:
     return {
         "subscribers": [{
             "id": x.id, "address": mask_email(x.address),
-            "state": ("bounced" if x.bounced_at else "paused" if x.paused
-                      else "confirmed" if x.confirmed_at else "unconfirmed"),
+            "state": state_of(x.bounced_at, x.paused, x.confirmed_at,
+                              states.get(x.id or 0, {}).get("active", 0)),
             "subscriptions": states.get(x.id or 0, {})} for x in subs],
         "cases": cases,
     }
