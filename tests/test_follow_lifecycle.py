@@ -29,6 +29,14 @@ OTHER = ('[case]\nid = "state-v-roe"\ntitle = "State v. Roe"\ntimezone = "UTC"\n
          f'start = {(datetime.now(UTC) + timedelta(days=300)):%Y-%m-%dT%H:%M:%SZ}\n')
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The site's database: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'notifier.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
 def event(id_: str, *, start: datetime | None = None, status: str = "scheduled",
           kind: str = "hearing") -> str:
     when = f"start = {start:%Y-%m-%dT%H:%M:%SZ}\n" if start else ""
@@ -46,8 +54,10 @@ def rows(site: Site, ntype: str) -> list[Notification]:
                            .order_by(col(Notification.id))).all())
 
 
-def test_final_email_once_per_ending_and_not_while_a_date_is_to_be_set(tmp_path: Path) -> None:
-    with follow_site(tmp_path, lead_in=timedelta(days=3)) as site, site.client() as client:
+def test_final_email_once_per_ending_and_not_while_a_date_is_to_be_set(tmp_path: Path,
+                                                                       db: str) -> None:
+    with follow_site(tmp_path, lead_in=timedelta(days=3), db_url=db) as site, \
+            site.client() as client:
         confirm(site, client, ADDRESS)
         soon = site.start
         # The hearing is cancelled, but a trial date is still to be set: something left.
@@ -135,8 +145,9 @@ def _housekeeping_at(site: Site, at: datetime) -> None:
 
 
 def test_subscriptions_of_a_case_with_no_date_for_retention_days_are_purged(
-        tmp_path: Path) -> None:
-    with follow_site(tmp_path, lead_in=timedelta(days=3)) as site, site.client() as client:
+        tmp_path: Path, db: str) -> None:
+    with follow_site(tmp_path, lead_in=timedelta(days=3), db_url=db) as site, \
+            site.client() as client:
         site.write_case(OTHER, "roe.toml")
         confirm(site, client, ADDRESS)
         confirm(site, client, "both@example.net")
@@ -278,8 +289,9 @@ def test_a_refused_address_is_marked_bounced_until_it_confirms_again(tmp_path: P
         assert _gauge(client)["bounced"] == 1 and _gauge(client)["active"] == 2
 
 
-def test_subscriber_gauge_counts_every_state(tmp_path: Path) -> None:
-    with follow_site(tmp_path, lead_in=timedelta(days=3)) as site, site.client() as client:
+def test_subscriber_gauge_counts_every_state(tmp_path: Path, db: str) -> None:
+    with follow_site(tmp_path, lead_in=timedelta(days=3), db_url=db) as site, \
+            site.client() as client:
         assert _gauge(client) == dict.fromkeys(
             ("unconfirmed", "active", "paused", "bounced", "unsubscribed"), 0.0)
         for who in ("a@example.net", "b@example.net", "c@example.net"):

@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import func
@@ -66,19 +65,23 @@ def plan_finals(s: Session, settings: Settings, now: datetime,
     (rows planned before are skipped by their dedupe key)."""
     if not settings.subscriptions.enabled:
         return 0
-    by_case: dict[str, list[Any]] = {}
-    for f in active_followers(s, case_ids):
-        by_case.setdefault(f.case_id, []).append(f)
-    if not by_case:
+    # The cases first, the followers only of those that ended: a sync's changes to a
+    # case with 10,000 followers and dates ahead read no follower.
+    q = select(Subscription.case_id).distinct().where(Subscription.state == "active")
+    if case_ids is not None:
+        q = q.where(col(Subscription.case_id).in_(list(case_ids)))
+    followed = set(s.exec(q).all())
+    ended = followed - upcoming_cases(s, list(followed), now)
+    if not ended:
         return 0
+    marks = {cid: ending(s, cid) for cid in ended}
     rows = []
-    for cid in set(by_case) - upcoming_cases(s, list(by_case), now):
-        mark = ending(s, cid)
-        for f in by_case[cid]:
-            payload = {"subscriber": f.subscriber, "subscription": f.subscription,
-                       "case_id": cid, "ending": mark}
-            rows.append(outbox.new_row(f"{key_of(f.subscriber)}final:{cid}:{mark}", FINAL,
-                                       CHANNEL, now, now, payload, case_id=cid))
+    for f in active_followers(s, ended):
+        mark = marks[f.case_id]
+        payload = {"subscriber": f.subscriber, "subscription": f.subscription,
+                   "case_id": f.case_id, "ending": mark}
+        rows.append(outbox.new_row(f"{key_of(f.subscriber)}final:{f.case_id}:{mark}",
+                                   FINAL, CHANNEL, now, now, payload, case_id=f.case_id))
     outbox.insert_rows(s, rows)
     return len(rows)
 
