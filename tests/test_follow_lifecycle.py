@@ -16,7 +16,7 @@ from sqlmodel import col, select
 
 from notifier.config import parse_settings
 from notifier.errors import ConfigError
-from notifier.notify.outbox import replan_all
+from notifier.notify.outbox import prune, replan_all
 from notifier.notify.subscriptions import registry
 from notifier.server.scheduler import Engine
 from notifier.store.models import Delivery, Notification
@@ -134,6 +134,17 @@ def test_no_final_email_for_paused_or_unsubscribed_followers(tmp_path: Path) -> 
         assert len(finals(site)) == 1
         assert finals(site, "paused.person@example.net") == []
         assert finals(site, "gone.person@example.net") == []
+
+        # Finished rows are pruned, but not the final email's: its dedupe key is what
+        # stops a re-plan sending it again while the subscription lasts.
+        later = datetime.now(UTC) + timedelta(days=1)
+        with site.store.write() as s:
+            assert prune(s, later, timedelta(0)) > 0
+            replan_all(s, site.settings, later)
+        assert [r.status for r in rows(site, "sub_final")] == ["sent"]
+        assert rows(site, "sub_confirm") == []  # pruned
+        site.drain()
+        assert len(finals(site)) == 1
 
 
 def _housekeeping_at(site: Site, at: datetime) -> None:
