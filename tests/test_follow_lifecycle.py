@@ -5,6 +5,7 @@ daemon's housekeeping over a real SQLite file."""
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -221,11 +222,13 @@ def _gauge(client: httpx.Client) -> dict[str, float]:
         r'^notifier_subscribers\{state="(\w+)"\} (\S+)$', text, re.M)}
 
 
-def test_a_refused_address_is_marked_bounced_until_it_confirms_again(tmp_path: Path) -> None:
+def test_a_refused_address_is_marked_bounced_until_it_confirms_again(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     from click.testing import CliRunner
 
     from notifier.cli.main import main
 
+    caplog.set_level(logging.DEBUG)
     refuse: dict[str, str] = {}
     with follow_site(tmp_path, lead_in=timedelta(days=3), refuse=refuse) as site, \
             site.client() as client:
@@ -248,6 +251,9 @@ def test_a_refused_address_is_marked_bounced_until_it_confirms_again(tmp_path: P
         assert "jane" not in (dead.last_error or "") and "j***@e***.org" in (
             dead.last_error or "")
         assert all(n.status not in ("pending", "failed") for n in mine)  # reminder withdrawn
+        logged = "\n".join(f"{r.name}: {r.getMessage()}" for r in caplog.records
+                           if not r.name.startswith("mail.log"))  # aiosmtpd's own
+        assert "recipient refused: 550" in logged and ADDRESS not in logged
         # Nothing more is planned for it: the next change has no row for this address.
         site.resync(site.start + timedelta(hours=2))
         site.drain()
