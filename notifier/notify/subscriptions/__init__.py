@@ -2,7 +2,9 @@
 
 Owns: :mod:`.registry` (sign up, confirm, manage, forget, list), :mod:`.links`
 (signed, expiring links), :mod:`.planning` (one outbox row per subscriber) and
-:mod:`.mail` (check, write and send a subscriber's email through Apprise). May import
+:mod:`.mail` (check, write and send a subscriber's email through Apprise),
+:mod:`.lifecycle` (a case's final email, purging after ``retention``), :mod:`.bounces`
+(refused addresses) and :mod:`.states` (one state per subscriber). May import
 what :mod:`notifier.notify` may; :mod:`notifier.server.follow` serves the pages.
 """
 
