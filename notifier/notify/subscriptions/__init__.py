@@ -1,7 +1,7 @@
 """People following a case by email (``[subscriptions]``, off by default).
 
 Owns: :mod:`.registry` (sign up, confirm, manage, forget, list), :mod:`.links`
-(signed, expiring links), :mod:`.planning` (one outbox row per subscriber) and
+(signed, expiring links), :mod:`.planning` (one outbox row per subscriber),
 :mod:`.mail` (check, write and send a subscriber's email through Apprise),
 :mod:`.lifecycle` (a case's final email, purging after ``retention``), :mod:`.bounces`
 (refused addresses) and :mod:`.states` (one state per subscriber). May import
