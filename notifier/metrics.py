@@ -2,8 +2,9 @@
 
 Modules record with the helpers here (``record_notification``, ``record_sync``,
 ``record_feed_request``); :func:`render` produces the text format, refreshing the
-outbox gauges from the database first. ``render(private=True)`` (``[feed] private``)
-sums the per-channel series, so the unauthenticated page names no channel.
+outbox (and subscriber) gauges from the database first. ``render(private=True)``
+(``[feed] private``) sums the per-channel series, so the unauthenticated page names no
+channel.
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ FEED_REQUESTS = Counter(
     registry=REGISTRY)
 OUTBOX = Gauge(
     "notifier_outbox_notifications", "Outbox rows by status.", ["status"], registry=REGISTRY)
+SUBSCRIBERS = Gauge(
+    "notifier_subscribers", "People following cases by email, by state (as `notifier "
+    "subscribers` shows it; only with [subscriptions] enabled).", ["state"],
+    registry=REGISTRY)
 LAST_SYNC = Gauge(
     "notifier_last_sync_timestamp_seconds", "Unix time of the last finished sync.",
     registry=REGISTRY)
@@ -112,8 +117,12 @@ class _WithoutLabel:
             yield out
 
 
-def render(outbox_counts: Mapping[str, int] | None = None, *, private: bool = False) -> bytes:
+def render(outbox_counts: Mapping[str, int] | None = None, *, private: bool = False,
+           subscriber_counts: Mapping[str, int] | None = None) -> bytes:
     if outbox_counts is not None:
         for status in OUTBOX_STATUSES:
             OUTBOX.labels(status).set(outbox_counts.get(status, 0))
+    if subscriber_counts is not None:
+        for state, n in subscriber_counts.items():
+            SUBSCRIBERS.labels(state).set(n)
     return generate_latest(_WithoutLabel("channel") if private else REGISTRY)

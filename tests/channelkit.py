@@ -77,13 +77,24 @@ def free_port() -> int:
 
 
 @contextmanager
-def smtp_server() -> Iterator[tuple[int, list[Message]]]:
-    """An aiosmtpd server on 127.0.0.1 (no TLS, no auth); yields (port, received mails)."""
+def smtp_server(refuse: dict[str, str] | None = None) -> Iterator[tuple[int, list[Message]]]:
+    """An aiosmtpd server on 127.0.0.1 (no TLS, no auth); yields (port, received mails).
+
+    ``refuse`` maps a recipient address to the answer its ``RCPT TO`` gets (e.g.
+    ``"550 5.1.1 no such user"``); the caller may change it while the server runs."""
     from aiosmtpd.controller import Controller
 
     received: list[Message] = []
+    refusals = refuse if refuse is not None else {}
 
     class Handler:
+        async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                              rcpt_options: Any) -> str:
+            if address.lower() in refusals:
+                return refusals[address.lower()]
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             received.append(message_from_bytes(envelope.content))
             return "250 OK"

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 from channelkit import free_port, smtp_server
+from sqlmodel import func, select
 from waiting import wait_for
 from webhelpers import LiveServer
 
@@ -28,6 +29,7 @@ from notifier.notify.dispatch import Dispatcher
 from notifier.notify.outbox import change_hook
 from notifier.server.web import create_app
 from notifier.store import Store
+from notifier.store.models import Notification
 from notifier.tracking.sync import sync_calendars
 
 CASE = "people-v-doe"
@@ -81,12 +83,44 @@ class Site:
             return len(self.mails) >= count
         wait_for(sent, limit, what, step=0.1)
 
-    def resync(self, start: datetime) -> None:
-        (self.cal / "doe.toml").write_text(case_file(start), encoding="utf-8")
+    def drain(self, limit: float = 15) -> None:
+        """Dispatch until no subscriber row is due (rows retried later stay waiting)."""
+        def idle() -> bool:
+            self.dispatcher.run_once()
+            with self.store.read() as s:
+                return s.exec(select(func.count()).select_from(Notification).where(
+                    Notification.channel == "subscribers", Notification.status == "pending",
+                    Notification.next_attempt_at <= datetime.now(UTC))).one() == 0
+        wait_for(idle, limit, "the subscribers' due rows to be sent", step=0.1)
+
+    def write_case(self, text: str, name: str = "doe.toml") -> None:
+        """Replace a calendar file and sync (with the change hook, as the daemon does)."""
+        (self.cal / name).write_text(text, encoding="utf-8")
         sync_calendars(self.store, self.folders, hook=change_hook(self.settings))
+
+    def resync(self, start: datetime) -> None:
+        self.write_case(case_file(start))
 
     def to(self, address: str) -> list[Message]:
         return [m for m in self.mails if m["To"] and address in m["To"]]
+
+
+def confirm(site: Site, client: httpx.Client, address: str, **over: str) -> None:
+    """Sign ``address`` up (form fields ``over``), open the confirmation email's link
+    and press Confirm."""
+    before = len(site.to(address))
+    r = site.sign_up(client, address, **over)
+    assert r.status_code == 200 and "Check your inbox" in r.text
+    site.dispatch_until(len(site.mails) + 1, "the confirmation email")
+    mail = site.to(address)[before]
+    assert subject(mail).startswith("Confirm: follow ")
+    url = link(mail, "/follow/confirm")
+    page = client.get(url)
+    assert page.status_code == 200 and "Confirm" in page.text
+    token = url.split("token=", 1)[1]
+    done = client.post("/follow/confirm", data={"token": httpx.QueryParams(
+        f"token={token}")["token"]})
+    assert done.status_code == 200 and "You now follow" in done.text, done.text
 
 
 def link(mail: Message, path: str) -> str:
@@ -111,13 +145,14 @@ def body_of(mail: Message) -> str:
 @contextmanager
 def follow_site(tmp_path: Path, lead_in: timedelta = timedelta(days=1, seconds=4),
                 db_url: str | None = None, access_log: bool = False,
+                refuse: dict[str, str] | None = None,
                 **subs: Any) -> Iterator[Site]:
     cal = tmp_path / "calendars"
     cal.mkdir(exist_ok=True)
     start = (datetime.now(UTC) + lead_in).replace(microsecond=0)
     (cal / "doe.toml").write_text(case_file(start), encoding="utf-8")
     port = free_port()
-    with smtp_server() as (smtp_port, mails):
+    with smtp_server(refuse) as (smtp_port, mails):
         settings = parse_settings({
             "database": {"url": db_url or f"sqlite:///{tmp_path / 'notifier.db'}"},
             "server": {"base_url": f"http://127.0.0.1:{port}"},

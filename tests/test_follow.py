@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -11,29 +12,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from followkit import CASE, body_of, follow_site, link, subject
+from followkit import CASE, body_of, confirm, follow_site, link, subject
 from sqlmodel import col, select
 
 from notifier.store.models import Delivery, Notification
 from notifier.store.subscribers import Subscriber, Subscription
 
 ADDRESS = "jane.doe@example.org"
-
-
-def _confirm(site, client: httpx.Client, address: str = ADDRESS) -> None:  # type: ignore[no-untyped-def]
-    before = len(site.to(address))
-    r = site.sign_up(client, address)
-    assert r.status_code == 200 and "Check your inbox" in r.text
-    site.dispatch_until(len(site.mails) + 1, "the confirmation email")
-    mail = site.to(address)[before]
-    assert subject(mail) == "Confirm: follow People v. Doe"
-    url = link(mail, "/follow/confirm")
-    page = client.get(url)
-    assert page.status_code == 200 and "Confirm" in page.text
-    token = url.split("token=", 1)[1]
-    done = client.post("/follow/confirm", data={"token": httpx.QueryParams(
-        f"token={token}")["token"]})
-    assert done.status_code == 200 and "You now follow" in done.text, done.text
 
 
 def test_sign_up_confirm_remind_alert_and_one_click_unsubscribe(
@@ -122,7 +107,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def test_manage_page_changes_take_effect_and_forget_erases(tmp_path: Path, db_url: str) -> None:
     with follow_site(tmp_path, lead_in=timedelta(days=3), db_url=db_url) as site, \
             site.client() as client:
-        _confirm(site, client)
+        confirm(site, client, ADDRESS)
         with site.store.read() as s:
             [planned] = s.exec(select(Notification).where(
                 Notification.type == "sub_reminder")).all()  # due in 2 days
@@ -265,7 +250,7 @@ def test_many_sign_ups_from_one_ip_and_the_same_answer_for_known_addresses(
     other = "someone.else@example.org"
     with follow_site(tmp_path, lead_in=timedelta(days=3), per_ip=5, per_address=1) as site, \
             site.client() as client:
-        _confirm(site, client)  # sign-up 1 from this IP; ADDRESS is known and active now
+        confirm(site, client, ADDRESS)  # sign-up 1 from this IP; ADDRESS is known and active now
         known = site.sign_up(client, ADDRESS)  # 2
         unknown = site.sign_up(client, other)  # 3
         assert known.status_code == unknown.status_code == 200
@@ -308,7 +293,7 @@ def test_operator_lists_masked_subscribers_and_forgets_one(tmp_path: Path) -> No
     from notifier.cli.main import main
 
     with follow_site(tmp_path, lead_in=timedelta(days=3)) as site, site.client() as client:
-        _confirm(site, client)
+        confirm(site, client, ADDRESS)
         assert site.sign_up(client, "pending.person@example.net").status_code == 200
         site.dispatch_until(2, "the second confirmation")
     cfg = tmp_path / "config.toml"
@@ -316,7 +301,9 @@ def test_operator_lists_masked_subscribers_and_forgets_one(tmp_path: Path) -> No
     run = CliRunner().invoke(main, ["subscribers", "--config", str(cfg)])
     assert run.exit_code == 0, run.output
     assert "j***@e***.org" in run.output and "p***@e***.net" in run.output
-    assert "confirmed" in run.output and "unconfirmed" in run.output
+    states = {ln.split()[1]: ln.split()[2] for ln in run.output.splitlines()
+              if re.match(r"^\d+\s", ln)}
+    assert states == {"j***@e***.org": "active", "p***@e***.net": "unconfirmed"}
     assert "jane" not in run.output and "example" not in run.output
     assert CASE in run.output
     js = CliRunner().invoke(main, ["subscribers", "--json", "--config", str(cfg)])
@@ -384,6 +371,8 @@ def test_off_by_default_no_form_and_no_routes(tmp_path: Path) -> None:
             page = httpx.get(f"{srv.url}/cases/{CASE}", timeout=10)
             assert page.status_code == 200 and "People v. Doe" in page.text
             assert "Follow this case" not in page.text and "set-cookie" not in page.headers
+            index = httpx.get(f"{srv.url}/", timeout=10)
+            assert "People v. Doe" in index.text and "Follow a case" not in index.text
             assert httpx.post(f"{srv.url}/follow", data={"email": ADDRESS},
                               timeout=10).status_code in (404, 405)
     finally:
@@ -433,7 +422,7 @@ def test_the_daemon_sends_the_confirmation_at_once(tmp_path: Path) -> None:
 
 def test_a_reminder_for_a_date_that_moved_is_not_sent(tmp_path: Path) -> None:
     with follow_site(tmp_path) as site, site.client() as client:
-        _confirm(site, client)  # the 1-day reminder is due ~4 s after the site started
+        confirm(site, client, ADDRESS)  # the 1-day reminder is due ~4 s after the site started
         site.resync(site.start + timedelta(days=2))  # moved before it fell due
         due = site.start - timedelta(days=1)
         time.sleep(max((due - datetime.now(UTC)).total_seconds(), 0) + 0.5)

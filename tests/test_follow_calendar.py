@@ -13,9 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from followkit import Site, body_of, follow_site, link, subject
+from followkit import Site, body_of, confirm, follow_site, link, subject
 from sqlmodel import col, select
-from test_follow import _confirm, db_url  # noqa: F401  (db_url: the fixture)
+from test_follow import db_url  # noqa: F401  (db_url: the fixture)
 
 from notifier.notify.outbox import change_hook
 from notifier.notify.subscriptions.calendar import KEEP_FETCHES, client_label
@@ -72,7 +72,7 @@ def test_calendar_link_serves_followed_cases_records_fetches_and_is_revocable(
     with follow_site(tmp_path, lead_in=timedelta(days=3), db_url=db_url,
                      access_log=True) as site, site.client() as client:
         _add_other_case(site)
-        _confirm(site, client)
+        confirm(site, client, ADDRESS)
         manage = _manage_url(site)
         page = client.get(manage)
         assert page.status_code == 200 and "Your calendar last refreshed: never" in page.text
@@ -165,8 +165,8 @@ def test_stale_calendar_gets_one_email_unless_it_fetched_the_change(
         tmp_path: Path, db_url: str) -> None:  # noqa: F811
     with follow_site(tmp_path, lead_in=timedelta(days=3), db_url=db_url,
                      stale_after="2s") as site, site.client() as client:
-        _confirm(site, client)
-        _confirm(site, client, OTHER)  # follows too, but never uses the calendar link
+        confirm(site, client, ADDRESS)
+        confirm(site, client, OTHER)  # follows too, but never uses the calendar link
         url = _calendar_url(client.get(_manage_url(site)).text)
         _calendar_url(client.get(_manage_url(site, OTHER)).text)  # has a link, unused
         assert client.get(url, headers={"User-Agent": GOOGLE}).status_code == 200

@@ -1,8 +1,8 @@
 """Building blocks of the configuration schema: the section base and value types.
 
 :class:`Section` forbids unknown keys and freezes values; :data:`Duration` parses
-``"90m"``-style strings; :data:`Clock` parses ``"HH:MM"``; :data:`Offsets` is a capped list of
-reminder offsets. Used by
+``"90m"``-style strings (:func:`at_least` bounds one); :data:`Clock` parses
+``"HH:MM"``; :data:`Offsets` is a capped list of reminder offsets. Used by
 :mod:`notifier.config` and :mod:`notifier.config.sources`.
 """
 
@@ -15,9 +15,18 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
 from ..specs import MAX_OFFSETS
-from ..timeutil import parse_duration, zone
+from ..timeutil import format_duration, parse_duration, zone
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def at_least(minimum: timedelta) -> AfterValidator:
+    """A lower bound for a :data:`Duration`: ``Annotated[Duration, at_least(...)]``."""
+    def check(v: timedelta) -> timedelta:
+        if v < minimum:
+            raise ValueError(f"must be at least {format_duration(minimum)}")
+        return v
+    return AfterValidator(check)
 
 
 def _few_offsets(value: object) -> object:

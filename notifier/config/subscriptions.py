@@ -7,10 +7,11 @@ itself lives in :mod:`notifier.notify.subscriptions` and :mod:`notifier.server.f
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
-from .base import Duration
+from .base import Duration, at_least
 from .base import Section as _Section
 
 
@@ -36,6 +37,9 @@ class SubscriptionSettings(_Section):
     # After a change alert, a subscriber whose personal calendar has not fetched the
     # changed feed within this gets one email saying so (only once it was ever used).
     stale_after: Duration = timedelta(hours=6)
+    # A case with no date left for this long: its subscriptions are deleted (and a
+    # subscriber left with none is erased).
+    retention: Annotated[Duration, at_least(timedelta(days=1))] = timedelta(days=90)
 
     @field_validator("offsets")
     @classmethod

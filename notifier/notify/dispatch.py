@@ -422,6 +422,8 @@ class Dispatcher:
         if error.permanent or n.attempts >= self.settings.delivery.max_attempts:
             why = "permanent: " if error.permanent else ""
             self._finish(sql, n, done, "dead", held=held, error=why + text, duration_ms=ms)
+            if n.channel == SUBSCRIBERS and self.subs is not None and error.permanent:
+                self.subs.failed(n, error, done)  # e.g. a bounced address
             metrics.record_notification(n.type, "dead", channel=n.channel,
                                         duration_s=ms / 1000)
             log.warning("notification %s dead after %d attempt(s): %s", n.id, n.attempts,
@@ -441,7 +443,6 @@ class Dispatcher:
         log.info("notification %s failed (attempt %d), retry at %s: %s", n.id, n.attempts,
                  retry.isoformat(), text)
         return "failed"
-
 
     def _finish(self, sql: dispatch_sql.Lane, n: Notification, done: datetime, status: str,
                 **kw: Any) -> None:

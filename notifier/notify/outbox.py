@@ -8,17 +8,17 @@ re-plans every upcoming event (at startup, after a config change).
 Sending (used by :mod:`notifier.notify.dispatch`): :func:`claim` atomically reserves due
 rows under a lease, :func:`finish` records the outcome, :func:`release` hands
 rows back, :func:`next_due` says when to wake up, :func:`prune` deletes old rows.
+Rows are built and inserted by :mod:`.outbox_rows` (re-exported here).
 All times are aware UTC; every function takes ``now`` (no hidden clock).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, Connection, and_, bindparam, delete, func, or_, text, update
+from sqlalchemy import Boolean, Connection, and_, bindparam, func, or_, text, update
 from sqlalchemy import case as sql_case
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import RowMapping
@@ -30,10 +30,11 @@ from ..store.models import FINAL, WAITING, Case, Change, Delivery, Event, Notifi
 from ..tracking.sync import ChangeHook
 from . import changes as changes_mod
 from . import planner
+from .outbox_rows import NT, delete_rows, insert_rows, new_row, set_status
+from .outbox_rows import chunks as _chunks
+from .subscriptions import lifecycle as sub_lifecycle
 from .subscriptions import planning as sub_planning
 
-_CHUNK = 500
-NT = Notification.__table__  # type: ignore[attr-defined]
 # Claimed first, oldest due first: reminders and digests go stale (``missed`` after
 # ``late_grace``) while a change alert is news whenever it arrives, so a backlog of
 # alerts on a channel must not hold a due reminder back (issue 17: 1,000 queued
@@ -49,48 +50,8 @@ def claim_order(n: Notification) -> tuple[int, datetime, int]:
 DT = Delivery.__table__  # type: ignore[attr-defined]
 
 
-def _chunks(items: Sequence[Any], n: int = _CHUNK) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), n):
-        yield items[i:i + n]
-
-
 def _dialect(s: Session | Connection) -> str:
     return s.dialect.name if isinstance(s, Connection) else s.get_bind().dialect.name
-
-
-def _row(key: str, ntype: str, channel: str, due: datetime, now: datetime, payload: dict[str, Any],
-         *, event_uid: str | None = None, case_id: str | None = None,
-         change_id: int | None = None, offset_s: int | None = None,
-         urgent: bool = False) -> dict[str, Any]:
-    return {"dedupe_key": key, "type": ntype, "channel": channel, "event_uid": event_uid,
-            "case_id": case_id, "change_id": change_id, "offset_s": offset_s, "due_at": due,
-            "status": "pending", "attempts": 0, "next_attempt_at": due, "claimed_until": None,
-            "last_error": None, "sent_at": None, "late": False, "urgent": urgent,
-            "payload": json.dumps(payload, sort_keys=True), "created_at": now,
-            "updated_at": now}
-
-
-def insert_rows(s: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert outbox rows; a row whose dedupe key exists already is skipped."""
-    if not rows:
-        return
-    dialect = s.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        stmt: Any = pg_insert(NT).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt = sqlite_insert(NT).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    for chunk in _chunks(rows, 2000):
-        s.execute(stmt, list(chunk))
-
-
-def new_row(key: str, ntype: str, channel: str, due: datetime, now: datetime,
-            payload: dict[str, Any], **kw: Any) -> dict[str, Any]:
-    """A pending row for :func:`insert_rows` (for digests, tests and benchmarks)."""
-    return _row(key, ntype, channel, due, now, payload, **kw)
 
 
 def desired_reminders(ev: Any, case: Case, settings: Settings,
@@ -168,7 +129,7 @@ def reconcile(s: Session, pairs: Iterable[tuple[Any, Case]], settings: Settings,
         if key in known or not now < p.due_at <= until:
             continue
         payload = planner.reminder_payload(p, d["event"], d["case"])
-        rows.append(_row(key, "reminder", d["channel"], p.due_at, now, payload,
+        rows.append(new_row(key, "reminder", d["channel"], p.due_at, now, payload,
                          event_uid=p.event_uid, case_id=p.case_id,
                          offset_s=int(p.offset.total_seconds())))
     insert_rows(s, rows)
@@ -194,6 +155,7 @@ def replan_all(s: Session, settings: Settings, now: datetime, *,
     out = reconcile(s, pairs, settings, now, scope=[r.uid for r, _c in pairs],
                     withdraw_overdue=False, keep=keep)
     sub_planning.plan_reminders(s, settings, now)
+    sub_lifecycle.plan_finals(s, settings, now)
     return out
 
 
@@ -204,11 +166,15 @@ def record_changes(s: Session, changes: Sequence[Change], settings: Settings,
     (in bulk, with one alert per case and channel for a first import: :mod:`.changes`).
     Rows of the channels in ``keep`` (known to another daemon) are never withdrawn.
 
-    ``alerts=False`` (a baseline import) only re-plans the reminders."""
-    return changes_mod.record_changes(
-        s, changes, settings, now, alerts=alerts, new_row=_row, insert_rows=insert_rows,
+    ``alerts=False`` (a baseline import) only re-plans the reminders. Followers of a
+    case these changes left with no date get their final email (after the alerts)."""
+    out = changes_mod.record_changes(
+        s, changes, settings, now, alerts=alerts, new_row=new_row, insert_rows=insert_rows,
         reconcile=lambda s_, pairs, scope: reconcile(s_, pairs, settings, now, scope=scope,
                                                       withdraw_overdue=True, keep=keep))
+    if alerts and changes:
+        sub_lifecycle.plan_finals(s, settings, now, {c.case_id for c in changes})
+    return out
 
 
 def change_hook(settings: Settings, *, alerts: bool = True,
@@ -232,16 +198,9 @@ def hold_hook(settings: Settings) -> Callable[[Session, Any, datetime], None]:
         chans = [c.name for c in settings.channels if "operator" in c.notify]
         payload = {"title": f"Source {notice.source!r}: changes held", "text": notice.text}
         at = notice.at.strftime("%Y%m%dT%H%M%SZ")
-        insert_rows(s, [_row(f"operator:hold:{notice.source}:{at}:{ch}", "operator", ch, now,
+        insert_rows(s, [new_row(f"operator:hold:{notice.source}:{at}:{ch}", "operator", ch, now,
                              now, payload) for ch in chans])
     return hook
-
-
-def set_status(s: Session, ids: Sequence[int], status: str, now: datetime,
-               reason: str | None = None) -> None:
-    for chunk in _chunks(list(ids)):
-        s.execute(update(NT).where(NT.c.id.in_(chunk)).values(
-            status=status, last_error=reason, claimed_until=None, updated_at=now))
 
 
 def claim(s: Session | Connection, now: datetime, lease: timedelta, limit: int, *,
@@ -415,13 +374,15 @@ def next_due(s: Session) -> datetime | None:
 
 
 def prune(s: Session, now: datetime, retention: timedelta) -> int:
-    """Delete finished rows (and their deliveries) that finished before now - retention."""
+    """Delete finished rows (and their deliveries) that finished before now - retention.
+
+    A follower's final email is kept: its dedupe key stops it being sent again while
+    the subscription lasts (:mod:`.subscriptions.lifecycle` deletes it with it)."""
     cutoff = now - retention
     ids = list(s.exec(select(Notification.id).where(
-        col(Notification.status).in_(FINAL), Notification.updated_at < cutoff)).all())
-    for chunk in _chunks(ids):
-        s.execute(delete(Delivery).where(col(Delivery.notification_id).in_(chunk)))
-        s.execute(delete(NT).where(NT.c.id.in_(chunk)))
+        col(Notification.status).in_(FINAL), Notification.updated_at < cutoff,
+        Notification.type != sub_lifecycle.FINAL)).all())
+    delete_rows(s, [i for i in ids if i is not None])
     return len(ids)
 
 

@@ -1,7 +1,7 @@
 """Following a case by email: the sign-up form, confirm, manage and unsubscribe pages.
 
 :class:`Follow` is built by :func:`notifier.server.web.create_app` when
-``[subscriptions] enabled``; :meth:`Follow.form` gives the case page its form (and
+``[subscriptions] enabled``; :meth:`Follow.form` gives the case pages and the index their form (and
 the CSRF cookie), :meth:`Follow.routes` the routes under ``/follow``. The form is
 protected by a double-submit token: a random cookie (SameSite=Strict) and, in the
 form, that value signed with the site secret. Sign-ups are limited per client IP
@@ -83,13 +83,15 @@ class Follow:
                       for o in self.cfg.offsets] + [("0", "changes only")]
 
     # -- the form on the case page -----------------------------------------------------
-    def form(self, request: Request, case_id: str) -> tuple[dict[str, Any], str]:
-        """The template context of the form and the cookie value to (re)set."""
+    def form(self, request: Request, case_id: str | None,
+             cases: list[tuple[str, str]] | None = None) -> tuple[dict[str, Any], str]:
+        """The template context of the form and the cookie value to (re)set: for one
+        case (its page), or with a choice of ``cases`` (id, title) on the index."""
         nonce = request.cookies.get(COOKIE) or ""
         if not (16 <= len(nonce) <= 64 and nonce.replace("-", "").replace("_", "").isalnum()):
             nonce = secrets.token_urlsafe(24)
         return {"action": f"{self.base}/follow", "csrf": self.links.sign(FORM, nonce),
-                "case_id": case_id, "leads": self.leads}, nonce
+                "case_id": case_id, "cases": cases or [], "leads": self.leads}, nonce
 
     def set_cookie(self, response: Response, nonce: str) -> None:
         response.set_cookie(COOKIE, nonce, max_age=_FORM_MAX_AGE, httponly=True,

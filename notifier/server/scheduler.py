@@ -11,8 +11,10 @@ and :meth:`Engine.shutdown` on SIGTERM. The engine:
 - wakes the dispatcher exactly at the next due time (re-armed whenever the plan
   changes: :meth:`Engine.rearm`) and every ``[delivery] poll_interval`` as a
   safety net for rows written by other processes (``notifier sync``);
-- prunes finished rows and re-plans (moving the ``[reminders] horizon`` window
-  forward, and writing the channels' daily digests) every ``[housekeeping] interval``;
+- prunes finished rows, purges followers' subscriptions of cases with no date left
+  for ``[subscriptions] retention``, and re-plans (moving the ``[reminders] horizon``
+  window forward, writing the channels' daily digests and followers' final emails)
+  every ``[housekeeping] interval``;
 - routes a source's held mass-change notice to the ``operator`` channels;
 - checks every ``[database] check_interval`` that the database file is still the
   one opened at start and passes ``PRAGMA quick_check`` (``store.watch``), and
@@ -55,6 +57,7 @@ from ..config import Settings
 from ..notify import digest, outbox
 from ..notify.delivery import Sender
 from ..notify.dispatch import Clock, Dispatcher
+from ..notify.subscriptions import lifecycle
 from ..sources import FetchReport, HoldHook, poll_due_sources
 from ..store import Store
 from ..store.models import WAITING, Change, Event, Notification
@@ -343,9 +346,14 @@ class Engine:
             return 0
         with self.store.write() as s:
             n = outbox.prune(s, self.clock(), self.settings.housekeeping.retention)
+            gone = lifecycle.purge(s, self.settings, self.clock())
         self._replan()
         if n:
             log.info("pruned %d finished notification(s)", n)
+        if gone.subscriptions:
+            log.info("purged %d subscription(s) of cases with no date left for %s "
+                     "(%d subscriber(s) left with none erased)", gone.subscriptions,
+                     self.settings.subscriptions.retention, gone.subscribers)
         self.rearm()
         return n
 

@@ -48,6 +48,7 @@ from ..config import Settings
 from ..feeds.cache import FeedBusy, FeedService, Rendered
 from ..feeds.tokens import TokenScope, redact, verify_token
 from ..notify.outbox import counts as outbox_counts
+from ..notify.subscriptions import states as subscriber_states
 from ..store import Store
 from ..store.watch import FATAL
 from ..timeutil import utcnow
@@ -215,7 +216,10 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
         groups = await run_in_threadpool(build)
         all_links = links("/calendars/all.ics", token) if only is None else None
         name = "case.html" if case_id else "index.html"
-        form = follow.form(request, case_id) if follow is not None and case_id else None
+        form = None
+        if follow is not None and groups:  # the index: a choice of the cases it shows
+            form = follow.form(request, case_id, None if case_id else [
+                (str(g["case"].id), str(g["case"].title)) for g in groups])
         html = env.get_template(name).render(groups=groups, all_links=all_links,
                                              base_url=base, private=private,
                                              home=f"{base}/{suffix}",
@@ -237,12 +241,15 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
 
     async def metrics_page(_request: Request) -> Response:
         def collect() -> bytes:
+            subs = None
             try:
                 with store.read() as s:
                     counts = outbox_counts(s)
+                    if settings.subscriptions.enabled:
+                        subs = subscriber_states.counts(s)
             except sa.exc.SQLAlchemyError:
                 counts = None
-            return metrics.render(counts, private=private)
+            return metrics.render(counts, private=private, subscriber_counts=subs)
         return Response(await run_in_threadpool(collect), media_type=metrics.CONTENT_TYPE)
 
     def database_state() -> str:

@@ -3,8 +3,10 @@
 Owns: :mod:`.registry` (sign up, confirm, manage, forget, list), :mod:`.links`
 (signed, expiring links), :mod:`.planning` (one outbox row per subscriber),
 :mod:`.mail` (check, write and send a subscriber's email through Apprise),
-:mod:`.calendar` (personal calendar links and their fetches) and :mod:`.stale` (the
-"your calendar still shows the old date" email). May import
+:mod:`.calendar` (personal calendar links and their fetches), :mod:`.stale` (the
+"your calendar still shows the old date" email), :mod:`.lifecycle` (a case's final
+email, purging after ``retention``), :mod:`.bounces` (refused addresses) and
+:mod:`.states` (one state per subscriber). May import
 what :mod:`notifier.notify` may; :mod:`notifier.server.follow` serves the pages.
 """
 

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 import apprise
 from apprise.attachment.memory import AttachMemory
 from apprise.plugins.email import NotifyEmail
+from sqlalchemy.exc import SQLAlchemyError
 
 from ...config import Settings
 from ...display import mask_email
@@ -36,7 +37,7 @@ from ...timeutil import format_duration
 from .. import messages, planner
 from ..delivery import Message, classify
 from ..ics_attachment import event_ics
-from . import stale
+from . import bounces, lifecycle, stale
 from .links import Links
 from .registry import CHANNEL, CONFIRM, REMINDER
 
@@ -114,6 +115,9 @@ class SubscriberMail:
                 return None, None, extra
             if row.state != "active" or sub.paused or sub.bounced_at is not None:
                 return "withdrawn", "the subscriber unsubscribed or paused", {}
+            if n.type == lifecycle.FINAL:
+                gone = lifecycle.check_final(s, n, now)
+                return (gone[0], gone[1], {}) if gone else (None, None, extra)
             ev = s.get(Event, n.event_uid) if n.event_uid else None
             if ev is None or case is None:
                 return "withdrawn", "the event no longer exists", {}
@@ -156,6 +160,8 @@ class SubscriberMail:
             return SubscriberMessage(title, body, "text", False, to=extra["to"])
         if n.type == stale.STALE:
             title, body = stale.text(json.loads(n.payload), extra)
+        elif n.type == lifecycle.FINAL:
+            title, body = lifecycle.final_text(case_id, case_title, self.settings)
         else:
             ctx = messages.context(
                 "reminder" if n.type == REMINDER else "change", json.loads(n.payload),
@@ -202,14 +208,30 @@ class SubscriberMail:
         t0 = time.monotonic()
         attach = [AttachMemory(content=data, name=name, mimetype=mime)
                   for name, data, mime in msg.attachments]
-        result = client.notify(title=msg.title, body=msg.body, body_format="text",
-                               notify_type=apprise.NotifyType.INFO, attach=attach or None)
+        with bounces.watch() as refused:
+            result = client.notify(title=msg.title, body=msg.body, body_format="text",
+                                   notify_type=apprise.NotifyType.INFO, attach=attach or None)
         if not result:
+            if (bounce := bounces.refusal(refused, msg.to)) is not None:
+                raise bounces.Bounced("subscribers email: recipient refused: "
+                                      f"{bounce[0]} {mask_addresses(bounce[1])}", bounce[0])
             reason, permanent = classify(result)
             if time.monotonic() - t0 >= timeout * 0.95:
                 reason = f"timed out after {timeout:g}s: {reason}"
             raise DeliveryError(f"subscribers email: {mask_addresses(reason)}",
                                 permanent=permanent)
+
+    def failed(self, n: Notification, error: DeliveryError, now: datetime) -> None:
+        """Told by the dispatcher that row ``n`` failed for good: a refused address
+        marks its subscriber bounced (:mod:`.bounces`)."""
+        sid = json.loads(n.payload).get("subscriber")
+        if isinstance(error, bounces.Bounced) and isinstance(sid, int):
+            try:
+                with self.store.write() as s:
+                    bounces.mark(s, sid, now, str(error))
+            except SQLAlchemyError as e:  # the row is recorded; the next bounce retries
+                logging.getLogger(__name__).warning("bounce of subscriber %d not recorded: "
+                                                    "%s", sid, e)
 
 
 def format_duration_s(seconds: int) -> str:

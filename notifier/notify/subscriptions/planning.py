@@ -24,8 +24,8 @@ from sqlmodel import Session, col, select
 from ...config import Settings
 from ...store.models import Case, Event
 from ...store.subscribers import Subscriber, Subscription
+from .. import outbox_rows as outbox
 from .. import planner
-from . import rows as outbox
 from . import stale
 from .registry import CHANGE, CHANNEL, REMINDER, key_of
 
@@ -38,7 +38,7 @@ class Follower:
     lead_s: int
 
 
-def _active(s: Session, case_ids: Collection[str] | None, *,
+def active_followers(s: Session, case_ids: Collection[str] | None, *,
             reminders: bool = False) -> list[Follower]:
     """The active, unpaused, unbounced subscriptions (columns only: there may be
     tens of thousands of them)."""
@@ -58,7 +58,7 @@ def alert_rows(s: Session, settings: Settings, alert: planner.PlannedAlert,
     """A change-alert row for every active follower of the alert's case."""
     if not settings.subscriptions.enabled or not alert.change_ids:
         return []
-    followers = _active(s, [alert.case_id])
+    followers = active_followers(s, [alert.case_id])
     if not followers:
         return []
     # The alert's part of the payload is the same for every follower: encoded once.
@@ -78,7 +78,7 @@ def plan_reminders(s: Session, settings: Settings, now: datetime,
     """Insert the subscribers' reminders due after ``now`` within the horizon."""
     if not settings.subscriptions.enabled:
         return 0
-    subs = _active(s, case_ids, reminders=True)
+    subs = active_followers(s, case_ids, reminders=True)
     if not subs:
         return 0
     wanted = {sub.case_id for sub in subs}

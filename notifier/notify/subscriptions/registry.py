@@ -20,10 +20,11 @@ from sqlmodel import Session, col, select
 
 from ...config import SubscriptionSettings
 from ...display import mask_email
-from ...store.models import Case, Delivery, Notification
+from ...store.models import Case, Notification
 from ...store.subscribers import Subscriber, Subscription
+from .. import outbox_rows as outbox
 from . import calendar
-from . import rows as outbox
+from .states import state_of
 
 CHANNEL = "subscribers"  # the outbox channel (and dispatch lane) of every subscriber row
 CONFIRM, REMINDER, CHANGE = "sub_confirm", "sub_reminder", "sub_change"
@@ -73,9 +74,10 @@ def request(s: Session, cfg: SubscriptionSettings, address: str, case_id: str, l
     assert sub.id is not None
     row = s.exec(select(Subscription).where(Subscription.subscriber_id == sub.id,
                                             Subscription.case_id == case_id)).first()
-    if row is not None and row.state == "active":
+    # A bounced address gets a new confirmation link: using it clears the bounce.
+    if row is not None and row.state == "active" and sub.bounced_at is None:
         return False
-    if row is not None and row.confirm_sent_at is not None \
+    if row is not None and row.confirm_sent_at is not None and sub.bounced_at is None \
             and now - row.confirm_sent_at < cfg.confirm_ttl and row.confirm_nonce:
         return False
     if row is None:
@@ -102,6 +104,8 @@ def confirm(s: Session, subscription_id: int, nonce: str, now: datetime) -> Subs
     sub = s.get(Subscriber, row.subscriber_id)
     if sub is not None and sub.confirmed_at is None:
         sub.confirmed_at = now
+    if sub is not None:
+        sub.bounced_at = None  # the link reached the person: the address works again
     s.flush()
     return row
 
@@ -168,7 +172,7 @@ def withdraw_waiting(s: Session, subscriber_id: int, case_id: str | None, now: d
     if case_id is not None:
         q = q.where(Notification.case_id == case_id)
     ids = [i for i in s.exec(q).all() if i is not None]
-    outbox.withdraw(s, ids, now, reason)
+    outbox.set_status(s, ids, "withdrawn", now, reason)
 
 
 def forget(s: Session, subscriber_id: int) -> int:
@@ -176,11 +180,7 @@ def forget(s: Session, subscriber_id: int) -> int:
     history, then the address. Returns how many rows were deleted."""
     ids = [i for i in s.exec(select(Notification.id).where(col(Notification.dedupe_key)
            .startswith(key_of(subscriber_id)))).all() if i is not None]
-    n = 0
-    for i in range(0, len(ids), 500):
-        chunk = ids[i:i + 500]
-        n += _deleted(s, delete(Delivery).where(col(Delivery.notification_id).in_(chunk)))
-        n += _deleted(s, delete(Notification).where(col(Notification.id).in_(chunk)))
+    n = outbox.delete_rows(s, ids)
     n += calendar.erase(s, subscriber_id)  # the calendar link and its fetch records
     n += _deleted(s, delete(Subscription).where(
         col(Subscription.subscriber_id) == subscriber_id))
@@ -213,8 +213,8 @@ def listing(s: Session) -> dict[str, Any]:
     return {
         "subscribers": [{
             "id": x.id, "address": mask_email(x.address),
-            "state": ("bounced" if x.bounced_at else "paused" if x.paused
-                      else "confirmed" if x.confirmed_at else "unconfirmed"),
+            "state": state_of(x.bounced_at, x.paused, x.confirmed_at,
+                              states.get(x.id or 0, {}).get("active", 0)),
             "subscriptions": states.get(x.id or 0, {})} for x in subs],
         "cases": cases,
     }

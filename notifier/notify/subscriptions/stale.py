@@ -39,9 +39,9 @@ from sqlmodel import Session
 from ...config import Settings
 from ...store import Store
 from ...store.models import Notification
+from .. import outbox_rows as outbox
 from .. import planner
 from . import calendar
-from . import rows as outbox
 from .registry import CHANGE, CHANNEL, key_of
 
 STALE = "sub_stale"

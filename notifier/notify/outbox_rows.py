@@ -1,0 +1,78 @@
+"""Writing outbox rows: the one place a row is built, inserted or given a status.
+
+:func:`new_row` builds a pending row, :func:`insert_rows` inserts rows (``INSERT ... ON
+CONFLICT (dedupe_key) DO NOTHING``: planning twice never duplicates a row) and
+:func:`set_status` finishes waiting rows (e.g. ``withdrawn``), :func:`delete_rows`
+deletes rows with their delivery history. Both
+:mod:`notifier.notify.outbox` and :mod:`notifier.notify.subscriptions` write through
+these; it imports neither (``outbox`` calls the subscriptions package while planning).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, update
+from sqlmodel import Session
+
+from ..store.models import Delivery, Notification
+
+NT = Notification.__table__  # type: ignore[attr-defined]
+DT = Delivery.__table__  # type: ignore[attr-defined]
+CHUNK = 500
+
+
+def chunks(items: Sequence[Any], n: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
+def new_row(key: str, ntype: str, channel: str, due: datetime, now: datetime,
+            payload: dict[str, Any], *, event_uid: str | None = None,
+            case_id: str | None = None, change_id: int | None = None,
+            offset_s: int | None = None, urgent: bool = False) -> dict[str, Any]:
+    """A pending row for :func:`insert_rows`, due (and first tried) at ``due``."""
+    return {"dedupe_key": key, "type": ntype, "channel": channel, "event_uid": event_uid,
+            "case_id": case_id, "change_id": change_id, "offset_s": offset_s, "due_at": due,
+            "status": "pending", "attempts": 0, "next_attempt_at": due, "claimed_until": None,
+            "last_error": None, "sent_at": None, "late": False, "urgent": urgent,
+            "payload": json.dumps(payload, sort_keys=True), "created_at": now,
+            "updated_at": now}
+
+
+def insert_rows(s: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert outbox rows; a row whose dedupe key exists already is skipped."""
+    if not rows:
+        return
+    if s.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt: Any = pg_insert(NT).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(NT).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    for chunk in chunks(rows, 2000):
+        s.execute(stmt, list(chunk))
+
+
+def set_status(s: Session, ids: Sequence[int], status: str, now: datetime,
+               reason: str | None = None) -> None:
+    """Give rows ``status`` (and ``reason`` as their last error), releasing any lease."""
+    for chunk in chunks(list(ids)):
+        s.execute(update(NT).where(NT.c.id.in_(chunk)).values(
+            status=status, last_error=reason, claimed_until=None, updated_at=now))
+
+
+def delete_rows(s: Session, ids: Sequence[int]) -> int:
+    """Delete rows and their delivery history; returns how many rows of both tables
+    were deleted."""
+    n = 0
+    for chunk in chunks(list(ids)):
+        for stmt in (delete(DT).where(DT.c.notification_id.in_(chunk)),
+                     delete(NT).where(NT.c.id.in_(chunk))):
+            n += int(getattr(s.execute(stmt), "rowcount", 0) or 0)
+    return n
