@@ -37,7 +37,8 @@ Attachments = Sequence[tuple[str, bytes, str]]  # (file name, data, MIME type)
 @lru_cache(maxsize=256)
 def _encoded(name: str, value: str) -> str:
     """A non-ASCII header value as folded RFC 2047 words (what Apprise's Header gives)."""
-    return Header(value, "utf-8", header_name=name).encode()
+    # Unfolded, as ``Message.as_string()`` writes headers (Apprise's too).
+    return Header(value, "utf-8", header_name=name).encode(maxlinelen=0)
 
 
 def _header(name: str, value: str) -> str:

@@ -136,10 +136,10 @@ class SmtpMailer:
         code, reply = conn.mail(sender, options)
         if code != 250:
             raise _Refused("MAIL", code, reply)
-        for rcpt in rcpts:
+        for i, rcpt in enumerate(rcpts):
             code, reply = conn.rcpt(rcpt)
-            if code not in (250, 251):
-                raise _Refused("RCPT", code, reply)
+            if code not in (250, 251):  # rcpts[0] is the subscriber, then Cc and Bcc
+                raise _Refused("RCPT " + (rcpt if i == 0 else "(Cc/Bcc)"), code, reply)
 
     def _connection(self) -> smtplib.SMTP:
         if self._conn is not None:
