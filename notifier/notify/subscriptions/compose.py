@@ -14,6 +14,8 @@ URLs asking for PGP or inline attachments are composed by Apprise itself.
 
 from __future__ import annotations
 
+import secrets
+import sys
 from collections.abc import Sequence
 from datetime import datetime
 from email.header import Header
@@ -21,6 +23,7 @@ from email.mime.application import MIMEApplication
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
+from email.policy import Compat32
 from email.utils import format_datetime, formataddr, make_msgid
 from functools import lru_cache
 from typing import Any
@@ -36,13 +39,44 @@ Attachments = Sequence[tuple[str, bytes, str]]  # (file name, data, MIME type)
 
 @lru_cache(maxsize=256)
 def _encoded(name: str, value: str) -> str:
-    """A non-ASCII header value as folded RFC 2047 words (what Apprise's Header gives)."""
-    # Unfolded, as ``Message.as_string()`` writes headers (Apprise's too).
+    """A non-ASCII header value as RFC 2047 words (what Apprise's Header gives),
+    unfolded, as ``Message.as_string()`` writes headers (Apprise's too)."""
     return Header(value, "utf-8", header_name=name).encode(maxlinelen=0)
 
 
 def _header(name: str, value: str) -> str:
     return value if value.isascii() else _encoded(name, value)
+
+
+@lru_cache(maxsize=32)
+def _attachment(name: str, data: bytes, mime: str) -> MIMEApplication:
+    """One attachment's MIME part (base64 written once), shared by the messages
+    carrying it; parts are never changed once built."""
+    part = MIMEApplication(data)
+    part.set_type(mime)
+    part.add_header("Content-Disposition", f'attachment; filename="{name}"')
+    return part
+
+
+def _boundary(text: str) -> str:
+    while True:  # as the stdlib's generator makes them
+        boundary = f"{'=' * 15}{secrets.randbelow(sys.maxsize):019d}=="
+        if boundary not in text:
+            return boundary
+
+
+class _Policy(Compat32):
+    """``compat32`` writing a one-line ASCII header as it is: what its ``Header``
+    round trip gives for those (unfolded), without the round trip."""
+
+    def fold(self, name: str, value: Any) -> str:
+        if isinstance(value, str) and value.isascii() and "\n" not in value \
+                and "\r" not in value and not self.max_line_length:
+            return f"{name}: {value}{self.linesep}"
+        return super().fold(name, value)
+
+
+_POLICY = _Policy()
 
 
 class Composer:
@@ -76,10 +110,11 @@ class Composer:
             mixed = MIMEMultipart("mixed")
             mixed.attach(base)
             for name, data, mime in attachments:
-                part = MIMEApplication(data)
-                part.set_type(mime)
-                part.add_header("Content-Disposition", f'attachment; filename="{name}"')
-                mixed.attach(part)
+                mixed.attach(_attachment(name, data, mime))
+            # The generator would compile a regular expression per message to check
+            # its random boundary against the text; the text is only ``body``
+            # (attachments are base64, header values single lines).
+            mixed.set_boundary(_boundary(body))
             base = mixed
         for k, v in headers.items():
             base[k] = _header(k, v)
@@ -94,7 +129,7 @@ class Composer:
         reply_to = self._others(p.reply_to - {to})
         if reply_to:
             base["Reply-To"] = ",".join(reply_to)
-        return [to, *cc, *self._others(p.bcc - {to})], base.as_string()
+        return [to, *cc, *self._others(p.bcc - {to})], base.as_string(policy=_POLICY)
 
     def _others(self, addresses: set[str]) -> list[str]:
         names = self.plugin.names or {}
