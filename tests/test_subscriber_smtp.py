@@ -216,7 +216,8 @@ def test_a_refused_recipient_fails_its_row_only_and_the_connection_goes_on(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     bad = ADDRESSES[2]
     with Server() as srv, followers(tmp_path, plain_url(srv.port), ADDRESSES) as (store, st):
-        srv.on_rcpt = lambda address: "550 5.1.1 no such user" if address == bad else None
+        srv.on_rcpt = lambda address: f"550 5.1.1 <{address}>: no such user" \
+            if address == bad else None
         d = Dispatcher(store, st, batch=50)
         try:
             d.run_once()

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -26,7 +25,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ...config import Settings
-from ...display import mask_email
 from ...errors import ConfigError, DeliveryError
 from ...logs import register_secret
 from ...store import Store
@@ -38,13 +36,7 @@ from ..delivery import Message
 from .batch import BatchReads
 from .links import Links
 from .registry import CHANNEL, CONFIRM, REMINDER
-from .smtp import SmtpMailer
-
-_ADDRESS = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
-
-
-def mask_addresses(text: str) -> str:
-    return _ADDRESS.sub(lambda m: mask_email(m.group(0)), text)
+from .smtp import SmtpMailer, mask_addresses
 
 
 class MaskAddresses(logging.Filter):

@@ -43,6 +43,7 @@ from .compose import Attachments, Composer
 log = logging.getLogger(__name__)
 TIMEOUT = 15.0  # seconds, for connecting and for every answer of the server
 _NETWORK = (OSError, smtplib.SMTPException)
+_ADDRESS = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
 _CRLF = re.compile(r"\r\n|\n|\r")  # SMTP wants CRLF line ends
 
 
@@ -197,8 +198,14 @@ class SmtpMailer:
                 except _NETWORK:
                     _close(conn)
 
-    def _masked(self, text: str, to: str) -> str:
-        return mask(text.replace(to, mask_email(to)))
+    @staticmethod
+    def _masked(text: str, to: str) -> str:
+        return mask_addresses(mask(text.replace(to, mask_email(to))))
+
+
+def mask_addresses(text: str) -> str:
+    """Every email address in ``text`` masked (``j***@e***.org``)."""
+    return _ADDRESS.sub(lambda m: mask_email(m.group(0)), text)
 
 
 def _close(conn: smtplib.SMTP) -> None:
