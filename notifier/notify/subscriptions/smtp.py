@@ -107,6 +107,9 @@ class SmtpMailer:
                 raise DeliveryError(self._masked(
                     f"subscribers email: {self.host}:{self.port}: {type(e).__name__}: {e}",
                     to)) from None
+            except BaseException:  # the session's state is unknown: start afresh
+                self._drop()
+                raise
         log.info("Sent Email to %s", mask_email(to))
 
     def _transfer(self, sender: str, rcpts: list[str], data: bytes) -> None:
