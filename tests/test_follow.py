@@ -88,7 +88,7 @@ def test_sign_up_confirm_remind_alert_and_one_click_unsubscribe(
     logged = "\n".join(f"{r.name}: {r.getMessage()}" for r in caplog.records
                        if not r.name.startswith("mail.log"))
     assert ADDRESS not in logged
-    assert "Sent Email to j***@" in logged  # Apprise says it, masked
+    assert "Sent Email to j***@" in logged  # the mailer says it, masked
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -37,6 +37,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,7 +48,7 @@ from ..config import Settings
 from ..errors import DeliveryError
 from ..logs import mask
 from ..store import Store
-from ..store.models import Event, Notification
+from ..store.models import Notification
 from ..timeutil import utcnow
 from . import digest, dispatch_sql, messages, outbox, planner
 from .delivery import Deliverer, Message, Sender
@@ -238,6 +239,8 @@ class Dispatcher:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.subs is not None:
+            self.subs.idle()
 
     def _drain(self, lane: Lane, max_batches: int = 10_000) -> Stats:
         # Each outcome commits before the next send starts (no pipelining): a crash
@@ -254,7 +257,11 @@ class Dispatcher:
                                  channel=lane, exclude=exclude)
                 if not rows:
                     break
-                self._send_batch(rows, stats, sql)
+                with self.subs.batch(rows) if lane == SUBSCRIBERS and self.subs is not None \
+                        else nullcontext():
+                    self._send_batch(rows, stats, sql)
+        if lane == SUBSCRIBERS and self.subs is not None:
+            self.subs.idle()  # its kept SMTP connection served this drain's batches
         return stats
 
     def _excluded(self) -> list[str] | None:
@@ -320,7 +327,7 @@ class Dispatcher:
                 if n.type == "reminder" else (None, None, {})
         ev, case = found.event, found.case
         tz = ZoneInfo(case.timezone)
-        nxt = _case_next(found.upcoming(), tz, now)
+        nxt = planner.next_of_case(found.upcoming(), tz, now)
         when = planner.when_of(ev)
         start = planner.start_instant(when, tz)
         extra: dict[str, Any] = {
@@ -485,14 +492,3 @@ class Dispatcher:
         with self.store.read() as s:
             return outbox.delivery_at(s, n.id or 0, done)
 
-
-def _case_next(upcoming: Iterable[Event], tz: ZoneInfo, now: datetime) -> str | None:
-    """The case's next dated, scheduled or tentative event not yet over, as text
-    (court time).
-
-    ``upcoming``: :meth:`dispatch_sql.EventNow.upcoming`."""
-    for ev in upcoming:
-        when = planner.when_of(ev)
-        if not planner.is_over(when, tz, now):
-            return f"{when.describe(tz)}: {ev.title}"
-    return None

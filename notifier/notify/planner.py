@@ -123,6 +123,17 @@ class PlannedReminder:
         return f"reminder:{self.event_uid}:{secs}:{self.start_key}:{channel}"
 
 
+def next_of_case(upcoming: Iterable[Event], tz: ZoneInfo, now: datetime) -> str | None:
+    """The case's next dated, scheduled or tentative event not yet over, as text
+    (court time). ``upcoming``: the case's next events in time order
+    (:meth:`notifier.notify.dispatch_sql.EventNow.upcoming`)."""
+    for ev in upcoming:
+        when = when_of(ev)
+        if not is_over(when, tz, now):
+            return f"{when.describe(tz)}: {ev.title}"
+    return None
+
+
 def plan_reminders(ev: Event, case: Case, cfg: ReminderSettings,
                    rules: CaseRules | None = None) -> list[PlannedReminder]:
     """Every reminder ``ev`` should have, whatever its due time (see module docstring)."""

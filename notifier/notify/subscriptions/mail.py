@@ -1,51 +1,45 @@
-"""Subscriber emails: check a claimed row, write its message, send it through Apprise.
+"""Subscriber emails: check a claimed row, write its message, send it by SMTP.
 
 :class:`SubscriberMail` is what the dispatcher hands rows of the ``subscribers``
 channel to: :meth:`~SubscriberMail.check` (still wanted? the subscription active, the
 reminder's date unchanged), :meth:`~SubscriberMail.message` (text with a footer
 saying why it came and how to stop) and :meth:`~SubscriberMail.deliver`. The email
-goes through Apprise's email plugin built from ``[subscriptions] email``, with the
-recipient and the ``List-Unsubscribe`` / ``List-Unsubscribe-Post`` headers (RFC
-2369, RFC 8058) set on the plugin, exactly as its ``+Header=value`` URL arguments
-would. Addresses are masked in every log line and error this module lets out.
+is written as Apprise's email plugin built from ``[subscriptions] email`` writes it,
+with the recipient and the ``List-Unsubscribe`` / ``List-Unsubscribe-Post`` headers
+(RFC 2369, RFC 8058) added as its ``+Header=value`` URL arguments would, and sent
+over one kept SMTP connection (:mod:`.smtp`); the dispatcher wraps each batch in
+:meth:`~SubscriberMail.batch` (the checks' reads, once per batch: :mod:`.batch`) and
+calls :meth:`~SubscriberMail.idle` when the lane has drained. Addresses are masked
+in every log line and error this module lets out.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
-import time
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import apprise
-from apprise.attachment.memory import AttachMemory
-from apprise.plugins.email import NotifyEmail
 from sqlalchemy.exc import SQLAlchemyError
 
 from ...config import Settings
-from ...display import mask_email
 from ...errors import ConfigError, DeliveryError
-from ...logs import mask, register_secret
+from ...logs import register_secret
 from ...store import Store
 from ...store.models import Case, Event, Notification
 from ...store.subscribers import Subscriber, Subscription
 from ...timeutil import format_duration
 from .. import messages, planner
-from ..delivery import Message, classify
-from ..ics_attachment import event_ics
+from ..delivery import Message
 from . import bounces, lifecycle, stale
+from .batch import BatchReads
 from .links import Links
 from .registry import CHANNEL, CONFIRM, REMINDER
-
-_ADDRESS = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
-
-
-def mask_addresses(text: str) -> str:
-    return _ADDRESS.sub(lambda m: mask_email(m.group(0)), text)
+from .smtp import SmtpMailer, mask_addresses
 
 
 class MaskAddresses(logging.Filter):
@@ -79,14 +73,10 @@ class SubscriberMail:
                               "[subscriptions] (its emails' outbox channel); rename the channel")
         self.url = cfg.email.get_secret_value()
         register_secret(self.url)
-        parsed = NotifyEmail.parse_url(self.url)
-        if not parsed:
-            raise DeliveryError("[subscriptions] email: Apprise cannot read this URL",
-                                permanent=True)
-        self._args: dict[str, Any] = parsed
+        self.mailer = SmtpMailer(self.url)
+        self.reads = BatchReads(store, settings)
         self.links = Links(cfg, settings.server.base_url)
         self.renderer = messages.Renderer()
-        self._asset = apprise.AppriseAsset(service_timeout=0)
         lg = logging.getLogger("apprise")
         if not any(isinstance(f, MaskAddresses) for f in lg.filters):
             lg.addFilter(MaskAddresses())
@@ -96,7 +86,7 @@ class SubscriberMail:
                                                              dict[str, Any]]:
         """(final status or None to send, reason, what the message needs)."""
         payload = json.loads(n.payload)
-        with self.store.read() as s:
+        with self.reads.session() as s:
             sub = s.get(Subscriber, payload.get("subscriber"))
             row = s.get(Subscription, payload.get("subscription"))
             if sub is None or row is None or row.subscriber_id != sub.id:
@@ -123,7 +113,7 @@ class SubscriberMail:
                 return "withdrawn", "the event no longer exists", {}
             extra["event"] = planner.event_snapshot(ev, case)
             if ev.removed_at is None:
-                extra["ics"] = event_ics(ev, case, self.settings)
+                extra["ics"] = self.reads.ics(ev, case)
             tz = ZoneInfo(case.timezone)
             start = planner.start_instant(planner.when_of(ev), tz)
             extra["until"] = messages.until_text(start, now, date_only=ev.start_utc is None,
@@ -191,35 +181,15 @@ class SubscriberMail:
             raise DeliveryError("subscriber message without an address", permanent=True)
         if any(ch in v for v in (msg.title, msg.to, *msg.headers.values()) for ch in "\r\n"):
             raise DeliveryError("refused: a header holds a line break", permanent=True)
-        args = {**self._args, "targets": [msg.to],
-                "headers": {**(self._args.get("headers") or {}), **msg.headers}}
-        try:
-            # Apprise's per-service deadline off: the send runs on this lane's thread
-            # rather than being handed to Apprise's pool only to be waited for.
-            plugin = NotifyEmail(asset=self._asset, **args)
-        except Exception as e:  # e.g. AppriseImproperlyConfigured
-            raise DeliveryError(mask_addresses(mask(f"subscribers email: {e}")),
-                                permanent=True) from None
-        timeout = 15.0
-        plugin.socket_connect_timeout = plugin.socket_read_timeout = timeout
-        plugin.request_rate_per_sec = 0  # one message per plugin: nothing to pace here
-        client = apprise.Apprise(asset=self._asset)
-        client.add(plugin)
-        t0 = time.monotonic()
-        attach = [AttachMemory(content=data, name=name, mimetype=mime)
-                  for name, data, mime in msg.attachments]
-        with bounces.watch() as refused:
-            result = client.notify(title=msg.title, body=msg.body, body_format="text",
-                                   notify_type=apprise.NotifyType.INFO, attach=attach or None)
-        if not result:
-            if (bounce := bounces.refusal(refused, msg.to)) is not None:
-                raise bounces.Bounced("subscribers email: recipient refused: "
-                                      f"{bounce[0]} {mask_addresses(bounce[1])}", bounce[0])
-            reason, permanent = classify(result)
-            if time.monotonic() - t0 >= timeout * 0.95:
-                reason = f"timed out after {timeout:g}s: {reason}"
-            raise DeliveryError(f"subscribers email: {mask_addresses(reason)}",
-                                permanent=permanent)
+        self.mailer.send(msg.to, msg.title, msg.body, msg.headers, msg.attachments)
+
+    def batch(self, rows: Sequence[Notification]) -> AbstractContextManager[None]:
+        """Around the checks and sends of a batch of claimed rows (:class:`BatchReads`)."""
+        return self.reads.batch(rows)
+
+    def idle(self) -> None:
+        """The lane has nothing more to send for now: close the kept SMTP connection."""
+        self.mailer.close()
 
     def failed(self, n: Notification, error: DeliveryError, now: datetime) -> None:
         """Told by the dispatcher that row ``n`` failed for good: a refused address
