@@ -61,6 +61,20 @@ def format_duration(td: timedelta) -> str:
     return f"{secs}s"
 
 
+_WORDS = (("week", 7 * 86400), ("day", 86400), ("hour", 3600), ("minute", 60))
+
+
+def spell_duration(td: timedelta) -> str:
+    """A duration in words for people ("1 day", "2 weeks", "48 hours", "90 seconds"):
+    the largest unit that divides it."""
+    secs = int(td.total_seconds())
+    for word, size in _WORDS:
+        if secs and secs % size == 0:
+            n = secs // size
+            return f"{n} {word}" + ("" if n == 1 else "s")
+    return f"{secs} second" + ("" if secs == 1 else "s")
+
+
 def zone(name: str) -> ZoneInfo:
     """Return the ZoneInfo for an IANA name, or raise ValueError naming it."""
     problem = ValueError(f"unknown time zone {clip(name)} (use an IANA name such as "

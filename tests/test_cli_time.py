@@ -68,3 +68,17 @@ def test_case_token_before_the_first_sync(project: Path) -> None:
     assert "token 1 created for case people-v-weinstein" in r.stdout
     r = run("feed", "token", "create", "--case", "no-such-case")
     assert r.exit_code == 1 and "no case 'no-such-case'" in r.stderr
+
+
+def test_durations_in_words_for_people() -> None:
+    from datetime import timedelta
+
+    from notifier.timeutil import spell_duration
+
+    assert spell_duration(timedelta(days=1)) == "1 day"
+    assert spell_duration(timedelta(days=7)) == "1 week"
+    assert spell_duration(timedelta(days=15)) == "15 days"
+    assert spell_duration(timedelta(hours=48)) == "2 days"
+    assert spell_duration(timedelta(hours=6)) == "6 hours"
+    assert spell_duration(timedelta(seconds=90)) == "90 seconds"
+    assert spell_duration(timedelta(minutes=1)) == "1 minute"

@@ -33,7 +33,7 @@ from ..notify.subscriptions import planning, registry
 from ..notify.subscriptions.links import FORM, LinkError, Links
 from ..store import Store
 from ..store.models import Case
-from ..timeutil import format_duration, utcnow
+from ..timeutil import spell_duration, utcnow
 from . import follow_calendar
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class Follow:
         window = self.cfg.rate_window.total_seconds()
         self.per_ip = RateLimit(self.cfg.per_ip, window)
         self.per_address = RateLimit(self.cfg.per_address, window)
-        self.leads = [(str(int(o.total_seconds())), f"{format_duration(o)} before each date")
+        self.leads = [(str(int(o.total_seconds())), f"{spell_duration(o)} before each date")
                       for o in self.cfg.offsets] + [("0", "changes only")]
 
     # -- the form on the case page -----------------------------------------------------
@@ -173,7 +173,7 @@ class Follow:
         return self.page("Check your inbox",
                          "If this address can receive email, a message with a link to "
                          "confirm is on its way. Nothing else is sent until you open it.",
-                         f"The link works for {format_duration(self.cfg.confirm_ttl)}.")
+                         f"The link works for {spell_duration(self.cfg.confirm_ttl)}.")
 
     def _bad_link(self, e: LinkError) -> Response:
         if e.expired:

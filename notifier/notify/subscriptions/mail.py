@@ -32,7 +32,7 @@ from ...logs import register_secret
 from ...store import Store
 from ...store.models import Case, Event, Notification
 from ...store.subscribers import Subscriber, Subscription
-from ...timeutil import format_duration
+from ...timeutil import spell_duration
 from .. import messages, planner
 from ..delivery import Message
 from . import bounces, lifecycle, stale
@@ -146,7 +146,7 @@ class SubscriberMail:
                     f"{base}/.\n\nTo confirm, open this link:\n{extra['confirm_url']}\n\n"
                     "If it was not you, ignore this email: nothing more will be sent "
                     "to this address, and the link expires in "
-                    f"{format_duration(self.settings.subscriptions.confirm_ttl)}.\n")
+                    f"{spell_duration(self.settings.subscriptions.confirm_ttl)}.\n")
             return SubscriberMessage(title, body, "text", False, to=extra["to"])
         if n.type == stale.STALE:
             title, body = stale.text(json.loads(n.payload), extra)
@@ -207,4 +207,4 @@ class SubscriberMail:
 def format_duration_s(seconds: int) -> str:
     from datetime import timedelta
 
-    return format_duration(timedelta(seconds=seconds))
+    return spell_duration(timedelta(seconds=seconds))
