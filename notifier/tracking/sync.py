@@ -44,6 +44,7 @@ from .apply import (
     take_written,
     when_of,
 )
+from .batch import apply_calendars
 
 __all__ = ["ChangeHook", "SyncReport", "apply_calendar", "folder_of", "is_empty",
            "remove_event", "remove_events", "sync_calendars", "when_of"]
@@ -179,13 +180,65 @@ def _batches(specs: list[CalendarSpec]) -> Iterator[list[CalendarSpec]]:
 def _apply_batch(store: Store, batch: list[CalendarSpec], report: SyncReport,
                  stamps: dict[str, FileStamp], now: datetime, live: Callable[[str], bool],
                  hook: ChangeHook | None) -> None:
+    """Apply files in one transaction: all together (:func:`.batch.apply_calendars`),
+    or, should that fail, each in a savepoint of its own (:func:`_apply_each`).
+
+    A file in conflict with another is left out either way (its stored events stay as
+    they were); each applied file's stamp commits with its events, so a kill at any
+    point leaves every file applied and stamped, or neither.
+    """
+    try:
+        done, errors = _apply_together(store, batch, stamps, now, live, hook)
+        failed = [e.path for e in errors]
+        report.errors += errors
+    except DBAPIError as e:
+        if is_database_fault(e):  # not a file's fault: the pass cannot go on
+            raise
+        log.info("applying %d files together failed (%s); applying them one by one",
+                 len(batch), type(e).__name__)
+        done, failed = _apply_each(store, batch, report, stamps, now, live, hook)
+    except Exception as e:  # a file that breaks a statement: find it, apply the others
+        log.info("applying %d files together failed (%s); applying them one by one",
+                 len(batch), type(e).__name__)
+        done, failed = _apply_each(store, batch, report, stamps, now, live, hook)
+    for source, changes in done:
+        stamps.pop(source, None)
+        report.changes += changes
+    for source in failed:
+        stamp = stamps.pop(source, None)
+        if stamp is not None:
+            # Stamped all the same, matching no file or content: it is read and applied
+            # again next pass, and a deletion of it is noticed.
+            stamps[source] = replace(stamp, mtime_ns=-1, sha256="", problems=None)
+
+
+Applied = list[tuple[str, list[Change]]]  # (source, its changes) of the applied files
+
+
+def _apply_together(store: Store, batch: list[CalendarSpec], stamps: dict[str, FileStamp],
+                    now: datetime, live: Callable[[str], bool],
+                    hook: ChangeHook | None) -> tuple[Applied, list[CalendarError]]:
+    """The batch's files in shared statements, its changes through one hook call."""
+    with store.write() as s:
+        store.serialize_sync(s)
+        take_written(s)
+        result = apply_calendars(s, batch, now, live)
+        changes = result.all_changes
+        if hook and changes:
+            hook(s, changes, now)
+        filestate.save(s, {src: stamps[src] for src in result.changes if src in stamps})
+    return list(result.changes.items()), result.errors
+
+
+def _apply_each(store: Store, batch: list[CalendarSpec], report: SyncReport,
+                stamps: dict[str, FileStamp], now: datetime, live: Callable[[str], bool],
+                hook: ChangeHook | None) -> tuple[Applied, list[str]]:
     """Apply files in one transaction, each in a savepoint of its own.
 
     A file that fails is rolled back to its savepoint alone (its stored events stay
-    as they were) and the others commit; each applied file's stamp commits with its
-    events, so a kill at any point leaves every file applied and stamped, or neither.
+    as they were) and the others commit.
     """
-    done: list[tuple[str, list[Change]]] = []
+    done: Applied = []
     failed: list[str] = []
     try:
         with store.write() as s:
@@ -219,15 +272,7 @@ def _apply_batch(store: Store, batch: list[CalendarSpec], report: SyncReport,
             _apply_failed(report, source, e)
         failed += [source for source, _ in done]
         done = []
-    for source, changes in done:
-        stamps.pop(source, None)
-        report.changes += changes
-    for source in failed:
-        stamp = stamps.pop(source, None)
-        if stamp is not None:
-            # Stamped all the same, matching no file or content: it is read and applied
-            # again next pass, and a deletion of it is noticed.
-            stamps[source] = replace(stamp, mtime_ns=-1, sha256="", problems=None)
+    return done, failed
 
 
 def _deleted_sources(s: Session, is_file_source: Callable[[str], bool],
