@@ -47,6 +47,7 @@ from .apply import (
     written,
 )
 
+_HELD = "notifier.cases_held"
 # What an update writes: everything a spec or a removal can change.
 _UPDATED = (*_SPEC_FIELDS, "source", "removed_at", "sequence", "updated_at")
 
@@ -174,6 +175,9 @@ class _Batch:
         """Write the batch: cases, new events, changed events, Change rows."""
         s = self.s
         s.flush()  # the cases, before events that refer to them
+        # Held for the session's life: its identity map only holds objects weakly, and
+        # the change hook s.get()s every case (one query each were they dropped).
+        s.info.setdefault(_HELD, []).extend(self.cases.values())
         touched = list(self.touched)
         insert_many(s, ET, [self.events[u] for u in touched if u not in self.stored])
         update_many(s, ET, "uid", [{"uid": u, **{k: self.events[u][k] for k in _UPDATED}}
