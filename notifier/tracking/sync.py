@@ -2,13 +2,15 @@
 
 Call :func:`sync_calendars` for the configured folders (what ``notifier sync``
 and the daemon's sync job do), or :func:`apply_calendar` for one spec inside a
-write transaction (what remote sources use; :mod:`.apply` does it in bulk). Each
-changed file is applied in a savepoint of its own, with its stamp
-(:mod:`.filestate`), files grouped a few thousand events per transaction: one bad
-file never blocks or corrupts the others, and a kill at any point leaves every file
-either applied and stamped or as it was; a file that fails to parse leaves its
-stored events exactly as they were. Files unchanged since the last pass are not
-parsed at all.
+write transaction (what remote sources use; :mod:`.apply` does it in bulk). Changed
+files are grouped a few thousand events per transaction and each group is applied
+together, in shared statements (:mod:`.batch`), with the files' stamps
+(:mod:`.filestate`); a file in conflict with another is left out, and should a shared
+statement fail, the group is rolled back and applied again file by file, each in a
+savepoint of its own. So one bad file never blocks or corrupts the others, and a kill
+at any point leaves every file either applied and stamped or as it was; a file that
+fails to parse leaves its stored events exactly as they were. Files unchanged since
+the last pass are not parsed at all.
 
 A pass into a database that has never imported anything (first start, or a
 database deleted and re-created) is a *baseline import* (:func:`is_empty`): with a
