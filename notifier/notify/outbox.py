@@ -94,13 +94,22 @@ def new_row(key: str, ntype: str, channel: str, due: datetime, now: datetime,
 
 
 def desired_reminders(ev: Any, case: Case, settings: Settings,
-                      rules: planner.CaseRules | None = None) -> dict[str, dict[str, Any]]:
-    """dedupe key -> row for every reminder ``ev`` should have on every channel."""
+                      rules: planner.CaseRules | None = None,
+                      routes: dict[tuple[str, str], list[str]] | None = None,
+                      ) -> dict[str, dict[str, Any]]:
+    """dedupe key -> row for every reminder ``ev`` should have on every channel.
+
+    ``routes`` keeps the channels found by (case id, kind) for the next call about the
+    same case (a re-plan of 100,000 events matches each case's channels once)."""
     planned = planner.plan_reminders(ev, case, settings.reminders, rules)
     if not planned:
         return {}
-    chans = planner.routes(settings.channels, "reminder", case.id, planner.case_tags(case),
-                           ev.kind)
+    chans = routes.get((case.id, ev.kind)) if routes is not None else None
+    if chans is None:
+        chans = planner.routes(settings.channels, "reminder", case.id,
+                               planner.case_tags(case), ev.kind)
+        if routes is not None:
+            routes[(case.id, ev.kind)] = chans
     out: dict[str, dict[str, Any]] = {}
     for p in planned:
         for ch in chans:
@@ -124,6 +133,7 @@ def reconcile(s: Session, pairs: Iterable[tuple[Any, Case]], settings: Settings,
     """
     desired: dict[str, dict[str, Any]] = {}
     rules: dict[str, tuple[planner.CaseRules, datetime]] = {}
+    routes: dict[tuple[str, str], list[str]] = {}
     for ev, case in pairs:
         r = rules.get(case.id)
         if r is None:
@@ -135,7 +145,7 @@ def reconcile(s: Session, pairs: Iterable[tuple[Any, Case]], settings: Settings,
             r = rules[case.id] = (parsed, reach)
         if ev.sort_utc is not None and ev.sort_utc > r[1]:
             continue
-        desired.update(desired_reminders(ev, case, settings, r[0]))
+        desired.update(desired_reminders(ev, case, settings, r[0], routes))
     q: Any = sa_select(NT.c.id, NT.c.dedupe_key, NT.c.status, NT.c.due_at, NT.c.channel).where(
         NT.c.type == "reminder", NT.c.status.in_([*WAITING, "withdrawn"]))
     existing: list[Any] = []

@@ -215,7 +215,7 @@ def record(s: Session, changes: Sequence[tuple[str, str, diff.Delta]],
     ids = next_ids(s, CT, len(rows))
     full = [{"id": i, **r} for i, r in zip(ids, rows, strict=True)]
     insert_many(s, CT, full)
-    return detached(Change, [dict(r) for r in full])
+    return detached(Change, full)  # (the dicts become theirs: nothing else keeps them)
 
 
 def tz_of(s: Session, case_id: str, cache: dict[str, ZoneInfo]) -> ZoneInfo:
