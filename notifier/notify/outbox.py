@@ -26,6 +26,7 @@ from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session, col, select
 
 from ..config import Settings
+from ..store.bulk import select_in
 from ..store.models import FINAL, WAITING, Case, Change, Delivery, Event, Notification, UTCDateTime
 from ..tracking.sync import ChangeHook
 from . import changes as changes_mod
@@ -157,9 +158,8 @@ def reconcile(s: Session, pairs: Iterable[tuple[Any, Case]], settings: Settings,
         by_event = sa_select(NT.c.id, NT.c.dedupe_key, NT.c.status, NT.c.due_at, NT.c.channel,
                              NT.c.type)
         wanted = {*WAITING, "withdrawn"}
-        for chunk in _chunks(list(scope)):
-            existing += [r[:5] for r in s.execute(by_event.where(NT.c.event_uid.in_(chunk)))
-                         if r[5] == "reminder" and r[2] in wanted]
+        existing = [r[:5] for r in select_in(s, by_event, NT.c.event_uid, list(scope), _CHUNK)
+                    if r[5] == "reminder" and r[2] in wanted]
     known = {row[1] for row in existing}
     withdraw = [row[0] for row in existing if row[2] in WAITING and row[1] not in desired
                 and (withdraw_overdue or row[3] > now) and row[4] not in keep]

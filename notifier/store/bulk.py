@@ -172,3 +172,21 @@ def detached(model: type[Any], rows: Sequence[dict[str, Any]]) -> list[Any]:
         put(obj, "__pydantic_private__", None)
         out.append(obj)
     return out
+
+
+def select_in(s: Session, stmt: sa.Select[Any], column: sa.ColumnElement[Any],
+              keys: Sequence[Any], chunk: int = 500) -> list[Any]:
+    """The rows of ``stmt`` whose ``column`` is one of ``keys``.
+
+    PostgreSQL: one query, the keys sent as one array parameter (``= ANY``), however
+    many; elsewhere one ``IN`` per ``chunk`` keys (SQLite's bound-variable limit).
+    """
+    if not keys:
+        return []
+    if s.get_bind().dialect.name == "postgresql":
+        param = sa.bindparam("keys", list(keys), type_=sa.ARRAY(column.type))
+        return list(s.execute(stmt.where(column == sa.any_(param))))
+    out: list[Any] = []
+    for i in range(0, len(keys), chunk):
+        out += s.execute(stmt.where(column.in_(keys[i:i + chunk])))
+    return out

@@ -23,12 +23,12 @@ from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ARRAY, String, any_, bindparam, select
+from sqlalchemy import select
 from sqlmodel import Session
 
 from ..errors import CalendarError
 from ..specs import CalendarSpec
-from ..store.bulk import insert_many, update_many
+from ..store.bulk import insert_many, select_in, update_many
 from ..store.models import Case, Change
 from . import diff
 from .apply import (
@@ -63,18 +63,8 @@ class BatchResult:
 
 
 def _read(s: Session, column: Any, keys: Sequence[str], *extra: Any) -> list[Any]:
-    """Rows of ``column``'s table whose ``column`` is one of ``keys``: one query on
-    PostgreSQL (an array), per 500 keys elsewhere (SQLite's bound-variable limit)."""
-    table = column.table
-    if not keys:
-        return []
-    if s.get_bind().dialect.name == "postgresql":
-        param = bindparam("keys", list(keys), type_=ARRAY(String))
-        return list(s.execute(select(table).where(column == any_(param), *extra)))
-    out: list[Any] = []
-    for i in range(0, len(keys), _IN_CHUNK):
-        out += s.execute(select(table).where(column.in_(keys[i:i + _IN_CHUNK]), *extra))
-    return out
+    """Rows of ``column``'s table whose ``column`` is one of ``keys`` (and ``extra``)."""
+    return select_in(s, select(column.table).where(*extra), column, keys, _IN_CHUNK)
 
 
 class _Batch:
