@@ -258,18 +258,30 @@ def test_one_file_failing_unexpectedly_does_not_stop_the_others(
     import notifier.tracking.sync as sync_module
 
     real = sync_module.apply_calendar
+    real_batch = sync_module.apply_calendars
+    tried: list[list[str]] = []
 
     def flaky(s, spec, now, **kw):  # type: ignore[no-untyped-def]
         if spec.source.endswith("a.toml"):
             raise RuntimeError("disk on fire")
         return real(s, spec, now, **kw)
 
+    def flaky_batch(s, specs, now, live):  # type: ignore[no-untyped-def]
+        tried.append([spec.source for spec in specs])
+        if any(spec.source.endswith("a.toml") for spec in specs):
+            raise RuntimeError("disk on fire")  # the shared statements fail ...
+        return real_batch(s, specs, now, live)
+
+    # ... so the batch is rolled back and its files are applied one by one.
+    monkeypatch.setattr(sync_module, "apply_calendars", flaky_batch)
     monkeypatch.setattr(sync_module, "apply_calendar", flaky)
     world.write_cal("a.toml", cal(ev()))
     r = world.sync("b.toml", cal(ev("x", when="date = 2025-09-01")).replace('"c1"', '"c2"'))
     assert kinds(r) == ["added"]
     assert "calendars/a.toml: could not be applied (RuntimeError: disk on fire)" in \
         str(r.errors[0])
+    assert tried == [["calendars/a.toml", "calendars/b.toml"]]
+    assert world.event("c2/x@notifier").removed_at is None
 
 
 def test_folder_spelled_differently_in_the_config_keeps_its_events(

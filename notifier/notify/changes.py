@@ -93,15 +93,14 @@ def _first_imports(s: Session, by_event: dict[str, list[Change]],
         ev = events.get(uid)
         if ev is not None and len(chs) == 1 and chs[0].kind == "added":
             groups.setdefault((ev.case_id, ev.source), []).append(uid)
-    out = {}
-    for (case_id, source), uids in groups.items():
-        if len(uids) < 2:
-            continue
-        stored = s.scalar(select(func.count()).select_from(ET).where(
-            ET.c.case_id == case_id, ET.c.source == source))
-        if stored == len(uids):
-            out[(case_id, source)] = uids
-    return out
+    groups = {key: uids for key, uids in groups.items() if len(uids) >= 2}
+    stored: dict[tuple[str, str], int] = {}
+    case_ids = sorted({case_id for case_id, _source in groups})
+    for i in range(0, len(case_ids), _CHUNK):  # every case's count in one query per 500
+        stored.update(((case_id, source), n) for case_id, source, n in s.execute(
+            select(ET.c.case_id, ET.c.source, func.count()).where(
+                ET.c.case_id.in_(case_ids[i:i + _CHUNK])).group_by(ET.c.case_id, ET.c.source)))
+    return {key: uids for key, uids in groups.items() if stored.get(key) == len(uids)}
 
 
 def _tracking_rows(imports: dict[tuple[str, str], list[str]], events: dict[str, Any],

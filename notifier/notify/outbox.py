@@ -26,6 +26,7 @@ from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session, col, select
 
 from ..config import Settings
+from ..store.bulk import select_in
 from ..store.models import FINAL, WAITING, Case, Change, Delivery, Event, Notification, UTCDateTime
 from ..tracking.sync import ChangeHook
 from . import changes as changes_mod
@@ -55,13 +56,22 @@ def _dialect(s: Session | Connection) -> str:
 
 
 def desired_reminders(ev: Any, case: Case, settings: Settings,
-                      rules: planner.CaseRules | None = None) -> dict[str, dict[str, Any]]:
-    """dedupe key -> row for every reminder ``ev`` should have on every channel."""
+                      rules: planner.CaseRules | None = None,
+                      routes: dict[tuple[str, str], list[str]] | None = None,
+                      ) -> dict[str, dict[str, Any]]:
+    """dedupe key -> row for every reminder ``ev`` should have on every channel.
+
+    ``routes`` keeps the channels found by (case id, kind) for the next call about the
+    same case (a re-plan of 100,000 events matches each case's channels once)."""
     planned = planner.plan_reminders(ev, case, settings.reminders, rules)
     if not planned:
         return {}
-    chans = planner.routes(settings.channels, "reminder", case.id, planner.case_tags(case),
-                           ev.kind)
+    chans = routes.get((case.id, ev.kind)) if routes is not None else None
+    if chans is None:
+        chans = planner.routes(settings.channels, "reminder", case.id,
+                               planner.case_tags(case), ev.kind)
+        if routes is not None:
+            routes[(case.id, ev.kind)] = chans
     out: dict[str, dict[str, Any]] = {}
     for p in planned:
         for ch in chans:
@@ -85,6 +95,7 @@ def reconcile(s: Session, pairs: Iterable[tuple[Any, Case]], settings: Settings,
     """
     desired: dict[str, dict[str, Any]] = {}
     rules: dict[str, tuple[planner.CaseRules, datetime]] = {}
+    routes: dict[tuple[str, str], list[str]] = {}
     for ev, case in pairs:
         r = rules.get(case.id)
         if r is None:
@@ -96,7 +107,7 @@ def reconcile(s: Session, pairs: Iterable[tuple[Any, Case]], settings: Settings,
             r = rules[case.id] = (parsed, reach)
         if ev.sort_utc is not None and ev.sort_utc > r[1]:
             continue
-        desired.update(desired_reminders(ev, case, settings, r[0]))
+        desired.update(desired_reminders(ev, case, settings, r[0], routes))
     q: Any = sa_select(NT.c.id, NT.c.dedupe_key, NT.c.status, NT.c.due_at, NT.c.channel).where(
         NT.c.type == "reminder", NT.c.status.in_([*WAITING, "withdrawn"]))
     existing: list[Any] = []
@@ -108,9 +119,8 @@ def reconcile(s: Session, pairs: Iterable[tuple[Any, Case]], settings: Settings,
         by_event = sa_select(NT.c.id, NT.c.dedupe_key, NT.c.status, NT.c.due_at, NT.c.channel,
                              NT.c.type)
         wanted = {*WAITING, "withdrawn"}
-        for chunk in _chunks(list(scope)):
-            existing += [r[:5] for r in s.execute(by_event.where(NT.c.event_uid.in_(chunk)))
-                         if r[5] == "reminder" and r[2] in wanted]
+        existing = [r[:5] for r in select_in(s, by_event, NT.c.event_uid, list(scope), _CHUNK)
+                    if r[5] == "reminder" and r[2] in wanted]
     known = {row[1] for row in existing}
     withdraw = [row[0] for row in existing if row[2] in WAITING and row[1] not in desired
                 and (withdraw_overdue or row[3] > now) and row[4] not in keep]

@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import bindparam, insert, update
+from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session
 
 from .models import UTCDateTime
@@ -151,3 +152,41 @@ def update_many(s: Session, table: sa.Table, key: str, rows: Sequence[dict[str, 
     sets = ", ".join(f'"{c}" = ?' for c in cols)
     sql = f'UPDATE "{table.name}" SET {sets} WHERE "{key}" = ?'
     s.connection().exec_driver_sql(sql, _tuples(table, [*cols, key], rows))
+
+
+def detached(model: type[Any], rows: Sequence[dict[str, Any]]) -> list[Any]:
+    """Model objects in no session holding ``rows`` (every field given), unvalidated.
+
+    What ``model.model_construct(**row)`` gives, at a tenth of its cost (a 100,000-event
+    import returns one Change per event): the row dict becomes the object's ``__dict__``
+    and pydantic's bookkeeping attributes are set as ``model_construct`` sets them.
+    """
+    configure_mappers()  # reading a detached object's attributes needs the mappers
+    new, put = object.__new__, object.__setattr__
+    out = []
+    for row in rows:
+        obj = new(model)
+        put(obj, "__dict__", row)
+        put(obj, "__pydantic_fields_set__", set(row))
+        put(obj, "__pydantic_extra__", None)
+        put(obj, "__pydantic_private__", None)
+        out.append(obj)
+    return out
+
+
+def select_in(s: Session, stmt: sa.Select[Any], column: sa.ColumnElement[Any],
+              keys: Sequence[Any], chunk: int = 500) -> list[Any]:
+    """The rows of ``stmt`` whose ``column`` is one of ``keys``.
+
+    PostgreSQL: one query, the keys sent as one array parameter (``= ANY``), however
+    many; elsewhere one ``IN`` per ``chunk`` keys (SQLite's bound-variable limit).
+    """
+    if not keys:
+        return []
+    if s.get_bind().dialect.name == "postgresql":
+        param = sa.bindparam("keys", list(keys), type_=sa.ARRAY(column.type))
+        return list(s.execute(stmt.where(column == sa.any_(param))))
+    out: list[Any] = []
+    for i in range(0, len(keys), chunk):
+        out += s.execute(stmt.where(column.in_(keys[i:i + chunk])))
+    return out

@@ -20,12 +20,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session
 
 from ..errors import CalendarError
 from ..specs import CalendarSpec, CaseSpec, EventSpec, When, is_remote_source
-from ..store.bulk import insert_many, next_ids, update_many
+from ..store.bulk import detached, insert_many, next_ids, update_many
 from ..store.models import Case, Change, Event
 from . import diff
 
@@ -45,12 +44,12 @@ def when_of(ev: Any) -> When:
     return When(date=ev.date, end_date=ev.end_date, start=ev.start_utc, end=ev.end_utc)
 
 
-def _snapshot(ev: Any) -> diff.Snapshot:
+def snapshot(ev: Any) -> diff.Snapshot:
     return diff.Snapshot(kind=ev.kind, title=ev.title, status=ev.status, when=when_of(ev),
                          location=ev.location, judge=ev.judge, notes=ev.notes, url=ev.url)
 
 
-def _values(spec: EventSpec, tz: ZoneInfo) -> dict[str, Any]:
+def spec_values(spec: EventSpec, tz: ZoneInfo) -> dict[str, Any]:
     w = spec.when
     return {"kind": spec.kind, "title": spec.title, "status": spec.status, "date": w.date,
             "end_date": w.end_date, "start_utc": w.start, "end_utc": w.end,
@@ -68,7 +67,7 @@ def _rules_json(spec: CaseSpec) -> str | None:
     }, sort_keys=True)
 
 
-def _case_stamp(s: Session, now: datetime) -> datetime:
+def case_stamp(s: Session, now: datetime) -> datetime:
     """A case update time later than every stored one.
 
     Readers (the feed cache) notice case edits by the newest ``updated_at``; two
@@ -81,11 +80,11 @@ def _case_stamp(s: Session, now: datetime) -> datetime:
     return now if newest is None or newest < now else newest + timedelta(microseconds=1)
 
 
-def _owner_conflict(owner: str, source: str, live: Callable[[str], bool]) -> bool:
+def owner_conflict(owner: str, source: str, live: Callable[[str], bool]) -> bool:
     return owner != source and live(owner)
 
 
-def _case_conflict(owner: str, spec: CalendarSpec, live: Callable[[str], bool]) -> bool:
+def case_conflict(owner: str, spec: CalendarSpec, live: Callable[[str], bool]) -> bool:
     """Whether ``spec`` may not define a case currently owned by ``owner``.
 
     A remote source only references its cases, so it never conflicts; a calendar
@@ -93,7 +92,7 @@ def _case_conflict(owner: str, spec: CalendarSpec, live: Callable[[str], bool]) 
     """
     if not spec.defines_cases or is_remote_source(owner):
         return False
-    return _owner_conflict(owner, spec.source, live)
+    return owner_conflict(owner, spec.source, live)
 
 
 def stored_events(s: Session, uids: Sequence[str]) -> dict[str, Any]:
@@ -105,8 +104,12 @@ def stored_events(s: Session, uids: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def _apply_cases(s: Session, spec: CalendarSpec, now: datetime,
-                 rows: dict[str, Case | None]) -> dict[str, ZoneInfo]:
+def apply_cases(s: Session, spec: CalendarSpec, now: datetime, rows: dict[str, Case | None],
+                stamp: Callable[[], datetime]) -> dict[str, ZoneInfo]:
+    """Create or update the spec's cases in ``rows`` (case id -> stored row or None:
+    a created one is put there), as ORM objects added to ``s``, not flushed; return
+    case id -> time zone for its events. ``stamp()`` gives an edited case's
+    ``updated_at`` (see :func:`case_stamp`)."""
     tzs: dict[str, ZoneInfo] = {}
     for c in spec.cases:
         tzs[c.id] = c.tz
@@ -115,15 +118,14 @@ def _apply_cases(s: Session, spec: CalendarSpec, now: datetime,
             tzs[c.id] = ZoneInfo(row.timezone)  # its definer's metadata stays
             continue
         if row is None:
-            row = Case(id=c.id, title=c.title, source=spec.source, created_at=now)
+            row = rows[c.id] = Case(id=c.id, title=c.title, source=spec.source, created_at=now)
         values = dict(title=c.title, court=c.court, judge=c.judge, url=c.url, timezone=c.timezone,
                       tags=json.dumps(list(c.tags)), reminders=_rules_json(c), source=spec.source)
         if any(getattr(row, k) != v for k, v in values.items()) or row not in s:
             for k, v in values.items():
                 setattr(row, k, v)
-            row.updated_at = _case_stamp(s, now)
+            row.updated_at = stamp()
             s.add(row)
-    s.flush()
     return tzs
 
 
@@ -143,7 +145,7 @@ def apply_calendar(s: Session, spec: CalendarSpec, now: datetime,
     cases = {c.id: s.get(Case, c.id) for c in spec.cases}  # one query each, even if absent
     for c in spec.cases:
         row = cases[c.id]
-        if row is not None and _case_conflict(row.source, spec, live):
+        if row is not None and case_conflict(row.source, spec, live):
             problems.append(f"{spec.source}: case id {c.id!r} is already defined in "
                             f"{row.source}")
     existing = stored_events(s, [e.uid for e in spec.events])
@@ -152,13 +154,14 @@ def apply_calendar(s: Session, spec: CalendarSpec, now: datetime,
         if held is not None and held.case_id != e.case_id:
             problems.append(f"{spec.source}: event UID {e.uid!r} already belongs to case "
                             f"{held.case_id!r} ({held.source})")
-        elif held is not None and _owner_conflict(held.source, spec.source, live):
+        elif held is not None and owner_conflict(held.source, spec.source, live):
             problems.append(f"{spec.source}: event UID {e.uid!r} is already defined in "
                             f"{held.source}")
     if problems:
         raise CalendarError(spec.source, problems)
 
-    tzs = _apply_cases(s, spec, now, cases)
+    tzs = apply_cases(s, spec, now, cases, lambda: case_stamp(s, now))
+    s.flush()
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     changes: list[tuple[str, str, diff.Delta]] = []  # (uid, case id, delta)
@@ -167,14 +170,14 @@ def apply_calendar(s: Session, spec: CalendarSpec, now: datetime,
         ev = existing.get(e.uid)
         if ev is None:
             inserts.append({"uid": e.uid, "case_id": e.case_id, "event_id": e.event_id,
-                            "source": spec.source, **_values(e, tz), "sequence": 0,
+                            "source": spec.source, **spec_values(e, tz), "sequence": 0,
                             "removed_at": None, "created_at": now, "updated_at": now})
             changes.append((e.uid, e.case_id, diff.added(e, tz)))
             continue
         deltas = [diff.restored(e, tz)] if ev.removed_at is not None else []
-        deltas += diff.classify(_snapshot(ev), e, tz)
+        deltas += diff.classify(snapshot(ev), e, tz)
         if deltas or ev.source != spec.source:
-            updates.append({"uid": e.uid, **_values(e, tz), "source": spec.source,
+            updates.append({"uid": e.uid, **spec_values(e, tz), "source": spec.source,
                             "removed_at": None,
                             "sequence": ev.sequence + 1 if deltas else ev.sequence,
                             "updated_at": now if deltas else ev.updated_at})
@@ -194,7 +197,7 @@ def apply_calendar(s: Session, spec: CalendarSpec, now: datetime,
         gone = [uid for uid in held if uid not in keep]
         if gone:
             out += remove_events(s, stored_events(s, gone).values(), now, where=spec.source)
-    _expire(s, touched)
+    expire(s, touched)
     return out
 
 
@@ -210,12 +213,12 @@ def record(s: Session, changes: Sequence[tuple[str, str, diff.Delta]],
     # Ids given explicitly (SQLite: what it would assign; PostgreSQL: from the
     # sequence): with RETURNING, SQLAlchemy sends one row per statement on SQLite.
     ids = next_ids(s, CT, len(rows))
-    insert_many(s, CT, [{"id": i, **r} for i, r in zip(ids, rows, strict=True)])
-    configure_mappers()  # reading a detached Change's attributes needs them; once is enough
-    return [Change.model_construct(id=i, **r) for i, r in zip(ids, rows, strict=True)]
+    full = [{"id": i, **r} for i, r in zip(ids, rows, strict=True)]
+    insert_many(s, CT, full)
+    return detached(Change, full)  # (the dicts become theirs: nothing else keeps them)
 
 
-def _tz_of(s: Session, case_id: str, cache: dict[str, ZoneInfo]) -> ZoneInfo:
+def tz_of(s: Session, case_id: str, cache: dict[str, ZoneInfo]) -> ZoneInfo:
     tz = cache.get(case_id)
     if tz is None:
         case = s.get(Case, case_id)
@@ -229,7 +232,7 @@ def remove_events(s: Session, rows: Iterable[Any], now: datetime, where: str) ->
     if not rows:
         return []
     tzs: dict[str, ZoneInfo] = {}
-    deltas = [(r.uid, r.case_id, diff.removed(_snapshot(r), _tz_of(s, r.case_id, tzs), where))
+    deltas = [(r.uid, r.case_id, diff.removed(snapshot(r), tz_of(s, r.case_id, tzs), where))
               for r in rows]
     values = [{"uid": r.uid, "removed_at": now, "sequence": r.sequence + 1,
                "updated_at": now} for r in rows]
@@ -239,7 +242,7 @@ def remove_events(s: Session, rows: Iterable[Any], now: datetime, where: str) ->
         base = r._asdict() if hasattr(r, "_asdict") else \
             {c.name: getattr(r, c.name) for c in ET.columns}
         fresh[r.uid] = SimpleNamespace(**{**base, **v})
-    _expire(s, [r.uid for r in rows])
+    expire(s, [r.uid for r in rows])
     return record(s, deltas, now)
 
 
@@ -264,7 +267,7 @@ def take_written(s: Session) -> dict[str, Any]:
     return held
 
 
-def _expire(s: Session, uids: Iterable[str]) -> None:
+def expire(s: Session, uids: Iterable[str]) -> None:
     """Expire Event objects the session holds for ``uids``: Core wrote under them."""
     held = [obj for obj in s.identity_map.values() if isinstance(obj, Event)]
     if not held:

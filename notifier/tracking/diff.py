@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from ..specs import EventSpec, When
@@ -45,6 +46,7 @@ def snapshot_of(spec: EventSpec) -> Snapshot:
                     location=spec.location, judge=spec.judge, notes=spec.notes, url=spec.url)
 
 
+@cache  # one per event of an import; kinds are few
 def label(kind: str) -> str:
     return kind.replace("_", " ").replace("-", " ").capitalize()
 

@@ -2,13 +2,15 @@
 
 Call :func:`sync_calendars` for the configured folders (what ``notifier sync``
 and the daemon's sync job do), or :func:`apply_calendar` for one spec inside a
-write transaction (what remote sources use; :mod:`.apply` does it in bulk). Each
-changed file is applied in a savepoint of its own, with its stamp
-(:mod:`.filestate`), files grouped a few thousand events per transaction: one bad
-file never blocks or corrupts the others, and a kill at any point leaves every file
-either applied and stamped or as it was; a file that fails to parse leaves its
-stored events exactly as they were. Files unchanged since the last pass are not
-parsed at all.
+write transaction (what remote sources use; :mod:`.apply` does it in bulk). Changed
+files are grouped a few thousand events per transaction and each group is applied
+together, in shared statements (:mod:`.batch`), with the files' stamps
+(:mod:`.filestate`); a file in conflict with another is left out, and should a shared
+statement fail, the group is rolled back and applied again file by file, each in a
+savepoint of its own. So one bad file never blocks or corrupts the others, and a kill
+at any point leaves every file either applied and stamped or as it was; a file that
+fails to parse leaves its stored events exactly as they were. Files unchanged since
+the last pass are not parsed at all.
 
 A pass into a database that has never imported anything (first start, or a
 database deleted and re-created) is a *baseline import* (:func:`is_empty`): with a
@@ -44,6 +46,7 @@ from .apply import (
     take_written,
     when_of,
 )
+from .batch import apply_calendars
 
 __all__ = ["ChangeHook", "SyncReport", "apply_calendar", "folder_of", "is_empty",
            "remove_event", "remove_events", "sync_calendars", "when_of"]
@@ -179,13 +182,65 @@ def _batches(specs: list[CalendarSpec]) -> Iterator[list[CalendarSpec]]:
 def _apply_batch(store: Store, batch: list[CalendarSpec], report: SyncReport,
                  stamps: dict[str, FileStamp], now: datetime, live: Callable[[str], bool],
                  hook: ChangeHook | None) -> None:
+    """Apply files in one transaction: all together (:func:`.batch.apply_calendars`),
+    or, should that fail, each in a savepoint of its own (:func:`_apply_each`).
+
+    A file in conflict with another is left out either way (its stored events stay as
+    they were); each applied file's stamp commits with its events, so a kill at any
+    point leaves every file applied and stamped, or neither.
+    """
+    try:
+        done, errors = _apply_together(store, batch, stamps, now, live, hook)
+        failed = [e.path for e in errors]
+        report.errors += errors
+    except DBAPIError as e:
+        if is_database_fault(e):  # not a file's fault: the pass cannot go on
+            raise
+        log.info("applying %d files together failed (%s); applying them one by one",
+                 len(batch), type(e).__name__)
+        done, failed = _apply_each(store, batch, report, stamps, now, live, hook)
+    except Exception as e:  # a file that breaks a statement: find it, apply the others
+        log.info("applying %d files together failed (%s); applying them one by one",
+                 len(batch), type(e).__name__)
+        done, failed = _apply_each(store, batch, report, stamps, now, live, hook)
+    for source, changes in done:
+        stamps.pop(source, None)
+        report.changes += changes
+    for source in failed:
+        stamp = stamps.pop(source, None)
+        if stamp is not None:
+            # Stamped all the same, matching no file or content: it is read and applied
+            # again next pass, and a deletion of it is noticed.
+            stamps[source] = replace(stamp, mtime_ns=-1, sha256="", problems=None)
+
+
+Applied = list[tuple[str, list[Change]]]  # (source, its changes) of the applied files
+
+
+def _apply_together(store: Store, batch: list[CalendarSpec], stamps: dict[str, FileStamp],
+                    now: datetime, live: Callable[[str], bool],
+                    hook: ChangeHook | None) -> tuple[Applied, list[CalendarError]]:
+    """The batch's files in shared statements, its changes through one hook call."""
+    with store.write() as s:
+        store.serialize_sync(s)
+        take_written(s)
+        result = apply_calendars(s, batch, now, live)
+        changes = result.all_changes
+        if hook and changes:
+            hook(s, changes, now)
+        filestate.save(s, {src: stamps[src] for src in result.changes if src in stamps})
+    return list(result.changes.items()), result.errors
+
+
+def _apply_each(store: Store, batch: list[CalendarSpec], report: SyncReport,
+                stamps: dict[str, FileStamp], now: datetime, live: Callable[[str], bool],
+                hook: ChangeHook | None) -> tuple[Applied, list[str]]:
     """Apply files in one transaction, each in a savepoint of its own.
 
     A file that fails is rolled back to its savepoint alone (its stored events stay
-    as they were) and the others commit; each applied file's stamp commits with its
-    events, so a kill at any point leaves every file applied and stamped, or neither.
+    as they were) and the others commit.
     """
-    done: list[tuple[str, list[Change]]] = []
+    done: Applied = []
     failed: list[str] = []
     try:
         with store.write() as s:
@@ -219,15 +274,7 @@ def _apply_batch(store: Store, batch: list[CalendarSpec], report: SyncReport,
             _apply_failed(report, source, e)
         failed += [source for source, _ in done]
         done = []
-    for source, changes in done:
-        stamps.pop(source, None)
-        report.changes += changes
-    for source in failed:
-        stamp = stamps.pop(source, None)
-        if stamp is not None:
-            # Stamped all the same, matching no file or content: it is read and applied
-            # again next pass, and a deletion of it is noticed.
-            stamps[source] = replace(stamp, mtime_ns=-1, sha256="", problems=None)
+    return done, failed
 
 
 def _deleted_sources(s: Session, is_file_source: Callable[[str], bool],
