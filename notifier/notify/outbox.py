@@ -31,7 +31,7 @@ from ..store.models import FINAL, WAITING, Case, Change, Delivery, Event, Notifi
 from ..tracking.sync import ChangeHook
 from . import changes as changes_mod
 from . import planner
-from .outbox_rows import NT, delete_rows, insert_rows, new_row, set_status
+from .outbox_rows import CHUNK, NT, delete_rows, insert_rows, new_row, set_status
 from .outbox_rows import chunks as _chunks
 from .subscriptions import lifecycle as sub_lifecycle
 from .subscriptions import planning as sub_planning
@@ -119,7 +119,7 @@ def reconcile(s: Session, pairs: Iterable[tuple[Any, Case]], settings: Settings,
         by_event = sa_select(NT.c.id, NT.c.dedupe_key, NT.c.status, NT.c.due_at, NT.c.channel,
                              NT.c.type)
         wanted = {*WAITING, "withdrawn"}
-        existing = [r[:5] for r in select_in(s, by_event, NT.c.event_uid, list(scope), _CHUNK)
+        existing = [r[:5] for r in select_in(s, by_event, NT.c.event_uid, list(scope), CHUNK)
                     if r[5] == "reminder" and r[2] in wanted]
     known = {row[1] for row in existing}
     withdraw = [row[0] for row in existing if row[2] in WAITING and row[1] not in desired
