@@ -1,0 +1,99 @@
+"""``all.ics`` after changes recorded while the daemon was stopped: the stored snapshot
+patched from the newer Change rows, so that a restart serves it at once instead of
+waiting for the full warm-up.
+
+Call :func:`patch` with the stored snapshot, its :class:`~.layout.Layout` and the
+fingerprint now (:data:`.rows.FINGERPRINT`). Only the cases touched since the
+snapshot was stored are read (those of the events named by newer Change rows, and
+cases added, deleted or edited: their digests differ); within them, an event whose
+fragment digest is unchanged keeps its bytes, any other is rendered again. Every other
+entry keeps its bytes, except that entries which left the feed by the clock are dropped.
+The result is byte for byte what rendering every row now gives, with the same
+``Last-Modified`` and expiry. Returns None (the caller then waits for the warm-up)
+when the snapshot cannot be trusted that far: other options or code, or Change rows
+deleted or committed out of id order (the same test :mod:`.cache` applies while running).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import ical, layout, persist, rows
+from .ical import FeedOptions, Fragment
+from .layout import CASE, DIGEST, EXPIRES, UID, Layout
+from .persist import StoredFeed
+
+
+@dataclass
+class Patched:
+    feed: StoredFeed  # keyed by the fingerprint now; ``layout`` left empty
+    layout: Layout  # offsets placed in ``feed.body``
+    rendered: int  # fragments rendered again
+
+
+def _touched(conn: sa.Connection, old: Layout, digests: dict[str, str],
+             changed: set[str]) -> set[str]:
+    """Case ids whose fragments may differ from the stored ones."""
+    touched = {k for k in digests.keys() | old.cases.keys() if digests.get(k) != old.cases.get(k)}
+    touched |= {e[CASE] for e in old.entries if e[UID] in changed}
+    ev = rows.EVENT
+    for chunk in rows.chunks(sorted(changed)):
+        touched.update(conn.execute(sa.select(ev.c.case_id).where(ev.c.uid.in_(chunk)))
+                       .scalars())
+    return touched
+
+
+def patch(conn: sa.Connection, stored: StoredFeed, old: Layout, opts: FeedOptions,
+          fingerprint: tuple[Any, ...], now: datetime) -> Patched | None:
+    if old.base != persist.options_digest(opts) or (fingerprint[0] or 0) < old.max_change:
+        return None
+    newer = rows.uids_changed_since(conn, old.max_change)
+    if old.changes + len(newer) != fingerprint[1]:
+        return None  # rows deleted, or committed out of id order
+    cases = rows.all_cases(conn)
+    digests = {k: layout.case_digest(c) for k, c in cases.items()}
+    touched = _touched(conn, old, digests, set(newer))
+    view = memoryview(stored.body)
+    now_text = layout.utc_text(now)
+    kept = [e for e in old.entries if e[CASE] not in touched
+            and not (e[EXPIRES] and e[EXPIRES] <= now_text)]  # left the feed by the clock
+    before = {e[UID]: e for e in old.entries if e[CASE] in touched}
+    events = rows.events_where(conn, rows.EVENT.c.case_id,
+                               sorted(touched & cases.keys()), opts.history)
+    undated = ical.undated_by_case(events)
+    contexts: dict[str, bytes] = {}
+    fresh: dict[str, Fragment] = {}
+    entries = kept
+    rendered = 0
+    for ev in events:
+        if not ical.in_feed(ev, now, opts.keep_cancelled):
+            continue
+        case, notes = cases[ev.case_id], undated.get(ev.case_id, ())
+        if ev.case_id not in contexts:
+            contexts[ev.case_id] = persist.case_context(opts, case, notes)
+        digest = persist.fragment_digest(contexts[ev.case_id], ev)
+        was = before.get(ev.uid)
+        frag: Fragment | None
+        if was is not None and was[DIGEST] == digest:
+            frag = old.fragment(view, was)
+        else:
+            frag = ical.event_fragment(ev, case, notes, opts)
+            rendered += 1
+        if frag is not None:
+            fresh[ev.uid] = frag
+            entries.append(layout.entry(ev, frag, digest, opts.keep_cancelled))
+    entries.sort(key=layout.sort_key)
+    frags = [fresh.get(e[UID]) or old.fragment(view, e) for e in entries]
+    body = b"".join(ical.assemble_parts(ical.all_header(opts), frags, opts))
+    del frags, view
+    new = Layout(old.base, fingerprint[0] or 0, fingerprint[1], digests,
+                 [e[:layout.OFFSET] for e in entries])
+    layout.place(new.entries, len(body))
+    last_modified, valid_until = layout.validators(new.entries, cases.values())
+    feed = StoredFeed(persist.snapshot_key(opts, fingerprint), body, ical.etag(body),
+                      last_modified, valid_until)
+    return Patched(feed, new, rendered)
