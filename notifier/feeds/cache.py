@@ -41,8 +41,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,41 +56,11 @@ from .early import EarlyFeed
 from .ical import FeedCase, FeedEvent, FeedOptions, Fragment
 from .layout import Layout
 from .persist import StoredFeed
+from .rendered import MB, FeedBusy, Rendered, Snapshot, options_from
 from .rows import FINGERPRINT
 
-MB = 1 << 20
 FeedKey = tuple[str | None, frozenset[str] | None]
 log = logging.getLogger(__name__)
-
-
-class FeedBusy(Exception):
-    """The cache is being (re)built and did not become free within the caller's wait."""
-
-
-def options_from(settings: Settings) -> FeedOptions:
-    return FeedOptions(base_url=settings.server.base_url,
-                       refresh_interval=settings.feed.refresh_interval,
-                       keep_cancelled=timedelta(days=settings.feed.cancelled_days),
-                       history=settings.feed.history, links=not settings.feed.private)
-
-
-@dataclass(frozen=True)
-class Rendered:
-    """One feed's bytes and the validators the HTTP layer sends with them."""
-
-    body: bytes
-    etag: str  # strong, quoted
-    last_modified: datetime | None
-    version: int
-    valid_until: datetime | None
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """The data behind the feeds at one moment (for the HTML pages)."""
-
-    cases: dict[str, FeedCase]
-    events: tuple[FeedEvent, ...]  # dated in time order, then undated
 
 
 class FeedService:
@@ -377,7 +346,7 @@ class FeedService:
                                       self.options, kinds)
         parts = ical.assemble_parts(header, frags, self.options)
         if case_id is None and kinds is None:
-            body = self._same_as_snapshot(parts) or b"".join(parts)
+            body = layout.same_body(self._kept, parts) or b"".join(parts)
             self._share(body, pairs)
             self._all_events = [e for e, _ in pairs]
         else:
@@ -388,19 +357,6 @@ class FeedService:
         return Rendered(body=body, etag=ical.etag(body),
                         last_modified=max(stamps) if stamps else None,
                         version=self._version, valid_until=min(expiries, default=None))
-
-    def _same_as_snapshot(self, parts: list[bytes | memoryview]) -> bytes | None:
-        """The stored snapshot's body when it is byte for byte ``parts`` joined (a restart
-        with nothing changed): kept instead of a second copy of the same bytes."""
-        early = self._kept
-        if early is None or len(early.body) != sum(len(p) for p in parts):
-            return None
-        view, at = memoryview(early.body), 0
-        for p in parts:
-            if view[at:at + len(p)] != p:
-                return None
-            at += len(p)
-        return early.body
 
     def _share(self, body: bytes, pairs: list[tuple[FeedEvent, Fragment]]) -> None:
         """Point the cached fragments into ``body``, which holds every one of them in

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 
 from . import ical
 from .ical import FeedCase, FeedEvent, Fragment
+from .persist import StoredFeed
 
 VERSION = 1
 # Indexes into an entry (a list, as JSON gives it: 100,000 of them are read at a start).
@@ -123,3 +124,16 @@ def validators(entries: Sequence[Entry], cases: Iterable[FeedCase],
     last = max([t for t in (newest, *case_times) if t is not None], default=None)
     ends = [e[EXPIRES] for e in entries if e[EXPIRES]]
     return last, utc_from_text(min(ends)) if ends else None
+
+
+def same_body(stored: StoredFeed | None, parts: Sequence[bytes | memoryview]) -> bytes | None:
+    """The stored snapshot's body when it is byte for byte ``parts`` joined (a restart
+    with nothing changed, or a patched one): kept instead of a second copy of the bytes."""
+    if stored is None or len(stored.body) != sum(len(p) for p in parts):
+        return None
+    view, at = memoryview(stored.body), 0
+    for p in parts:
+        if view[at:at + len(p)] != p:
+            return None
+        at += len(p)
+    return stored.body

@@ -44,7 +44,8 @@ from starlette.routing import Route
 
 from .. import metrics
 from ..config import Settings
-from ..feeds.cache import FeedBusy, FeedService, Rendered
+from ..feeds.cache import FeedService
+from ..feeds.rendered import FeedBusy, Rendered
 from ..feeds.tokens import TokenScope, redact, verify_token
 from ..notify.outbox import counts as outbox_counts
 from ..store import Store
