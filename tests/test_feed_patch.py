@@ -200,7 +200,9 @@ def test_a_snapshot_stored_before_layouts_is_stored_again_with_one(stopped: Stor
         stored = persist.load_snapshot(conn, None)
     assert stored is not None
     contents = layout.decode(stored.layout, len(stored.body))
-    assert contents is not None and len(contents.entries) == stored.body.count(b"BEGIN:VEVENT")
-    for e in contents.entries:  # every entry points at its own VEVENT
-        piece = stored.body[e[layout.OFFSET]:e[layout.OFFSET] + e[layout.LENGTH]]
-        assert piece.startswith(b"BEGIN:VEVENT") and f"UID:{e[layout.UID]}".encode() in piece
+    assert contents is not None and len(contents) == stored.body.count(b"BEGIN:VEVENT")
+    view = memoryview(stored.body)
+    for i, uid in enumerate(contents.col("uid")):  # every entry points at its own VEVENT
+        piece = bytes(contents.fragment(view, i).data)
+        assert piece.startswith(b"BEGIN:VEVENT") and piece.endswith(b"END:VEVENT\r\n")
+        assert f"UID:{uid}".encode() in piece

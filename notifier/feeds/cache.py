@@ -95,7 +95,7 @@ class FeedService:
         self.persist = persist
         self._saved: dict[str, tuple[str, Fragment]] = {}  # loaded, not yet checked
         # ... or, when the snapshot has a layout, slices of its body (one copy in memory)
-        self._in_snapshot: tuple[memoryview, Layout, dict[str, layout.Entry]] | None = None
+        self._in_snapshot: tuple[memoryview, Layout, dict[str, int]] | None = None
         self._all_events: list[FeedEvent] = []  # in all.ics, in order (for its layout)
         self._dirty: dict[str, tuple[str, Fragment]] = {}  # rendered, not yet stored
         self._contexts: dict[str, bytes] = {}  # case id -> persist.case_context
@@ -168,11 +168,11 @@ class FeedService:
             if key == self._stored_key:
                 return
             keep = self.options.keep_cancelled
-            entries = [layout.entry(ev, f, d, keep) for ev in self._all_events
-                       for _, f, d in (self._frags[ev.uid],) if f is not None]
-            contents = Layout(persist.options_digest(self.options), fp[0] or 0, fp[1],
-                              {k: layout.case_digest(c) for k, c in self._cases.items()},
-                              entries)
+            contents = Layout.of_rows(
+                persist.options_digest(self.options), fp[0] or 0, fp[1],
+                {k: layout.case_digest(c) for k, c in self._cases.items()},
+                (layout.row(ev, f, d, keep) for ev in self._all_events
+                 for _, f, d in (self._frags[ev.uid],) if f is not None))
             persist.save_snapshot(self.store, StoredFeed(
                 key, rendered.body, rendered.etag, rendered.last_modified,
                 rendered.valid_until, contents.encode()), self.clock())
@@ -211,10 +211,10 @@ class FeedService:
             if got is not None:  # slices of the snapshot's body, checked when used
                 self._kept = got[0]
                 self._in_snapshot = (memoryview(got[0].body), got[1],
-                                     {e[layout.UID]: e for e in got[1].entries})
-            else:
+                                     {u: i for i, u in enumerate(got[1].col("uid"))})
+            else:  # and the snapshot, if any, is stored again with a usable layout
                 self._saved = persist.load_fragments(conn)
-            self._stored_key = persist.snapshot_key_stored(conn)
+            self._stored_key = persist.snapshot_key_stored(conn) if got is not None else None
         same = rows.same_values({})
         changes = rows.changes_of(conn, None, self.options.history, same)
         self._events = {r.uid: rows.event_of(r, changes.get(r.uid, ()), same)
@@ -280,8 +280,8 @@ class FeedService:
         if self._in_snapshot is None:
             return None
         view, contents, where = self._in_snapshot
-        e = where.pop(uid, None)
-        return None if e is None else (e[layout.DIGEST], contents.fragment(view, e))
+        i = where.pop(uid, None)
+        return None if i is None else (contents.col("digest")[i], contents.fragment(view, i))
 
     def _store_dirty(self) -> None:
         """Write the fragments rendered since the last call (kept for the next start)."""

@@ -1,7 +1,7 @@
 """Where each VEVENT lies in a stored ``all.ics``: the snapshot's table of contents.
 
-Stored beside the snapshot body (column ``feed_snapshot.layout``, zlib-compressed
-JSON) by :meth:`~notifier.feeds.cache.FeedService.save_snapshot`, so that a restart
+Stored beside the snapshot body (column ``feed_snapshot.layout``) by
+:meth:`~notifier.feeds.cache.FeedService.save_snapshot`, so that a restart
 
 - takes every event's fragment as a slice of the one snapshot body (one copy in
   memory, nothing read from ``feed_fragment``) once its digest matches the rows, and
@@ -10,11 +10,14 @@ JSON) by :meth:`~notifier.feeds.cache.FeedService.save_snapshot`, so that a rest
   newest Change id, the Change count and a digest of every case), and each entry's
   sort key, so the re-rendered events go to their places.
 
-An entry: uid, case id, event id, sort key (UTC time text, ``~`` for none), digest
-(:func:`~notifier.feeds.persist.fragment_digest`), byte length, TZID (or null), the
-years its time zone block must cover, its ``updated_at`` and when it leaves the
-feed by the clock (or null): everything the body, ``Last-Modified`` and the expiry
-of a feed built from the same rows would take from it.
+Per entry, in feed order: uid, case id, event id, sort key (UTC time text, ``~`` for
+none), digest (:func:`~notifier.feeds.persist.fragment_digest`), byte length, TZID (or
+null), the years its time zone block must cover, its ``updated_at`` and when it leaves
+the feed by the clock (or null): everything the body, ``Last-Modified`` and the expiry
+of a feed built from the same rows take from it. Kept by column (zlib-compressed: a
+line of JSON for the header, then one JSON array per column), and a column is parsed
+only when used: a restart with nothing changed needs six of the eleven, as arrays of
+numbers and shared strings rather than 100,000 objects per entry.
 """
 
 from __future__ import annotations
@@ -22,19 +25,22 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
+from array import array
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from . import ical
 from .ical import FeedCase, FeedEvent, Fragment
 from .persist import StoredFeed
 
-VERSION = 1
-# Indexes into an entry (a list, as JSON gives it: 100,000 of them are read at a start).
-UID, CASE, EVENT_ID, SORT, DIGEST, LENGTH, TZID, Y0, Y1, UPDATED, EXPIRES, OFFSET = range(12)
-NO_TIME = "~"  # after every time, as ical.sort_key puts undated-time events last
-Entry = list  # [uid, case, event id, sort, digest, length, tzid, y0, y1, updated, expires]
+VERSION = 2
+COLUMNS = ("uid", "case", "event", "sort", "digest", "length", "tzid", "y0", "y1", "updated",
+           "expires")
+_NUMBERS = {"length": "q", "y0": "l", "y1": "l"}
+NO_TIME = "~"  # after every time, as ical.sort_key puts events without one last
+Row = tuple[Any, ...]  # one entry, the values in COLUMNS order
 
 
 def utc_text(t: datetime | None) -> str | None:
@@ -52,15 +58,10 @@ def case_digest(case: FeedCase) -> str:
     return hashlib.blake2b(repr(case).encode(), digest_size=16).hexdigest()
 
 
-def entry(ev: FeedEvent, frag: Fragment, digest: str, keep: timedelta) -> Entry:
-    return [ev.uid, ev.case_id, ev.event_id, utc_text(ev.sort_utc) or NO_TIME, digest,
+def row(ev: FeedEvent, frag: Fragment, digest: str, keep: timedelta) -> Row:
+    return (ev.uid, ev.case_id, ev.event_id, utc_text(ev.sort_utc) or NO_TIME, digest,
             len(frag.data), frag.tzid, frag.years[0], frag.years[1],
-            utc_text(ev.updated_at), utc_text(ical.expires_at(ev, keep))]
-
-
-def sort_key(e: Entry) -> tuple[str, str, str]:
-    """The order of :func:`ical.sort_key`, from an entry's text."""
-    return e[SORT], e[CASE], e[EVENT_ID]
+            utc_text(ev.updated_at), utc_text(ical.expires_at(ev, keep)))
 
 
 @dataclass
@@ -71,18 +72,72 @@ class Layout:
     max_change: int  # newest Change id included (0: none)
     changes: int  # Change rows counted
     cases: dict[str, str]  # case id -> case_digest
-    entries: list[Entry]  # with OFFSET appended by :func:`decode`
+    _raw: dict[str, bytes] = field(default_factory=dict, repr=False)  # not parsed yet
+    _cols: dict[str, Any] = field(default_factory=dict, repr=False)
+    offsets: array[int] = field(default_factory=lambda: array("q"))
+
+    @classmethod
+    def of_rows(cls, base: str, max_change: int, changes: int, cases: dict[str, str],
+                rows: Iterable[Row]) -> Layout:
+        new = cls(base, max_change, changes, cases)
+        cols: list[Any] = [array(_NUMBERS[c]) if c in _NUMBERS else [] for c in COLUMNS]
+        for r in rows:
+            for col, value in zip(cols, r, strict=True):
+                col.append(value)
+        new._cols = dict(zip(COLUMNS, cols, strict=True))
+        return new
+
+    def col(self, name: str) -> Any:
+        """One column, parsed on first use."""
+        got = self._cols.get(name)
+        if got is None:
+            values = json.loads(self._raw.pop(name))
+            if name in _NUMBERS:
+                got = array(_NUMBERS[name], values)
+            else:  # one object per distinct value: sort times and TZIDs repeat
+                pool: dict[Any, Any] = {}
+                got = [pool.setdefault(v, v) for v in values]
+            self._cols[name] = got
+        return got
+
+    def __len__(self) -> int:
+        return len(self.col("length"))
+
+    def row(self, i: int) -> Row:
+        return tuple(self.col(c)[i] for c in COLUMNS)
+
+    def sort_key(self, i: int) -> tuple[str, str, str]:
+        """The order of :func:`ical.sort_key`, from entry ``i``'s text."""
+        return self.col("sort")[i], self.col("case")[i], self.col("event")[i]
+
+    def place(self, body_length: int) -> bool:
+        """Compute each entry's offset in a body of ``body_length`` bytes, where the
+        fragments come last, right before ``END:VCALENDAR``; False if they cannot fit."""
+        lengths = self.col("length")
+        at = body_length - len(ical.END) - sum(lengths)
+        if at < 0 or any(n <= 0 for n in lengths):
+            return False
+        self.offsets = array("q", bytes(8 * len(lengths)))
+        for i, n in enumerate(lengths):
+            self.offsets[i] = at
+            at += n
+        return True
+
+    def fragment(self, view: memoryview, i: int) -> Fragment:
+        """Entry ``i`` as a fragment whose bytes are a slice of the body (``view``)."""
+        at = self.offsets[i]
+        return Fragment(view[at:at + self.col("length")[i]], self.col("tzid")[i],
+                        (self.col("y0")[i], self.col("y1")[i]))
 
     def encode(self) -> bytes:
-        doc = {"v": VERSION, "base": self.base, "max_change": self.max_change,
-               "changes": self.changes, "cases": self.cases,
-               "entries": [e[:OFFSET] for e in self.entries]}
-        return zlib.compress(json.dumps(doc, separators=(",", ":")).encode(), 1)
-
-    def fragment(self, view: memoryview, e: Entry) -> Fragment:
-        """Entry ``e`` as a fragment whose bytes are a slice of the body (``view``)."""
-        at = e[OFFSET]
-        return Fragment(view[at:at + e[LENGTH]], e[TZID], (e[Y0], e[Y1]))
+        head = {"v": VERSION, "base": self.base, "max_change": self.max_change,
+                "changes": self.changes, "cases": self.cases}
+        lines = [json.dumps(head, separators=(",", ":")).encode()]
+        for c in COLUMNS:
+            col = self._cols.get(c)
+            lines.append(self._raw[c] if col is None else json.dumps(
+                col.tolist() if isinstance(col, array) else col, separators=(",", ":")).encode())
+        return zlib.compress(b"\n".join(lines), 1)
 
 
 def decode(data: bytes | None, body_length: int) -> Layout | None:
@@ -91,38 +146,30 @@ def decode(data: bytes | None, body_length: int) -> Layout | None:
     if not data:
         return None
     try:
-        doc = json.loads(zlib.decompress(data))
-        if doc.get("v") != VERSION:
+        head, *lines = zlib.decompress(data).split(b"\n")
+        doc = json.loads(head)
+        if doc.get("v") != VERSION or len(lines) != len(COLUMNS):
             return None
-        entries: list[Entry] = doc["entries"]
-        if not place(entries, body_length):
+        got = Layout(str(doc["base"]), int(doc["max_change"]), int(doc["changes"]),
+                     dict(doc["cases"]), dict(zip(COLUMNS, lines, strict=True)))
+        if not got.place(body_length):
             return None
-        return Layout(str(doc["base"]), int(doc["max_change"]), int(doc["changes"]),
-                      dict(doc["cases"]), entries)
-    except (zlib.error, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        n = len(got)
+        if any(len(got.col(c)) != n for c in ("uid", "digest", "tzid", "y0", "y1")):
+            return None
+        return got
+    except (zlib.error, ValueError, KeyError, TypeError, AttributeError, OverflowError):
         return None
 
 
-def place(entries: list[Entry], body_length: int) -> bool:
-    """Give every entry (without an offset yet) its OFFSET in a body of ``body_length``
-    bytes, where the fragments come last, right before ``END:VCALENDAR``."""
-    at = body_length - len(ical.END) - sum(e[LENGTH] for e in entries)
-    if at < 0:
-        return False
-    for e in entries:
-        e.append(at)
-        at += e[LENGTH]
-    return True
-
-
-def validators(entries: Sequence[Entry], cases: Iterable[FeedCase],
+def validators(layout: Layout, cases: Iterable[FeedCase],
                ) -> tuple[datetime | None, datetime | None]:
     """(Last-Modified, valid until) of a feed of these entries, as a render gives them."""
-    stamps = [e[UPDATED] for e in entries if e[UPDATED]]
+    stamps = [t for t in layout.col("updated") if t]
     newest = utc_from_text(max(stamps)) if stamps else None
     case_times = [c.updated_at for c in cases if c.updated_at]
     last = max([t for t in (newest, *case_times) if t is not None], default=None)
-    ends = [e[EXPIRES] for e in entries if e[EXPIRES]]
+    ends = [t for t in layout.col("expires") if t]
     return last, utc_from_text(min(ends)) if ends else None
 
 

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from . import ical, layout, persist, rows
 from .ical import FeedOptions, Fragment
-from .layout import CASE, DIGEST, EXPIRES, UID, Layout
+from .layout import Layout, Row
 from .persist import StoredFeed
 
 
@@ -39,12 +39,16 @@ def _touched(conn: sa.Connection, old: Layout, digests: dict[str, str],
              changed: set[str]) -> set[str]:
     """Case ids whose fragments may differ from the stored ones."""
     touched = {k for k in digests.keys() | old.cases.keys() if digests.get(k) != old.cases.get(k)}
-    touched |= {e[CASE] for e in old.entries if e[UID] in changed}
+    touched |= {c for u, c in zip(old.col("uid"), old.col("case"), strict=True) if u in changed}
     ev = rows.EVENT
     for chunk in rows.chunks(sorted(changed)):
         touched.update(conn.execute(sa.select(ev.c.case_id).where(ev.c.uid.in_(chunk)))
                        .scalars())
     return touched
+
+
+def _key(ref: int | Row, old: Layout) -> tuple[str, str, str]:
+    return old.sort_key(ref) if isinstance(ref, int) else (ref[3], ref[1], ref[2])
 
 
 def patch(conn: sa.Connection, stored: StoredFeed, old: Layout, opts: FeedOptions,
@@ -58,16 +62,17 @@ def patch(conn: sa.Connection, stored: StoredFeed, old: Layout, opts: FeedOption
     digests = {k: layout.case_digest(c) for k, c in cases.items()}
     touched = _touched(conn, old, digests, set(newer))
     view = memoryview(stored.body)
-    now_text = layout.utc_text(now)
-    kept = [e for e in old.entries if e[CASE] not in touched
-            and not (e[EXPIRES] and e[EXPIRES] <= now_text)]  # left the feed by the clock
-    before = {e[UID]: e for e in old.entries if e[CASE] in touched}
+    now_text = layout.utc_text(now) or ""
+    case_of, expires, uids = old.col("case"), old.col("expires"), old.col("uid")
+    # Entries of untouched cases keep their bytes, unless they left the feed by the clock.
+    refs: list[int | Row] = [i for i in range(len(old)) if case_of[i] not in touched
+                             and not (expires[i] and expires[i] <= now_text)]
+    before = {uids[i]: i for i in range(len(old)) if case_of[i] in touched}
     events = rows.events_where(conn, rows.EVENT.c.case_id,
                                sorted(touched & cases.keys()), opts.history)
     undated = ical.undated_by_case(events)
     contexts: dict[str, bytes] = {}
     fresh: dict[str, Fragment] = {}
-    entries = kept
     rendered = 0
     for ev in events:
         if not ical.in_feed(ev, now, opts.keep_cancelled):
@@ -78,22 +83,22 @@ def patch(conn: sa.Connection, stored: StoredFeed, old: Layout, opts: FeedOption
         digest = persist.fragment_digest(contexts[ev.case_id], ev)
         was = before.get(ev.uid)
         frag: Fragment | None
-        if was is not None and was[DIGEST] == digest:
+        if was is not None and old.col("digest")[was] == digest:
             frag = old.fragment(view, was)
         else:
             frag = ical.event_fragment(ev, case, notes, opts)
             rendered += 1
         if frag is not None:
             fresh[ev.uid] = frag
-            entries.append(layout.entry(ev, frag, digest, opts.keep_cancelled))
-    entries.sort(key=layout.sort_key)
-    frags = [fresh.get(e[UID]) or old.fragment(view, e) for e in entries]
+            refs.append(layout.row(ev, frag, digest, opts.keep_cancelled))
+    refs.sort(key=lambda r: _key(r, old))
+    frags = [old.fragment(view, r) if isinstance(r, int) else fresh[r[0]] for r in refs]
     body = b"".join(ical.assemble_parts(ical.all_header(opts), frags, opts))
     del frags, view
-    new = Layout(old.base, fingerprint[0] or 0, fingerprint[1], digests,
-                 [e[:layout.OFFSET] for e in entries])
-    layout.place(new.entries, len(body))
-    last_modified, valid_until = layout.validators(new.entries, cases.values())
+    new = Layout.of_rows(old.base, fingerprint[0] or 0, fingerprint[1], digests,
+                         (old.row(r) if isinstance(r, int) else r for r in refs))
+    new.place(len(body))
+    last_modified, valid_until = layout.validators(new, cases.values())
     feed = StoredFeed(persist.snapshot_key(opts, fingerprint), body, ical.etag(body),
                       last_modified, valid_until)
     return Patched(feed, new, rendered)
