@@ -40,7 +40,7 @@ def _big(moved: bool = False, drop: bool = False, dated: bool = False) -> str:
 def _small(name: str = "small", title: str = "Small case", tz: str = "America/New_York") -> str:
     return (f'[case]\nid = "{name}"\ntitle = "{title}"\ntimezone = "{tz}"\n'
             + "".join(f'[[events]]\nid = "s{i}"\nkind = "motion"\ntitle = "Motion {i}"\n'
-                      f'start = 2026-0{i + 1}-10T10:00:00\nduration = "30m"\n'
+                      f'start = 2025-08-{2 * i + 2:02d}T10:00:00\nduration = "30m"\n'
                       for i in range(3)))
 
 

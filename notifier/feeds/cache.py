@@ -366,8 +366,9 @@ class FeedService:
         at = end - sum(len(f.data) for _, f in pairs)
         for ev, f in pairs:
             n = len(f.data)
-            key, _, digest = self._frags[ev.uid]
-            self._frags[ev.uid] = (key, Fragment(view[at:at + n], f.tzid, f.years), digest)
+            if not (isinstance(f.data, memoryview) and f.data.obj is body):  # else: already
+                key, _, digest = self._frags[ev.uid]
+                self._frags[ev.uid] = (key, Fragment(view[at:at + n], f.tzid, f.years), digest)
             at += n
 
     def snapshot(self, *, wait: float | None = None) -> Snapshot:

@@ -87,6 +87,16 @@ class Layout:
         new._cols = dict(zip(COLUMNS, cols, strict=True))
         return new
 
+    def select(self, max_change: int, changes: int, cases: dict[str, str],
+               refs: Sequence[int | Row]) -> Layout:
+        """A new layout of these entries: an int is this layout's entry, a tuple a row."""
+        new = Layout(self.base, max_change, changes, cases)
+        for k, c in enumerate(COLUMNS):
+            col = self.col(c)
+            values = [col[r] if type(r) is int else r[k] for r in refs]  # type: ignore[index]
+            new._cols[c] = array(_NUMBERS[c], values) if c in _NUMBERS else values
+        return new
+
     def col(self, name: str) -> Any:
         """One column, parsed on first use."""
         got = self._cols.get(name)
@@ -102,9 +112,6 @@ class Layout:
 
     def __len__(self) -> int:
         return len(self.col("length"))
-
-    def row(self, i: int) -> Row:
-        return tuple(self.col(c)[i] for c in COLUMNS)
 
     def sort_key(self, i: int) -> tuple[str, str, str]:
         """The order of :func:`ical.sort_key`, from entry ``i``'s text."""

@@ -16,6 +16,7 @@ deleted or committed out of id order (the same test :mod:`.cache` applies while 
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -47,8 +48,19 @@ def _touched(conn: sa.Connection, old: Layout, digests: dict[str, str],
     return touched
 
 
-def _key(ref: int | Row, old: Layout) -> tuple[str, str, str]:
-    return old.sort_key(ref) if isinstance(ref, int) else (ref[3], ref[1], ref[2])
+def _merged(kept: list[int], fresh: list[Row], old: Layout) -> list[int | Row]:
+    """``kept`` (entry indexes, in feed order) with the ``fresh`` rows put in their places:
+    a binary search each, so that a few changes do not sort 100,000 entries again."""
+    fresh = sorted(fresh, key=lambda r: (r[3], r[1], r[2]))
+    out: list[int | Row] = []
+    at = 0
+    for r in fresh:
+        to = bisect.bisect_left(kept, (r[3], r[1], r[2]), lo=at, key=old.sort_key)
+        out += kept[at:to]
+        out.append(r)
+        at = to
+    out += kept[at:]
+    return out
 
 
 def patch(conn: sa.Connection, stored: StoredFeed, old: Layout, opts: FeedOptions,
@@ -65,14 +77,15 @@ def patch(conn: sa.Connection, stored: StoredFeed, old: Layout, opts: FeedOption
     now_text = layout.utc_text(now) or ""
     case_of, expires, uids = old.col("case"), old.col("expires"), old.col("uid")
     # Entries of untouched cases keep their bytes, unless they left the feed by the clock.
-    refs: list[int | Row] = [i for i in range(len(old)) if case_of[i] not in touched
-                             and not (expires[i] and expires[i] <= now_text)]
+    kept = [i for i in range(len(old)) if case_of[i] not in touched
+            and not (expires[i] and expires[i] <= now_text)]
     before = {uids[i]: i for i in range(len(old)) if case_of[i] in touched}
     events = rows.events_where(conn, rows.EVENT.c.case_id,
                                sorted(touched & cases.keys()), opts.history)
     undated = ical.undated_by_case(events)
     contexts: dict[str, bytes] = {}
     fresh: dict[str, Fragment] = {}
+    new_rows: list[Row] = []
     rendered = 0
     for ev in events:
         if not ical.in_feed(ev, now, opts.keep_cancelled):
@@ -90,13 +103,12 @@ def patch(conn: sa.Connection, stored: StoredFeed, old: Layout, opts: FeedOption
             rendered += 1
         if frag is not None:
             fresh[ev.uid] = frag
-            refs.append(layout.row(ev, frag, digest, opts.keep_cancelled))
-    refs.sort(key=lambda r: _key(r, old))
+            new_rows.append(layout.row(ev, frag, digest, opts.keep_cancelled))
+    refs = _merged(kept, new_rows, old)
     frags = [old.fragment(view, r) if isinstance(r, int) else fresh[r[0]] for r in refs]
     body = b"".join(ical.assemble_parts(ical.all_header(opts), frags, opts))
     del frags, view
-    new = Layout.of_rows(old.base, fingerprint[0] or 0, fingerprint[1], digests,
-                         (old.row(r) if isinstance(r, int) else r for r in refs))
+    new = old.select(fingerprint[0] or 0, fingerprint[1], digests, refs)
     new.place(len(body))
     last_modified, valid_until = layout.validators(new, cases.values())
     feed = StoredFeed(persist.snapshot_key(opts, fingerprint), body, ical.etag(body),

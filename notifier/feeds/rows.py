@@ -55,11 +55,15 @@ def _as_is(value: Any) -> Any:
 
 def event_of(row: Any, changes: tuple[FeedChange, ...],
              same: Callable[[Any], Any] = _as_is) -> FeedEvent:
+    # Dates and times repeat (a court sits on a few hundred days, at a few times of day),
+    # and so do judges and links; titles, places and notes mostly do not.
+    start = same(row.start_utc)
     return FeedEvent(
         uid=row.uid, case_id=same(row.case_id), event_id=row.event_id, kind=same(row.kind),
-        title=row.title, status=same(row.status), date=row.date, end_date=row.end_date,
-        start_utc=row.start_utc, end_utc=row.end_utc, sort_utc=row.sort_utc,
-        location=row.location, notes=row.notes, url=row.url, judge=row.judge,
+        title=row.title, status=same(row.status), date=same(row.date),
+        end_date=same(row.end_date), start_utc=start, end_utc=same(row.end_utc),
+        sort_utc=start if row.sort_utc == start else same(row.sort_utc),
+        location=row.location, notes=row.notes, url=same(row.url), judge=same(row.judge),
         sequence=row.sequence, removed_at=row.removed_at, created_at=same(row.created_at),
         updated_at=same(row.updated_at), changes=changes)
 
