@@ -29,6 +29,7 @@ from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import accumulate
 from typing import Any
 
 from . import ical
@@ -39,6 +40,7 @@ VERSION = 2
 COLUMNS = ("uid", "case", "event", "sort", "digest", "length", "tzid", "y0", "y1", "updated",
            "expires")
 _NUMBERS = {"length": "q", "y0": "l", "y1": "l"}
+_REPEATED = frozenset({"case", "sort", "tzid", "updated", "expires"})  # uids, digests do not
 NO_TIME = "~"  # after every time, as ical.sort_key puts events without one last
 Row = tuple[Any, ...]  # one entry, the values in COLUMNS order
 
@@ -104,9 +106,11 @@ class Layout:
             values = json.loads(self._raw.pop(name))
             if name in _NUMBERS:
                 got = array(_NUMBERS[name], values)
-            else:  # one object per distinct value: sort times and TZIDs repeat
+            elif name in _REPEATED:  # one object per distinct value
                 pool: dict[Any, Any] = {}
                 got = [pool.setdefault(v, v) for v in values]
+            else:
+                got = values
             self._cols[name] = got
         return got
 
@@ -122,13 +126,43 @@ class Layout:
         fragments come last, right before ``END:VCALENDAR``; False if they cannot fit."""
         lengths = self.col("length")
         at = body_length - len(ical.END) - sum(lengths)
-        if at < 0 or any(n <= 0 for n in lengths):
+        if at < 0 or (lengths and min(lengths) <= 0):
             return False
-        self.offsets = array("q", bytes(8 * len(lengths)))
-        for i, n in enumerate(lengths):
-            self.offsets[i] = at
-            at += n
+        self.offsets = array("q", accumulate(lengths, initial=at))
+        self.offsets.pop()
         return True
+
+    def pieces(self, view: memoryview, refs: Sequence[int | Row],
+               fresh: dict[str, Fragment]) -> list[memoryview | bytes]:
+        """The bytes of ``refs`` in order (an int: this layout's entry in ``view``, a row:
+        ``fresh[uid]``), entries adjacent in the body joined into one slice."""
+        offsets, lengths = self.offsets, self.col("length")
+        out: list[memoryview | bytes] = []
+        start = end = -1
+        for r in refs:
+            if type(r) is int:
+                if offsets[r] == end:
+                    end += lengths[r]
+                    continue
+                if end > start:
+                    out.append(view[start:end])
+                start, end = offsets[r], offsets[r] + lengths[r]
+            else:
+                if end > start:
+                    out.append(view[start:end])
+                start = end = -1
+                out.append(fresh[r[0]].data)  # type: ignore[index]
+        if end > start:
+            out.append(view[start:end])
+        return out
+
+    def time_zones(self, refs: Sequence[int | Row]) -> list[Fragment]:
+        """One bodiless fragment per distinct (TZID, years) of ``refs``: what
+        :func:`ical.timezone_blocks` needs to write their VTIMEZONEs."""
+        tz, y0, y1 = self.col("tzid"), self.col("y0"), self.col("y1")
+        seen = {(tz[r], y0[r], y1[r]) if type(r) is int else (r[6], r[7], r[8])  # type: ignore[index]
+                for r in refs}
+        return [Fragment(b"", t, (a, b)) for t, a, b in seen if t is not None]
 
     def fragment(self, view: memoryview, i: int) -> Fragment:
         """Entry ``i`` as a fragment whose bytes are a slice of the body (``view``)."""

@@ -105,9 +105,12 @@ def patch(conn: sa.Connection, stored: StoredFeed, old: Layout, opts: FeedOption
             fresh[ev.uid] = frag
             new_rows.append(layout.row(ev, frag, digest, opts.keep_cancelled))
     refs = _merged(kept, new_rows, old)
-    frags = [old.fragment(view, r) if isinstance(r, int) else fresh[r[0]] for r in refs]
-    body = b"".join(ical.assemble_parts(ical.all_header(opts), frags, opts))
-    del frags, view
+    # The calendar's head, its time zones, then the entries: runs of the old body's bytes
+    # as they are, with the fresh ones between (byte for byte ical.assemble's output).
+    head, end = ical.assemble_parts(ical.all_header(opts), [], opts)
+    zones = ical.timezone_blocks(old.time_zones(refs))
+    body = b"".join([head, *zones, *old.pieces(view, refs, fresh), end])
+    del view
     new = old.select(fingerprint[0] or 0, fingerprint[1], digests, refs)
     new.place(len(body))
     last_modified, valid_until = layout.validators(new, cases.values())
