@@ -180,3 +180,20 @@ def test_a_damaged_snapshot_is_not_served(synced: Store) -> None:
         s.execute(sa.text("UPDATE feed_snapshot SET body = :b"), {"b": b"not zlib data"})
     got = FeedService(synced, OPTS).get(None, now=T0)
     assert got is not None and got.version != -1 and got.body == fresh(synced)
+
+
+def test_a_large_all_ics_is_built_in_one_buffer_its_fragments_views_into_it(
+        synced: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from notifier.feeds import onecopy
+    monkeypatch.setattr(onecopy, "BIG", 1000)  # this feed is ~20 kB: filled piece by piece
+    service = FeedService(synced, OPTS)
+    got = service.get(None, now=T0)
+    assert got is not None and got.body == fresh(synced)
+    held = [f for _, f, _ in service._frags.values() if f is not None]
+    assert len(held) == EVENTS
+    assert all(isinstance(f.data, memoryview) and f.data.obj is got.body for f in held)
+    assert service.get("big", now=T0).body == FeedService(  # type: ignore[union-attr]
+        synced, OPTS, persist=False).get("big", now=T0).body  # type: ignore[union-attr]
+    service.warm()  # stored, then served again after a restart as it was
+    again = FeedService(synced, OPTS).get(None, now=T0)
+    assert again is not None and again.body == got.body and again.etag == got.etag

@@ -26,12 +26,11 @@ that must not wait long pass ``wait=`` and get :class:`FeedBusy` when the cache
 is still being built.
 
 Restarts (``persist=True``, the default): fragments are kept in the database
-(:mod:`.persist`) and reused only while their digest matches the rows, so a
-restart renders only what changed; and until :meth:`FeedService.warm` is done,
-``all.ics`` is served from the snapshot :meth:`FeedService.save_snapshot` stored
-(the daemon calls it after warming and when stopping) if no change was recorded since,
-or patched from the newer Change rows (:mod:`.patch`) if some were. The warm-up takes
-fragments as slices of that snapshot (:mod:`.layout`) once their digests match.
+(:mod:`.persist`: the snapshot of ``all.ics`` that :meth:`FeedService.save_snapshot`
+stores after warming and at shutdown, with its :mod:`.layout`) and reused only while
+their digest matches the rows, so a restart renders only what changed. Until
+:meth:`FeedService.warm` is done, ``all.ics`` is served from that snapshot, patched
+from newer Change rows if need be (:mod:`.early`, :mod:`.patch`).
 """
 
 from __future__ import annotations
@@ -51,7 +50,7 @@ from cachetools import LRUCache
 from ..config import Settings
 from ..store import Store
 from ..timeutil import utcnow
-from . import ical, layout, persist, rows
+from . import ical, layout, onecopy, persist, rows
 from .early import EarlyFeed
 from .ical import FeedCase, FeedEvent, FeedOptions, Fragment
 from .layout import Layout
@@ -345,9 +344,14 @@ class FeedService:
             header = ical.case_header(self._cases[case_id], self._undated.get(case_id, ()),
                                       self.options, kinds)
         parts = ical.assemble_parts(header, frags, self.options)
+        del frags
         if case_id is None and kinds is None:
-            body = layout.same_body(self._kept, parts) or b"".join(parts)
-            self._share(body, pairs)
+            body = layout.same_body(self._kept, parts) or onecopy.joined(
+                parts, len(pairs), lambda i, v: self._point(pairs, i, v))
+            if self._kept is not None and body is self._kept.body:
+                views = onecopy.fragment_views(body, [len(f.data) for _, f in pairs])
+                for i, v in enumerate(views):
+                    self._point(pairs, i, v)
             self._all_events = [e for e, _ in pairs]
         else:
             body = b"".join(parts)
@@ -358,18 +362,14 @@ class FeedService:
                         last_modified=max(stamps) if stamps else None,
                         version=self._version, valid_until=min(expiries, default=None))
 
-    def _share(self, body: bytes, pairs: list[tuple[FeedEvent, Fragment]]) -> None:
-        """Point the cached fragments into ``body``, which holds every one of them in
-        order before its last line: one copy of 100,000 VEVENTs in memory, not two."""
-        view = memoryview(body)
-        end = len(body) - len(ical.END)
-        at = end - sum(len(f.data) for _, f in pairs)
-        for ev, f in pairs:
-            n = len(f.data)
-            if not (isinstance(f.data, memoryview) and f.data.obj is body):  # else: already
-                key, _, digest = self._frags[ev.uid]
-                self._frags[ev.uid] = (key, Fragment(view[at:at + n], f.tzid, f.years), digest)
-            at += n
+    def _point(self, pairs: list[tuple[FeedEvent, Fragment]], i: int, view: memoryview) -> None:
+        """Fragment ``i`` of ``pairs`` is now ``view`` (into all.ics): cache that one."""
+        ev, f = pairs[i]
+        if isinstance(f.data, memoryview) and f.data.obj is view.obj:
+            return  # a view into the same body already
+        key, _, digest = self._frags[ev.uid]
+        pairs[i] = (ev, Fragment(view, f.tzid, f.years))
+        self._frags[ev.uid] = (key, pairs[i][1], digest)
 
     def snapshot(self, *, wait: float | None = None) -> Snapshot:
         """Current cases and events (refreshed first), for the HTML pages."""

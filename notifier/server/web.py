@@ -177,7 +177,7 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
             headers["Content-Length"] = str(len(rendered.body))
             return StreamingResponse(_pieces(rendered.body), media_type=MEDIA_TYPE,
                                      headers=headers)
-        return Response(rendered.body, media_type=MEDIA_TYPE, headers=headers)
+        return Response(bytes(rendered.body), media_type=MEDIA_TYPE, headers=headers)
 
     async def calendar(request: Request) -> Response:
         case_id: str | None = request.path_params.get("case_id")
