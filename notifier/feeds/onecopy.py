@@ -10,11 +10,31 @@ once copied: a first start's 100,000 rendered VEVENTs are never held twice.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 from collections.abc import Callable, Iterator
 
 from .ical import END
 
 BIG = 1 << 20  # larger bodies are filled piece by piece (smaller: joined, as bytes)
+_TRIM_EVERY = 16 << 20  # bytes copied between two give_back() calls
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError):  # not glibc: nothing to call
+        return None
+
+
+def give_back() -> None:
+    """Return the C heap's free pages to the system (glibc keeps them otherwise): the
+    100,000 fragments a first start renders and lets go are small pieces of it."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def fragment_views(body: bytes, sizes: list[int]) -> Iterator[memoryview]:
@@ -42,7 +62,7 @@ def joined(parts: list[bytes | memoryview], fragments: int,
         return body
     buf = bytearray(total)
     view = memoryview(buf)
-    at = 0
+    at = trimmed = 0
     for k, p in enumerate(parts):
         n = len(p)
         view[at:at + n] = p
@@ -50,5 +70,9 @@ def joined(parts: list[bytes | memoryview], fragments: int,
         if 0 <= k - first < fragments:
             moved(k - first, view[at:at + n])
         at += n
+        if at - trimmed > _TRIM_EVERY:
+            give_back()
+            trimmed = at
     parts.clear()
+    give_back()
     return buf  # type: ignore[return-value]  # bytes-like and never changed
