@@ -66,10 +66,14 @@ def test_the_stored_fragment_of_a_changed_event_is_never_served(
     write_cal("big.toml", _case(moved=True))
     assert sync_calendars(synced, folders, now=T0 + timedelta(hours=1)).ok
     restarted = FeedService(synced, OPTS)
-    got = restarted.get(None, now=T0)  # before warm-up: the snapshot is stale, not served
-    assert got is not None and got.version != -1
+    # Before warm-up: the stale snapshot is patched, only the moved event rendered again.
+    got = restarted.get(None, now=T0)
+    assert got is not None and got.version == -1
     assert got.body == fresh(synced) and b"20250930" in got.body
-    assert (restarted.fragments_rendered, restarted.fragments_reused) == (1, EVENTS - 1)
+    assert restarted.fragments_rendered == 1
+    restarted.warm()  # the others are the snapshot's, checked against their digests
+    assert (restarted.fragments_rendered, restarted.fragments_reused) == (1, EVENTS)
+    assert restarted.get(None, now=T0).body is got.body  # type: ignore[union-attr]
 
 
 def test_an_event_row_edited_without_a_change_row_is_rendered_again(synced: Store) -> None:
@@ -162,8 +166,8 @@ def test_fragments_and_snapshot_round_trip_on_postgres(
     write_cal("big.toml", _case(moved=True))
     assert sync_calendars(pg_store, folders, now=T0 + timedelta(hours=1)).ok
     restarted = FeedService(pg_store, OPTS)
-    restarted.warm()  # stores the changed fragment over the old one (upsert)
-    assert (restarted.fragments_rendered, restarted.fragments_reused) == (1, EVENTS - 1)
+    restarted.warm()  # patches the snapshot, then stores it again
+    assert (restarted.fragments_rendered, restarted.fragments_reused) == (1, EVENTS)
     again = FeedService(pg_store, OPTS)
     again.warm()
     assert (again.fragments_rendered, again.fragments_reused) == (0, EVENTS)
@@ -176,3 +180,20 @@ def test_a_damaged_snapshot_is_not_served(synced: Store) -> None:
         s.execute(sa.text("UPDATE feed_snapshot SET body = :b"), {"b": b"not zlib data"})
     got = FeedService(synced, OPTS).get(None, now=T0)
     assert got is not None and got.version != -1 and got.body == fresh(synced)
+
+
+def test_a_large_all_ics_is_built_in_one_buffer_its_fragments_views_into_it(
+        synced: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from notifier.feeds import onecopy
+    monkeypatch.setattr(onecopy, "BIG", 1000)  # this feed is ~20 kB: filled piece by piece
+    service = FeedService(synced, OPTS)
+    got = service.get(None, now=T0)
+    assert got is not None and got.body == fresh(synced)
+    held = [f for _, f, _ in service._frags.values() if f is not None]
+    assert len(held) == EVENTS
+    assert all(isinstance(f.data, memoryview) and f.data.obj is got.body for f in held)
+    assert service.get("big", now=T0).body == FeedService(  # type: ignore[union-attr]
+        synced, OPTS, persist=False).get("big", now=T0).body  # type: ignore[union-attr]
+    service.warm()  # stored, then served again after a restart as it was
+    again = FeedService(synced, OPTS).get(None, now=T0)
+    assert again is not None and again.body == got.body and again.etag == got.etag

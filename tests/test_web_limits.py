@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from icalendar import Calendar
+from waiting import until
 from webhelpers import WEINSTEIN, LiveServer, write_config
 
 from notifier.config import Settings, load_settings
@@ -179,3 +180,65 @@ def test_port_in_use_is_reported_plainly(synced: Settings) -> None:
             daemon.store.close()
     msg = str(err.value)
     assert f"cannot listen on 127.0.0.1:{port}" in msg and "in use" in msg
+
+
+def test_the_port_serves_all_ics_while_the_engine_starts_and_readyz_waits_for_it(
+        synced: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine's start (integrity check, re-plan) runs after the port answers:
+    all.ics from its stored snapshot meanwhile, /readyz 503 "starting" until it is done;
+    a failed check stops the HTTP server again and the start raises."""
+    from notifier.errors import StoreError
+    from notifier.server.scheduler import Engine
+
+    first = Daemon(synced, host="127.0.0.1", port=0)
+    first.start()
+    first.feeds.warm()
+    first.stop()
+    release, entered = threading.Event(), threading.Event()
+    real_start = Engine.start
+
+    def slow_start(self: Engine) -> None:
+        entered.set()
+        assert release.wait(30)
+        real_start(self)
+
+    monkeypatch.setattr(Engine, "start", slow_start)
+    daemon = Daemon(synced, host="127.0.0.1", port=0)
+    starting = threading.Thread(target=daemon.start)
+    starting.start()
+    try:
+        assert entered.wait(30)
+        url = f"http://127.0.0.1:{daemon.port}"
+        assert until(lambda: _answers(url + "/livez"), 30)
+        ready = httpx.get(url + "/readyz", timeout=10)
+        assert ready.status_code == 503
+        assert ready.json()["status"] == "starting" and ready.json()["database"] == "checking"
+        feed = httpx.get(url + "/calendars/all.ics", timeout=30)
+        assert feed.status_code == 200 and b"BEGIN:VEVENT" in feed.content
+        release.set()
+        starting.join(30)
+        assert until(lambda: httpx.get(url + "/readyz", timeout=10).status_code == 200, 30)
+    finally:
+        release.set()
+        starting.join(30)
+        daemon.stop()
+
+    def failing_start(self: Engine) -> None:
+        raise StoreError("database file x failed its integrity check")
+
+    monkeypatch.setattr(Engine, "start", failing_start)
+    broken = Daemon(synced, host="127.0.0.1", port=0)
+    try:
+        with pytest.raises(StoreError):
+            broken.start()
+        assert broken._http is not None and not broken._http.is_alive()  # HTTP stopped
+        assert broken._socket is not None and broken._socket.fileno() == -1  # port freed
+    finally:
+        broken.store.close()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False

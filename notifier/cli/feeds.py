@@ -26,7 +26,8 @@ def feed_export(out: str) -> None:
     """Write the same .ics files the server serves, for any static web server."""
     from pathlib import Path
 
-    from ..feeds.cache import FeedService, options_from
+    from ..feeds.cache import FeedService
+    from ..feeds.rendered import options_from
 
     ctx = get_ctx()
     service = FeedService(ctx.store, options_from(ctx.settings))

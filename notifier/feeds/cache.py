@@ -27,22 +27,21 @@ that must not wait long pass ``wait=`` and get :class:`FeedBusy` when the cache
 is still being built.
 
 Restarts (``persist=True``, the default): fragments are kept in the database
-(:mod:`.persist`) and reused only while their digest matches the rows, so a
-restart renders only what changed; and until :meth:`FeedService.warm` is done,
-``all.ics`` is served from the snapshot :meth:`FeedService.save_snapshot` stored
-(the daemon calls it after warming and when stopping) if no change was recorded since.
+(:mod:`.persist`: the snapshot of ``all.ics`` that :meth:`FeedService.save_snapshot`
+stores after warming and at shutdown, with its :mod:`.layout`) and reused only while
+their digest matches the rows, so a restart renders only what changed. Until
+:meth:`FeedService.warm` is done, ``all.ics`` is served from that snapshot, patched
+from newer Change rows if need be (:mod:`.early`, :mod:`.patch`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,83 +50,18 @@ from cachetools import LRUCache
 
 from ..config import Settings
 from ..store import Store
-from ..store.models import Case, Change, Event
 from ..timeutil import utcnow
-from . import ical, persist
-from .ical import FeedCase, FeedChange, FeedEvent, FeedOptions, Fragment
+from . import ical, layout, onecopy, persist, rows
+from .early import EarlyFeed
+from .ical import FeedCase, FeedEvent, FeedOptions, Fragment
+from .layout import Layout
 from .persist import StoredFeed
+from .rendered import MB, FeedBusy, Rendered, Snapshot, options_from
+from .rows import FINGERPRINT
 
-FINGERPRINT = sa.text(
-    'SELECT (SELECT max(id) FROM change), (SELECT count(*) FROM change), '
-    '(SELECT count(*) FROM "case"), (SELECT max(updated_at) FROM "case")'
-)
-_CASE: sa.Table = Case.__table__  # type: ignore[attr-defined]
-_EVENT: sa.Table = Event.__table__  # type: ignore[attr-defined]
-_CHANGE: sa.Table = Change.__table__  # type: ignore[attr-defined]
-_CHUNK = 500
-MB = 1 << 20
 # (case id, None for all, or a set of case ids for a subscriber's calendar; kinds)
 FeedKey = tuple[str | frozenset[str] | None, frozenset[str] | None]
 log = logging.getLogger(__name__)
-
-
-class FeedBusy(Exception):
-    """The cache is being (re)built and did not become free within the caller's wait."""
-
-
-def options_from(settings: Settings) -> FeedOptions:
-    return FeedOptions(base_url=settings.server.base_url,
-                       refresh_interval=settings.feed.refresh_interval,
-                       keep_cancelled=timedelta(days=settings.feed.cancelled_days),
-                       history=settings.feed.history, links=not settings.feed.private)
-
-
-@dataclass(frozen=True)
-class Rendered:
-    """One feed's bytes and the validators the HTTP layer sends with them."""
-
-    body: bytes
-    etag: str  # strong, quoted
-    last_modified: datetime | None
-    version: int
-    valid_until: datetime | None
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """The data behind the feeds at one moment (for the HTML pages)."""
-
-    cases: dict[str, FeedCase]
-    events: tuple[FeedEvent, ...]  # dated in time order, then undated
-
-
-def _case(row: Any) -> FeedCase:
-    return FeedCase(id=row.id, title=row.title, timezone=row.timezone, court=row.court,
-                    judge=row.judge, url=row.url, updated_at=row.updated_at)
-
-
-def _same(pool: dict[Any, Any]) -> Callable[[Any], Any]:
-    """One shared object per equal value: a court's 100,000 events repeat a few case
-    ids, kinds, statuses and sync times, each otherwise its own object in memory."""
-    def same(value: Any) -> Any:
-        return pool.setdefault(value, value)
-    return same
-
-
-def _event(row: Any, changes: tuple[FeedChange, ...],
-           same: Callable[[Any], Any] = lambda v: v) -> FeedEvent:
-    return FeedEvent(
-        uid=row.uid, case_id=same(row.case_id), event_id=row.event_id, kind=same(row.kind),
-        title=row.title, status=same(row.status), date=row.date, end_date=row.end_date,
-        start_utc=row.start_utc, end_utc=row.end_utc, sort_utc=row.sort_utc,
-        location=row.location, notes=row.notes, url=row.url, judge=row.judge,
-        sequence=row.sequence, removed_at=row.removed_at, created_at=same(row.created_at),
-        updated_at=same(row.updated_at), changes=changes)
-
-
-def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
-    for i in range(0, len(items), _CHUNK):
-        yield items[i:i + _CHUNK]
 
 
 class FeedService:
@@ -147,7 +81,8 @@ class FeedService:
         self._events: dict[str, FeedEvent] = {}
         self._ordered: tuple[FeedEvent, ...] = ()
         self._undated: dict[str, tuple[str, ...]] = {}
-        self._frags: dict[str, tuple[tuple[object, ...], Fragment | None]] = {}
+        # uid -> (inputs, fragment, digest): kept while the inputs are equal.
+        self._frags: dict[str, tuple[tuple[object, ...], Fragment | None, str]] = {}
         self._kinds: frozenset[str] = frozenset()
         # Bounded by bytes: one feed of a large calendar is megabytes, and the
         # (case, kinds) keys come from query strings.
@@ -160,11 +95,14 @@ class FeedService:
         self.fragments_reused = 0  # taken from the database after a check of their digest
         self.persist = persist
         self._saved: dict[str, tuple[str, Fragment]] = {}  # loaded, not yet checked
+        # ... or, when the snapshot has a layout, slices of its body (one copy in memory)
+        self._in_snapshot: tuple[memoryview, Layout, dict[str, int]] | None = None
+        self._all_events: list[FeedEvent] = []  # in all.ics, in order (for its layout)
         self._dirty: dict[str, tuple[str, Fragment]] = {}  # rendered, not yet stored
         self._contexts: dict[str, bytes] = {}  # case id -> persist.case_context
         self._stored_key: str | None = None  # key of the snapshot in the database
-        self._early: StoredFeed | None = None
-        self._early_lock = threading.Lock()
+        self._early: EarlyFeed | None = EarlyFeed(store, options) if persist else None
+        self._kept: StoredFeed | None = None  # the early feed, until all.ics is built
 
     @classmethod
     def from_settings(cls, store: Store, settings: Settings,
@@ -205,9 +143,11 @@ class FeedService:
         finally:
             with self._lock:
                 self._saved.clear()  # the fragments no feed needs now
+                self._in_snapshot = None
+                self._kept = None
             self._warm.set()
-            with self._early_lock:
-                self._early = None
+            if self._early is not None:
+                self._early.drop()
         if self.persist:
             try:
                 self.save_snapshot()
@@ -224,26 +164,30 @@ class FeedService:
         with self._lock:
             rendered = self._get(None)
             assert rendered is not None
-            key = persist.snapshot_key(self.options, self._fp or ())
+            fp = self._fp or (0, 0)
+            key = persist.snapshot_key(self.options, fp)
             if key == self._stored_key:
                 return
+            keep = self.options.keep_cancelled
+            contents = Layout.of_rows(
+                persist.options_digest(self.options), fp[0] or 0, fp[1],
+                {k: layout.case_digest(c) for k, c in self._cases.items()},
+                (layout.row(ev, f, d, keep) for ev in self._all_events
+                 for _, f, d in (self._frags[ev.uid],) if f is not None))
             persist.save_snapshot(self.store, StoredFeed(
                 key, rendered.body, rendered.etag, rendered.last_modified,
-                rendered.valid_until), self.clock())
+                rendered.valid_until, contents.encode()), self.clock())
             self._stored_key = key
 
     def _from_snapshot(self, now: datetime) -> Rendered | None:
-        """``all.ics`` from the stored snapshot while warming, if nothing changed since."""
-        with self._early_lock:
-            if self.ready:
-                return None
-            with self.store.engine.connect() as conn:
-                key = persist.snapshot_key(self.options, tuple(conn.execute(FINGERPRINT).one()))
-                if self._early is None or self._early.key != key:
-                    self._early = persist.load_snapshot(conn, key)
-            got = self._early
-        if got is None or (got.valid_until is not None and now >= got.valid_until):
+        """``all.ics`` from the stored snapshot while warming (patched if stale)."""
+        if self._early is None or self.ready:
             return None
+        got = self._early.get(now)
+        self.fragments_rendered += self._early.take_rendered()
+        if got is None:
+            return None
+        self._kept = got
         return Rendered(body=got.body, etag=got.etag, last_modified=got.last_modified,
                         version=-1, valid_until=got.valid_until)
 
@@ -262,54 +206,37 @@ class FeedService:
             return True
 
     def _load_all(self, conn: sa.Connection) -> None:
-        self._cases = {r.id: _case(r) for r in conn.execute(sa.select(_CASE))}
+        self._cases = rows.all_cases(conn)
         if self.persist and not self._frags:  # a start: what earlier runs rendered
-            self._saved = persist.load_fragments(conn)
-            self._stored_key = persist.snapshot_key_stored(conn)
-        same = _same({})
-        changes = self._changes(conn, None, same)
-        self._events = {r.uid: _event(r, changes.get(r.uid, ()), same)
-                        for r in conn.execute(sa.select(_EVENT))}
+            got = self._early.layout() if self._early is not None else None
+            if got is not None:  # slices of the snapshot's body, checked when used
+                self._kept = got[0]
+                self._in_snapshot = (memoryview(got[0].body), got[1],
+                                     {u: i for i, u in enumerate(got[1].col("uid"))})
+            else:  # and the snapshot, if any, is stored again with a usable layout
+                self._saved = persist.load_fragments(conn)
+            self._stored_key = persist.snapshot_key_stored(conn) if got is not None else None
+        same = rows.same_values({})
+        changes = rows.changes_of(conn, None, self.options.history, same)
+        self._events = {r.uid: rows.event_of(r, changes.get(r.uid, ()), same)
+                        for r in conn.execute(sa.select(rows.EVENT))}
 
     def _load_changed(self, conn: sa.Connection, old: tuple[Any, ...],
                       new: tuple[Any, ...]) -> bool:
         """Apply only the rows behind a fingerprint move; False means "reload everything"."""
         old_max, old_count = old[0] or 0, old[1]
-        ct = _CHANGE
-        newer = conn.execute(sa.select(ct.c.event_uid).where(ct.c.id > old_max)).scalars().all()
+        newer = rows.uids_changed_since(conn, old_max)
         if (new[0] or 0) < old_max or old_count + len(newer) != new[1]:
             return False  # rows deleted, or committed out of id order: start over
         if old[2:] != new[2:]:
-            cases = {r.id: _case(r) for r in conn.execute(sa.select(_CASE))}
+            cases = rows.all_cases(conn)
             # Keep equal objects so unchanged cases' fragments stay valid by identity.
             self._cases = {k: self._cases[k] if self._cases.get(k) == v else v
                            for k, v in cases.items()}
-        uids = sorted(set(newer))
-        changes = self._changes(conn, uids)
-        et = _EVENT
-        for chunk in _chunks(uids):
-            for r in conn.execute(sa.select(et).where(et.c.uid.in_(chunk))):
-                self._events[r.uid] = _event(r, changes.get(r.uid, ()))
+        for ev in rows.events_where(conn, rows.EVENT.c.uid, sorted(set(newer)),
+                                    self.options.history):
+            self._events[ev.uid] = ev
         return True
-
-    def _changes(self, conn: sa.Connection, uids: Sequence[str] | None,
-                 same: Callable[[Any], Any] = lambda v: v,
-                 ) -> dict[str, tuple[FeedChange, ...]]:
-        """The newest ``history`` changes of the given events (all events for None)."""
-        keep = self.options.history
-        if keep <= 0:
-            return {}
-        ct = _CHANGE
-        q = sa.select(ct.c.event_uid, ct.c.at, ct.c.summary).order_by(
-            ct.c.event_uid, ct.c.at.desc(), ct.c.id.desc())
-        out: dict[str, list[FeedChange]] = {}
-        queries = [q] if uids is None else [q.where(ct.c.event_uid.in_(c)) for c in _chunks(uids)]
-        for query in queries:
-            for uid, at, text in conn.execute(query):
-                got = out.setdefault(uid, [])
-                if len(got) < keep:
-                    got.append(FeedChange(same(at), same(text)))
-        return {k: tuple(v) for k, v in out.items()}
 
     def _rebuild(self) -> None:
         self._version += 1
@@ -327,7 +254,7 @@ class FeedService:
         undated = self._undated.get(ev.case_id, ())
         hit = self._frags.get(ev.uid)
         if hit is not None:
-            (e, c, u), held = hit
+            (e, c, u), held, _ = hit
             if (e is ev or e == ev) and (c is case or c == case) and u == undated:
                 return held
         digest = ""
@@ -337,7 +264,7 @@ class FeedService:
                 ctx = self._contexts[ev.case_id] = persist.case_context(self.options, case,
                                                                         undated)
             digest = persist.fragment_digest(ctx, ev)
-        saved = self._saved.pop(ev.uid, None)
+        saved = self._saved.pop(ev.uid, None) or self._from_layout(ev.uid)
         if saved is not None and saved[0] == digest:
             frag: Fragment | None = saved[1]
             self.fragments_reused += 1
@@ -346,8 +273,16 @@ class FeedService:
             self.fragments_rendered += 1
             if frag is not None and self.persist:
                 self._dirty[ev.uid] = (digest, frag)
-        self._frags[ev.uid] = ((ev, case, undated), frag)
+        self._frags[ev.uid] = ((ev, case, undated), frag, digest)
         return frag
+
+    def _from_layout(self, uid: str) -> tuple[str, Fragment] | None:
+        """The snapshot's fragment of ``uid`` (a slice of its body) and its digest."""
+        if self._in_snapshot is None:
+            return None
+        view, contents, where = self._in_snapshot
+        i = where.pop(uid, None)
+        return None if i is None else (contents.col("digest")[i], contents.fragment(view, i))
 
     def _store_dirty(self) -> None:
         """Write the fragments rendered since the last call (kept for the next start)."""
@@ -425,42 +360,32 @@ class FeedService:
             header = ical.case_header(self._cases[case_id], self._undated.get(case_id, ()),
                                       self.options, kinds)
         parts = ical.assemble_parts(header, frags, self.options)
+        del frags
         if case_id is None and kinds is None:
-            body = self._same_as_snapshot(parts) or b"".join(parts)
-            self._share(body, pairs)
+            body = layout.same_body(self._kept, parts) or onecopy.joined(
+                parts, len(pairs), lambda i, v: self._point(pairs, i, v))
+            if self._kept is not None and body is self._kept.body:
+                views = onecopy.fragment_views(body, [len(f.data) for _, f in pairs])
+                for i, v in enumerate(views):
+                    self._point(pairs, i, v)
+            self._all_events = [e for e, _ in pairs]
         else:
             body = b"".join(parts)
         expiries = [t for e in chosen if (t := ical.expires_at(e, keep)) is not None]
         cases = self._cases.values() if wanted is None else [self._cases[c] for c in wanted]
         stamps = [e.updated_at for e in chosen] + [c.updated_at for c in cases if c.updated_at]
-        return Rendered(body=body, etag=f'"{hashlib.sha256(body).hexdigest()[:40]}"',
+        return Rendered(body=body, etag=ical.etag(body),
                         last_modified=max(stamps) if stamps else None,
                         version=self._version, valid_until=min(expiries, default=None))
 
-    def _same_as_snapshot(self, parts: list[bytes | memoryview]) -> bytes | None:
-        """The stored snapshot's body when it is byte for byte ``parts`` joined (a restart
-        with nothing changed): kept instead of a second copy of the same bytes."""
-        early = self._early
-        if early is None or len(early.body) != sum(len(p) for p in parts):
-            return None
-        view, at = memoryview(early.body), 0
-        for p in parts:
-            if view[at:at + len(p)] != p:
-                return None
-            at += len(p)
-        return early.body
-
-    def _share(self, body: bytes, pairs: list[tuple[FeedEvent, Fragment]]) -> None:
-        """Point the cached fragments into ``body``, which holds every one of them in
-        order before its last line: one copy of 100,000 VEVENTs in memory, not two."""
-        view = memoryview(body)
-        end = len(body) - len(ical.END)
-        at = end - sum(len(f.data) for _, f in pairs)
-        for ev, f in pairs:
-            n = len(f.data)
-            key, _ = self._frags[ev.uid]
-            self._frags[ev.uid] = (key, Fragment(view[at:at + n], f.tzid, f.years))
-            at += n
+    def _point(self, pairs: list[tuple[FeedEvent, Fragment]], i: int, view: memoryview) -> None:
+        """Fragment ``i`` of ``pairs`` is now ``view`` (into all.ics): cache that one."""
+        ev, f = pairs[i]
+        if isinstance(f.data, memoryview) and f.data.obj is view.obj:
+            return  # a view into the same body already
+        key, _, digest = self._frags[ev.uid]
+        pairs[i] = (ev, Fragment(view, f.tzid, f.years))
+        self._frags[ev.uid] = (key, pairs[i][1], digest)
 
     def snapshot(self, *, wait: float | None = None) -> Snapshot:
         """Current cases and events (refreshed first), for the HTML pages."""

@@ -11,6 +11,7 @@ output is a function of the data alone.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -302,6 +303,11 @@ def assemble_parts(header: Header, fragments: Sequence[Fragment],
     head = no_controls(bytes(cal.to_ical()))
     assert head.endswith(END)
     return [head[: -len(END)], *timezone_blocks(fragments), *(f.data for f in fragments), END]
+
+
+def etag(body: bytes) -> str:
+    """The strong, quoted ETag of a feed's bytes."""
+    return f'"{hashlib.sha256(body).hexdigest()[:40]}"'
 
 
 def case_header(case: FeedCase, undated: Sequence[str], opts: FeedOptions,

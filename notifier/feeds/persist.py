@@ -11,7 +11,9 @@
   keyed by :func:`snapshot_key` (the cache's data fingerprint, the options and the
   code version). While a restarted daemon is still warming up, ``all.ics`` is
   served from it if the key computed now is the same, i.e. no change was recorded
-  since it was stored; the fingerprint is the one the running cache trusts.
+  since it was stored; the fingerprint is the one the running cache trusts. Its
+  :mod:`.layout` says where each fragment lies in it, so that a restart takes
+  fragments as slices of it and patches it after offline changes (:mod:`.patch`).
 """
 
 from __future__ import annotations
@@ -83,6 +85,11 @@ def _options(opts: FeedOptions) -> bytes:
     return f"{code_version()}|{opts!r}".encode()
 
 
+def options_digest(opts: FeedOptions) -> str:
+    """The options and code version a stored piece was made with, as one digest."""
+    return str(_blake(_options(opts)).hexdigest())
+
+
 def case_context(opts: FeedOptions, case: FeedCase, undated: tuple[str, ...]) -> bytes:
     """The part of a fragment's digest shared by the events of one case."""
     return bytes(_blake(_options(opts), repr(case).encode(), repr(undated).encode()).digest())
@@ -151,22 +158,27 @@ class StoredFeed:
     etag: str
     last_modified: datetime | None
     valid_until: datetime | None
+    layout: bytes | None = None  # compressed :class:`.layout.Layout`, if stored with it
 
 
 def snapshot_key_stored(conn: sa.Connection, name: str = ALL) -> str | None:
-    return conn.execute(sa.select(ST.c.key).where(ST.c.name == name)).scalar()
+    """The key of the stored snapshot (None without one, or one stored without a layout:
+    then it is stored again, with one)."""
+    return conn.execute(sa.select(ST.c.key).where(ST.c.name == name,
+                                                  ST.c.layout.is_not(None))).scalar()
 
 
-def load_snapshot(conn: sa.Connection, key: str, name: str = ALL) -> StoredFeed | None:
-    """The stored feed ``name`` if it was stored under ``key``, else None."""
-    row = conn.execute(sa.select(ST).where(ST.c.name == name, ST.c.key == key)).first()
+def load_snapshot(conn: sa.Connection, key: str | None, name: str = ALL) -> StoredFeed | None:
+    """The stored feed ``name`` if it was stored under ``key`` (any key for None)."""
+    query = sa.select(ST).where(ST.c.name == name)
+    row = conn.execute(query if key is None else query.where(ST.c.key == key)).first()
     if row is None:
         return None
     try:
         body = zlib.decompress(row.body)
     except zlib.error:  # damaged: the warm-up builds the feed instead
         return None
-    return StoredFeed(row.key, body, row.etag, row.last_modified, row.valid_until)
+    return StoredFeed(row.key, body, row.etag, row.last_modified, row.valid_until, row.layout)
 
 
 def save_snapshot(store: Store, feed: StoredFeed, now: datetime, name: str = ALL) -> None:
@@ -177,4 +189,5 @@ def save_snapshot(store: Store, feed: StoredFeed, now: datetime, name: str = ALL
         s.execute(sa.delete(ST).where(ST.c.name == name))
         s.execute(sa.insert(ST).values(name=name, key=feed.key, body=body, etag=feed.etag,
                                        last_modified=feed.last_modified,
-                                       valid_until=feed.valid_until, stored_at=now))
+                                       valid_until=feed.valid_until, stored_at=now,
+                                       layout=feed.layout))

@@ -8,16 +8,17 @@ feed entry and a calendar client updates the event rather than duplicating it.
 from __future__ import annotations
 
 from ..config import Settings
-from ..feeds.cache import _case, _event, options_from
 from ..feeds.ical import assemble, case_header, event_fragment
+from ..feeds.rendered import options_from
+from ..feeds.rows import case_of, event_of
 from ..store.models import Case, Event
 
 
 def event_ics(ev: Event, case: Case, settings: Settings) -> bytes | None:
     """VCALENDAR bytes holding ``ev``, or None when it has no date yet."""
     opts = options_from(settings)
-    fcase = _case(case)
-    frag = event_fragment(_event(ev, ()), fcase, (), opts)
+    fcase = case_of(case)
+    frag = event_fragment(event_of(ev, ()), fcase, (), opts)
     if frag is None:
         return None
     return assemble(case_header(fcase, (), opts), [frag], opts)

@@ -7,9 +7,12 @@ a thread; APScheduler's BackgroundScheduler runs the sync, wake-up, safety and
 housekeeping jobs in its pool; one dispatcher thread sends notifications. The main
 thread only waits for signals. Everything shares one :class:`~notifier.store.Store`.
 
-Start-up: :meth:`Daemon.start` binds the port itself (a failure says so plainly)
-and waits only for uvicorn to take the socket; the feed cache warms in the
-background (``/readyz`` says when it is done).
+Start-up: :meth:`Daemon.start` binds the port itself (a failure says so plainly),
+starts the HTTP server, and only then the engine (the database's integrity check and
+the re-plan of every reminder), so that ``all.ics`` is served from its stored
+snapshot meanwhile; ``/readyz`` says "starting" until the engine started (the
+database checked) and "warming" until the feed cache is warm, which it does in
+the background. A failed check stops the HTTP server again and start() raises.
 
 Signals: SIGTERM/SIGINT stop taking new work, let in-flight deliveries finish
 (bounded by ``shutdown_timeout``), hand claimed rows not yet sent back, close the
@@ -64,7 +67,9 @@ class Daemon:
         self.engine = Engine(self.store, settings, clock=clock, sender=sender,
                              cluster=self.cluster, dispatch=role != "web")
         self.feeds = FeedService.from_settings(self.store, settings, clock=clock)
-        self.app = create_app(settings, self.store, self.feeds, health=self.health)
+        self._started = threading.Event()  # the engine started: the database was checked
+        self.app = create_app(settings, self.store, self.feeds, health=self.health,
+                              started=self._started.is_set)
         if role != "web":  # a sign-up's confirmation email goes out at once
             self.app.state.wake_dispatch = self.engine.dispatcher.kick
         self.host = host or settings.server.host
@@ -87,14 +92,12 @@ class Daemon:
         return self.server.config.port
 
     def start(self, timeout: float = 15.0) -> None:
-        """Bind the port, start the engine and the HTTP server. ``timeout`` bounds only
+        """Bind the port, start the HTTP server, then the engine. ``timeout`` bounds only
         uvicorn taking the bound socket (the feed cache warms afterwards)."""
         sock = listen(self.host, self.server.config.port)  # before any work: fails plainly
         try:
             self.cluster.start()
-            self.engine.start()
         except BaseException:
-            self.cluster.stop()
             sock.close()
             raise
         self._socket = sock
@@ -115,6 +118,16 @@ class Daemon:
                     f"the HTTP server on {where} {what} after binding the port "
                     "(see the log above)")
             time.sleep(0.02)
+        try:  # the port answers meanwhile: all.ics from its snapshot, /readyz "starting"
+            self.engine.start()
+        except BaseException:
+            self.server.should_exit = True
+            self.engine.shutdown(2.0)
+            self._http.join(timeout=10)
+            self.cluster.stop()
+            sock.close()
+            raise
+        self._started.set()
 
     def stop(self, timeout: float = 20.0) -> bool:
         """Graceful stop; True when every in-flight delivery finished in time."""

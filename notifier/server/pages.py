@@ -1,6 +1,6 @@
 """What the HTML pages show: each case's dates, its next date first and foremost.
 
-Call :func:`groups` with a feed :class:`~notifier.feeds.cache.Snapshot` (and a store
+Call :func:`groups` with a feed :class:`~notifier.feeds.rendered.Snapshot` (and a store
 session for where moved hearings came from) to get the template variables of the
 index (``/``) and of a case page (``/cases/{id}``). Rows carry what a reader needs
 to answer "what is next?": the case's next date (``next``), ``today`` / ``tomorrow``
@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from ..feeds.cache import Snapshot
 from ..feeds.ical import FeedEvent
+from ..feeds.rendered import Snapshot
 from ..specs import When
 from ..store.models import Change
 from ..tracking.diff import label

@@ -4,8 +4,8 @@ Call :func:`create_app` with the settings and the store (and optionally a shared
 :class:`~notifier.feeds.cache.FeedService`); run the result with uvicorn. Routes:
 ``GET/HEAD /calendars/all.ics`` and ``/calendars/{case_id}.ics`` (``?kind=hearing``
 or ``?kind=hearing,trial``), ``GET /``, ``GET /cases/{case_id}``, ``GET /healthz``,
-``GET /readyz`` (503 until the feed cache is warm, or while the database is
-unreachable, gone or damaged), ``GET /livez`` (200 while the
+``GET /readyz`` (503 until the daemon's start-up checked the database and the feed
+cache is warm, or while the database is unreachable, gone or damaged), ``GET /livez`` (200 while the
 process answers; never touches the database). When ``[feed] private`` is on,
 every route but ``/healthz``, ``/readyz`` and ``/livez`` needs ``?token=``; a missing, wrong or
 revoked token gets the same 404 as an unknown case. The app reads the store only,
@@ -45,7 +45,8 @@ from starlette.routing import Route
 
 from .. import metrics
 from ..config import Settings
-from ..feeds.cache import FeedBusy, FeedService, Rendered
+from ..feeds.cache import FeedService
+from ..feeds.rendered import FeedBusy, Rendered
 from ..feeds.tokens import TokenScope, redact, verify_token
 from ..notify.outbox import counts as outbox_counts
 from ..notify.subscriptions import states as subscriber_states
@@ -117,11 +118,14 @@ def _webcal(url: str) -> str:
 
 
 def create_app(settings: Settings, store: Store, feeds: FeedService | None = None, *,
-               health: Callable[[], HealthReport] | None = None) -> Starlette:
+               health: Callable[[], HealthReport] | None = None,
+               started: Callable[[], bool] | None = None) -> Starlette:
     """The ASGI app. ``feeds`` lets the daemon share one cache; one is made if omitted.
 
     ``health`` builds the ``/healthz`` report; the daemon passes one that knows its
-    scheduler. Without it only the database is checked.
+    scheduler. Without it only the database is checked. ``started`` says whether the
+    daemon's start-up (the database's integrity check) is done: ``/readyz`` is 503
+    "starting" until then.
     """
     service = feeds or FeedService.from_settings(store, settings)
     private = settings.feed.private
@@ -176,7 +180,7 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
             headers["Content-Length"] = str(len(rendered.body))
             return StreamingResponse(_pieces(rendered.body), media_type=MEDIA_TYPE,
                                      headers=headers)
-        return Response(rendered.body, media_type=MEDIA_TYPE, headers=headers)
+        return Response(bytes(rendered.body), media_type=MEDIA_TYPE, headers=headers)
 
     async def calendar(request: Request) -> Response:
         case_id: str | None = request.path_params.get("case_id")
@@ -254,6 +258,8 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
 
     def database_state() -> str:
         # One round trip, plus the file watch's verdict (gone, replaced, corrupt).
+        if started is not None and not started():
+            return "checking"  # the integrity check at start has not answered yet
         try:
             with store.read() as s:
                 s.execute(sa.text("SELECT 1"))
@@ -268,7 +274,8 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
         warm = service.ready
         database = await run_in_threadpool(database_state)
         ready = warm and database == "ok"
-        status = "ready" if ready else "warming" if database == "ok" else "unavailable"
+        status = ("ready" if ready else "warming" if database == "ok"
+                  else "starting" if database == "checking" else "unavailable")
         return JSONResponse({"status": status, "feed_cache": "warm" if warm else "warming",
                              "database": database},
                             status_code=200 if ready else 503,

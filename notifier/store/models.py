@@ -259,6 +259,9 @@ class FeedSnapshot(SQLModel, table=True):
     last_modified: datetime | None = Field(default=None, sa_type=UTCDateTime)
     valid_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     stored_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # zlib: each VEVENT's place, digest and sort key (notifier.feeds.layout), so that a
+    # restart after a change patches the body instead of building it again.
+    layout: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
 
 
 class DocketEntry(SQLModel, table=True):
