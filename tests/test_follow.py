@@ -68,6 +68,10 @@ def test_sign_up_confirm_remind_alert_and_one_click_unsubscribe(
         site.dispatch_until(3, "the change alert")
         alert = site.mails[2]
         assert alert["To"] == ADDRESS and "List-Unsubscribe" in alert
+        # It names the case's next date (the moved hearing), as the channels' alerts do.
+        nxt = next(line for line in body_of(alert).splitlines()
+                   if line.startswith("Next date in this case:"))
+        assert nxt.endswith(": Bail hearing"), nxt
         with site.store.read() as s:
             rows = s.exec(select(Notification).where(
                 Notification.channel == "subscribers")).all()

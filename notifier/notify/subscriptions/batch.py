@@ -8,7 +8,8 @@ which the rows' subscribers, subscriptions, cases and events were loaded by four
 queries up front, so the checks' ``session.get`` calls find them without a query each
 (ten thousand followers of one case: four round trips per row were most of the
 dispatcher's time); and :meth:`~BatchReads.ics` writes an event's ``.ics`` attachment
-once per batch rather than once per follower.
+once per batch rather than once per follower, and :meth:`~BatchReads.case_next` the
+case's next date once per batch.
 
 The batch's rows are checked against what was stored when the batch began, at most
 one batch's sending time (50 rows, well under a second) before each send; outside a
@@ -22,6 +23,7 @@ import json
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -30,6 +32,7 @@ from ...config import Settings
 from ...store import Store
 from ...store.models import Case, Event, Notification
 from ...store.subscribers import Subscriber, Subscription
+from ..bursts import case_next
 from ..ics_attachment import event_ics
 
 
@@ -59,17 +62,29 @@ class BatchReads:
             cache[key] = event_ics(ev, case, self.settings)
         return cache[key]
 
+    def case_next(self, s: Session, case_id: str, now: datetime) -> str | None:
+        """The case's next date as text (the "Next date in this case" line), read once
+        per batch for each case."""
+        cache: dict[str, str | None] | None = getattr(self._local, "next", None)
+        if cache is None:
+            return case_next(s, case_id, now)
+        if case_id not in cache:
+            cache[case_id] = case_next(s, case_id, now)
+        return cache[case_id]
+
     @contextmanager
     def batch(self, rows: Sequence[Notification]) -> Iterator[None]:
         """Load what checking ``rows`` needs into one session kept until the end."""
         with self.store.read() as s:
             self._local.keep = _load(s, rows)  # the session only holds weak references
             self._local.ics = {}
+            self._local.next = {}
             self._local.session = s
             try:
                 yield
             finally:
                 self._local.session = self._local.keep = self._local.ics = None
+                self._local.next = None
 
 
 def _load(s: Session, rows: Sequence[Notification]) -> list[Any]:

@@ -118,6 +118,7 @@ class SubscriberMail:
             start = planner.start_instant(planner.when_of(ev), tz)
             extra["until"] = messages.until_text(start, now, date_only=ev.start_utc is None,
                                                  tz=tz)
+            extra["case_next"] = self.reads.case_next(s, case.id, now)
         if n.type == REMINDER:
             if ev.removed_at is not None or ev.status not in planner.REMINDABLE or \
                     extra["event"]["start_key"] != payload.get("start_key") or \
@@ -156,7 +157,8 @@ class SubscriberMail:
             ctx = messages.context(
                 "reminder" if n.type == REMINDER else "change", json.loads(n.payload),
                 due=n.due_at, now=now, late=late, urgent=n.urgent,
-                extra={"event": extra["event"], "until": extra["until"]},
+                extra={"event": extra["event"], "until": extra["until"],
+                       "case_next": extra.get("case_next")},
                 channel="", base_url=base, settings=self.settings)
             title, body = self.renderer.render(
                 "", "reminder" if n.type == REMINDER else "change", ctx, "text")
