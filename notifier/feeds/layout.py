@@ -171,14 +171,21 @@ class Layout:
                         (self.col("y0")[i], self.col("y1")[i]))
 
     def encode(self) -> bytes:
+        """The layout compressed, one column at a time (a column's JSON is megabytes at
+        100,000 entries: never all of them at once)."""
         head = {"v": VERSION, "base": self.base, "max_change": self.max_change,
                 "changes": self.changes, "cases": self.cases}
-        lines = [json.dumps(head, separators=(",", ":")).encode()]
+        z = zlib.compressobj(1)
+        out = [z.compress(json.dumps(head, separators=(",", ":")).encode())]
         for c in COLUMNS:
             col = self._cols.get(c)
-            lines.append(self._raw[c] if col is None else json.dumps(
-                col.tolist() if isinstance(col, array) else col, separators=(",", ":")).encode())
-        return zlib.compress(b"\n".join(lines), 1)
+            line = self._raw[c] if col is None else json.dumps(
+                col.tolist() if isinstance(col, array) else col, separators=(",", ":")).encode()
+            out.append(z.compress(b"\n"))
+            out.append(z.compress(line))
+            del line
+        out.append(z.flush())
+        return b"".join(out)
 
 
 def decode(data: bytes | None, body_length: int) -> Layout | None:
