@@ -267,6 +267,7 @@ class FeedService:
             digest = persist.fragment_digest(ctx, ev)
         saved = self._saved.pop(ev.uid, None) or self._from_layout(ev.uid)
         if saved is not None and saved[0] == digest:
+            digest = saved[0]  # the layout's string: one copy held once it is let go
             frag: Fragment | None = saved[1]
             self.fragments_reused += 1
         else:

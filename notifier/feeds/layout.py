@@ -83,9 +83,11 @@ class Layout:
                 rows: Iterable[Row]) -> Layout:
         new = cls(base, max_change, changes, cases)
         cols: list[Any] = [array(_NUMBERS[c]) if c in _NUMBERS else [] for c in COLUMNS]
+        pool: dict[Any, Any] = {}  # one object per distinct value of a repeated column
+        shared = [c in _REPEATED for c in COLUMNS]
         for r in rows:
-            for col, value in zip(cols, r, strict=True):
-                col.append(value)
+            for col, value, same in zip(cols, r, shared, strict=True):
+                col.append(pool.setdefault(value, value) if same else value)
         new._cols = dict(zip(COLUMNS, cols, strict=True))
         return new
 

@@ -23,19 +23,34 @@ _TRIM_EVERY = 16 << 20  # bytes copied between two give_back() calls
 
 
 @functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
+def _libc() -> ctypes.CDLL | None:
     try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim  # type: ignore[no-any-return]
-    except (OSError, AttributeError):  # not glibc: nothing to call
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
         return None
 
 
 def give_back() -> None:
     """Return the C heap's free pages to the system (glibc keeps them otherwise): the
     100,000 fragments a first start renders and lets go are small pieces of it."""
-    trim = _malloc_trim()
+    trim = getattr(_libc(), "malloc_trim", None)  # not glibc: nothing to call
     if trim is not None:
         trim(0)
+
+
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt() parameter
+
+
+def map_large_blocks(threshold: int = 256 << 10) -> None:
+    """Have glibc map every block of ``threshold`` bytes or more on its own, given back to
+    the system when freed, for the rest of the process (what ``notifier run`` does).
+
+    By default the threshold rises to 32 MB after the first large block is freed, and
+    the megabytes that building, compressing and storing an ``all.ics`` of 100,000
+    events allocate and free then stay in the heap, each new one beside the last."""
+    mallopt = getattr(_libc(), "mallopt", None)
+    if mallopt is not None:
+        mallopt(_M_MMAP_THRESHOLD, threshold)
 
 
 def fragment_views(body: bytes, sizes: list[int]) -> Iterator[memoryview]:
