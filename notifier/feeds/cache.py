@@ -169,12 +169,14 @@ class FeedService:
             if key == self._stored_key:
                 return
             keep = self.options.keep_cancelled
+            onecopy.give_back()  # what the render let go, before the megabytes below
             contents = Layout.of_rows(  # encoded at once: the columns are let go before
                 # the body is compressed
                 persist.options_digest(self.options), fp[0] or 0, fp[1],
                 {k: layout.case_digest(c) for k, c in self._cases.items()},
                 (layout.row(ev, f, d, keep) for ev in self._all_events
                  for _, f, d in (self._frags[ev.uid],) if f is not None)).encode()
+            onecopy.give_back()
             persist.save_snapshot(self.store, StoredFeed(
                 key, rendered.body, rendered.etag, rendered.last_modified,
                 rendered.valid_until, contents), self.clock())
