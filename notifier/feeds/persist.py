@@ -199,7 +199,19 @@ def save_snapshot(store: Store, feed: StoredFeed, now: datetime, name: str = ALL
     body = _compressed(feed.body)
     with store.write() as s:
         s.execute(sa.delete(ST).where(ST.c.name == name))
-        s.execute(sa.insert(ST).values(name=name, key=feed.key, body=body, etag=feed.etag,
-                                       last_modified=feed.last_modified,
+        raw: Any = s.connection().connection.driver_connection
+        # SQLite: the body written in place into a blob of its size, not bound as a
+        # parameter (copied by the driver, then into a record: two more copies).
+        in_place = s.get_bind().dialect.name == "sqlite" and hasattr(raw, "blobopen")
+        s.execute(sa.insert(ST).values(name=name, key=feed.key,
+                                       body=sa.func.zeroblob(len(body)) if in_place else body,
+                                       etag=feed.etag, last_modified=feed.last_modified,
                                        valid_until=feed.valid_until, stored_at=now,
                                        layout=feed.layout))
+        if in_place:
+            rowid = s.execute(sa.text("SELECT rowid FROM feed_snapshot WHERE name = :n"),
+                              {"n": name}).scalar_one()
+            view = memoryview(body)
+            with raw.blobopen("feed_snapshot", "body", rowid) as blob:
+                for i in range(0, len(view), _PIECE):
+                    blob.write(view[i:i + _PIECE])
