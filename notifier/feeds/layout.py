@@ -41,6 +41,7 @@ COLUMNS = ("uid", "case", "event", "sort", "digest", "length", "tzid", "y0", "y1
            "expires")
 _NUMBERS = {"length": "q", "y0": "l", "y1": "l"}
 _REPEATED = frozenset({"case", "sort", "tzid", "updated", "expires"})  # uids, digests do not
+_ENCODE_AT_ONCE = 5000  # entries of a column turned into JSON at a time
 NO_TIME = "~"  # after every time, as ical.sort_key puts events without one last
 Row = tuple[Any, ...]  # one entry, the values in COLUMNS order
 
@@ -181,11 +182,17 @@ class Layout:
         out = [z.compress(json.dumps(head, separators=(",", ":")).encode())]
         for c in COLUMNS:
             col = self._cols.get(c)
-            line = self._raw[c] if col is None else json.dumps(
-                col.tolist() if isinstance(col, array) else col, separators=(",", ":")).encode()
             out.append(z.compress(b"\n"))
-            out.append(z.compress(line))
-            del line
+            if col is None:
+                out.append(z.compress(self._raw[c]))
+                continue
+            out.append(z.compress(b"["))
+            for i in range(0, len(col), _ENCODE_AT_ONCE):  # the JSON array, a piece at a time
+                piece = col[i:i + _ENCODE_AT_ONCE]
+                text = json.dumps(piece.tolist() if isinstance(piece, array) else piece,
+                                  separators=(",", ":"))
+                out.append(z.compress((text[1:-1] if i == 0 else "," + text[1:-1]).encode()))
+            out.append(z.compress(b"]"))
         out.append(z.flush())
         return b"".join(out)
 
