@@ -206,3 +206,17 @@ def test_a_snapshot_stored_before_layouts_is_stored_again_with_one(stopped: Stor
         piece = bytes(contents.fragment(view, i).data)
         assert piece.startswith(b"BEGIN:VEVENT") and piece.endswith(b"END:VEVENT\r\n")
         assert f"UID:{uid}".encode() in piece
+
+
+def test_a_layout_encoded_a_few_entries_at_a_time_decodes_to_the_same_columns(
+        stopped: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    with stopped.engine.connect() as conn:
+        stored = persist.load_snapshot(conn, None)
+    assert stored is not None
+    whole = layout.decode(stored.layout, len(stored.body))
+    assert whole is not None and len(whole) > 5
+    columns = {c: list(whole.col(c)) for c in layout.COLUMNS}
+    monkeypatch.setattr(layout, "_ENCODE_AT_ONCE", 2)  # pieces of 2, the last one short
+    again = layout.decode(whole.encode(), len(stored.body))
+    assert again is not None
+    assert {c: list(again.col(c)) for c in layout.COLUMNS} == columns

@@ -169,14 +169,17 @@ class FeedService:
             if key == self._stored_key:
                 return
             keep = self.options.keep_cancelled
-            contents = Layout.of_rows(
+            onecopy.give_back()  # what the render let go, before the megabytes below
+            contents = Layout.of_rows(  # encoded at once: the columns are let go before
+                # the body is compressed
                 persist.options_digest(self.options), fp[0] or 0, fp[1],
                 {k: layout.case_digest(c) for k, c in self._cases.items()},
                 (layout.row(ev, f, d, keep) for ev in self._all_events
-                 for _, f, d in (self._frags[ev.uid],) if f is not None))
+                 for _, f, d in (self._frags[ev.uid],) if f is not None)).encode()
+            onecopy.give_back()
             persist.save_snapshot(self.store, StoredFeed(
                 key, rendered.body, rendered.etag, rendered.last_modified,
-                rendered.valid_until, contents.encode()), self.clock())
+                rendered.valid_until, contents), self.clock())
             self._stored_key = key
 
     def _from_snapshot(self, now: datetime) -> Rendered | None:
@@ -266,6 +269,7 @@ class FeedService:
             digest = persist.fragment_digest(ctx, ev)
         saved = self._saved.pop(ev.uid, None) or self._from_layout(ev.uid)
         if saved is not None and saved[0] == digest:
+            digest = saved[0]  # the layout's string: one copy held once it is let go
             frag: Fragment | None = saved[1]
             self.fragments_reused += 1
         else:
@@ -362,8 +366,7 @@ class FeedService:
         parts = ical.assemble_parts(header, frags, self.options)
         del frags
         if case_id is None and kinds is None:
-            body = layout.same_body(self._kept, parts) or onecopy.joined(
-                parts, len(pairs), lambda i, v: self._point(pairs, i, v))
+            body = layout.same_body(self._kept, parts) or self._joined(parts, pairs)
             if self._kept is not None and body is self._kept.body:
                 views = onecopy.fragment_views(body, [len(f.data) for _, f in pairs])
                 for i, v in enumerate(views):
@@ -378,13 +381,24 @@ class FeedService:
                         last_modified=max(stamps) if stamps else None,
                         version=self._version, valid_until=min(expiries, default=None))
 
-    def _point(self, pairs: list[tuple[FeedEvent, Fragment]], i: int, view: memoryview) -> None:
-        """Fragment ``i`` of ``pairs`` is now ``view`` (into all.ics): cache that one."""
+    def _joined(self, parts: list[bytes | memoryview],
+                pairs: list[tuple[FeedEvent, Fragment]]) -> bytes:
+        """``all.ics`` joined from ``parts``, each fragment of ``pairs`` then a view into it."""
+        try:
+            return onecopy.joined(parts, len(pairs), lambda i, v: self._point(pairs, i, v))
+        except BaseException:
+            self._frags.clear()  # some may have let their bytes go: rendered again
+            raise
+
+    def _point(self, pairs: list[tuple[FeedEvent, Fragment]], i: int,
+               view: memoryview | None) -> None:
+        """Fragment ``i`` of ``pairs`` is now ``view`` (into all.ics): cache that one. None:
+        its bytes were copied into the body being built, so let them go meanwhile."""
         ev, f = pairs[i]
-        if isinstance(f.data, memoryview) and f.data.obj is view.obj:
+        if view is not None and isinstance(f.data, memoryview) and f.data.obj is view.obj:
             return  # a view into the same body already
         key, _, digest = self._frags[ev.uid]
-        pairs[i] = (ev, Fragment(view, f.tzid, f.years))
+        pairs[i] = (ev, Fragment(b"" if view is None else view, f.tzid, f.years))
         self._frags[ev.uid] = (key, pairs[i][1], digest)
 
     def snapshot(self, *, wait: float | None = None) -> Snapshot:

@@ -41,6 +41,7 @@ COLUMNS = ("uid", "case", "event", "sort", "digest", "length", "tzid", "y0", "y1
            "expires")
 _NUMBERS = {"length": "q", "y0": "l", "y1": "l"}
 _REPEATED = frozenset({"case", "sort", "tzid", "updated", "expires"})  # uids, digests do not
+_ENCODE_AT_ONCE = 5000  # entries of a column turned into JSON at a time
 NO_TIME = "~"  # after every time, as ical.sort_key puts events without one last
 Row = tuple[Any, ...]  # one entry, the values in COLUMNS order
 
@@ -83,9 +84,11 @@ class Layout:
                 rows: Iterable[Row]) -> Layout:
         new = cls(base, max_change, changes, cases)
         cols: list[Any] = [array(_NUMBERS[c]) if c in _NUMBERS else [] for c in COLUMNS]
+        pool: dict[Any, Any] = {}  # one object per distinct value of a repeated column
+        shared = [c in _REPEATED for c in COLUMNS]
         for r in rows:
-            for col, value in zip(cols, r, strict=True):
-                col.append(value)
+            for col, value, same in zip(cols, r, shared, strict=True):
+                col.append(pool.setdefault(value, value) if same else value)
         new._cols = dict(zip(COLUMNS, cols, strict=True))
         return new
 
@@ -171,14 +174,27 @@ class Layout:
                         (self.col("y0")[i], self.col("y1")[i]))
 
     def encode(self) -> bytes:
+        """The layout compressed, one column at a time (a column's JSON is megabytes at
+        100,000 entries: never all of them at once)."""
         head = {"v": VERSION, "base": self.base, "max_change": self.max_change,
                 "changes": self.changes, "cases": self.cases}
-        lines = [json.dumps(head, separators=(",", ":")).encode()]
+        z = zlib.compressobj(1)
+        out = [z.compress(json.dumps(head, separators=(",", ":")).encode())]
         for c in COLUMNS:
             col = self._cols.get(c)
-            lines.append(self._raw[c] if col is None else json.dumps(
-                col.tolist() if isinstance(col, array) else col, separators=(",", ":")).encode())
-        return zlib.compress(b"\n".join(lines), 1)
+            out.append(z.compress(b"\n"))
+            if col is None:
+                out.append(z.compress(self._raw[c]))
+                continue
+            out.append(z.compress(b"["))
+            for i in range(0, len(col), _ENCODE_AT_ONCE):  # the JSON array, a piece at a time
+                piece = col[i:i + _ENCODE_AT_ONCE]
+                text = json.dumps(piece.tolist() if isinstance(piece, array) else piece,
+                                  separators=(",", ":"))
+                out.append(z.compress((text[1:-1] if i == 0 else "," + text[1:-1]).encode()))
+            out.append(z.compress(b"]"))
+        out.append(z.flush())
+        return b"".join(out)
 
 
 def decode(data: bytes | None, body_length: int) -> Layout | None:

@@ -22,6 +22,7 @@ import dataclasses
 import functools
 import hashlib
 import importlib.metadata
+import io
 import operator
 import zlib
 import zoneinfo
@@ -44,6 +45,7 @@ from .ical import FeedCase, FeedEvent, FeedOptions, Fragment
 FT: sa.Table = FeedFragment.__table__  # type: ignore[attr-defined]
 ST: sa.Table = FeedSnapshot.__table__  # type: ignore[attr-defined]
 _BATCH = 2000
+_PIECE = 1 << 20  # bytes of a snapshot's body compressed at a time
 ALL = "all"
 
 
@@ -181,13 +183,35 @@ def load_snapshot(conn: sa.Connection, key: str | None, name: str = ALL) -> Stor
     return StoredFeed(row.key, body, row.etag, row.last_modified, row.valid_until, row.layout)
 
 
+def _compressed(data: bytes) -> bytes:
+    """``data`` deflated (level 1) piece by piece into a buffer grown as written: its
+    compressed blocks are not all held a second time to be joined at the end."""
+    z, out, view = zlib.compressobj(1), io.BytesIO(), memoryview(data)
+    for i in range(0, len(view), _PIECE):
+        out.write(z.compress(view[i:i + _PIECE]))
+    out.write(z.flush())
+    return out.getvalue()
+
+
 def save_snapshot(store: Store, feed: StoredFeed, now: datetime, name: str = ALL) -> None:
     # Compressed (80 MB of iCalendar text -> a tenth): less to write, to copy into the
     # database driver and for PRAGMA quick_check to read.
-    body = zlib.compress(feed.body, 1)
+    body = _compressed(feed.body)
     with store.write() as s:
         s.execute(sa.delete(ST).where(ST.c.name == name))
-        s.execute(sa.insert(ST).values(name=name, key=feed.key, body=body, etag=feed.etag,
-                                       last_modified=feed.last_modified,
+        raw: Any = s.connection().connection.driver_connection
+        # SQLite: the body written in place into a blob of its size, not bound as a
+        # parameter (copied by the driver, then into a record: two more copies).
+        in_place = s.get_bind().dialect.name == "sqlite" and hasattr(raw, "blobopen")
+        s.execute(sa.insert(ST).values(name=name, key=feed.key,
+                                       body=sa.func.zeroblob(len(body)) if in_place else body,
+                                       etag=feed.etag, last_modified=feed.last_modified,
                                        valid_until=feed.valid_until, stored_at=now,
                                        layout=feed.layout))
+        if in_place:
+            rowid = s.execute(sa.text("SELECT rowid FROM feed_snapshot WHERE name = :n"),
+                              {"n": name}).scalar_one()
+            view = memoryview(body)
+            with raw.blobopen("feed_snapshot", "body", rowid) as blob:
+                for i in range(0, len(view), _PIECE):
+                    blob.write(view[i:i + _PIECE])

@@ -40,6 +40,7 @@ import uvicorn
 from .. import __version__
 from ..config import Settings
 from ..errors import NotifierError
+from ..feeds import onecopy
 from ..feeds.cache import FeedService
 from ..notify.delivery import Sender
 from ..store import Store
@@ -151,6 +152,7 @@ def run(settings: Settings, *, host: str | None = None, port: int | None = None,
         demo: bool = False) -> int:
     """Run until SIGTERM/SIGINT. Returns the process exit status."""
     stop = threading.Event()
+    onecopy.map_large_blocks()  # a long-running process: freed megabytes go back at once
     daemon = Daemon(settings, host=host, port=port, role=role, may_lead=may_lead)
     demo_folders = settings.calendar_folders()
     if demo and not demo_folders:
