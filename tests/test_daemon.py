@@ -103,10 +103,13 @@ def write_config(tmp_path: Path, port: int, channels: str = "", extra: str = "")
 
 
 def healthy(port: int) -> bool:
+    """/healthz answers 200 and the first sync finished (it is a baseline import: a
+    file changed before it ends would be taken in silently, with no change alert)."""
     try:
-        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+        r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
     except httpx.HTTPError:
         return False
+    return r.status_code == 200 and r.json().get("last_sync") is not None
 
 
 def test_event_added_while_running_alerts_then_reminds_then_stops_cleanly(
