@@ -224,12 +224,18 @@ def test_sighup_reloads_calendars(tmp_path: Path) -> None:
             title = "Sentencing"
             date = 2030-01-15
             """))
+        # An edit of config.toml is not applied by SIGHUP: the log says so.
+        cfg.write_text(cfg.read_text().replace('offsets = ["1m"]', 'offsets = ["2m"]'))
         run.proc.send_signal(signal.SIGHUP)
         wait_for(lambda: "Sentencing" in httpx.get(url, timeout=5).text, 15, "the reload")
+        wait_for(lambda: "changed since start" in run.output, 15, "the config note",
+                 lambda: run.output)
     finally:
         assert run.stop() == 0
         run.kill()
     assert "SIGHUP: re-reading calendar files" in run.output
+    assert (f"{cfg} changed since start: [reminders]. SIGHUP re-reads only the calendar "
+            "files; restart notifier to apply the other settings") in run.output
     assert os.path.exists(tmp_path / "data" / "notifier.db")
 
 

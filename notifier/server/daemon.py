@@ -19,7 +19,9 @@ Signals: SIGTERM/SIGINT stop taking new work, let in-flight deliveries finish
 database and exit 0; a send still running at the timeout is left to its lease (sent
 again after the next start, once the lease runs out). A second signal exits at once
 (status 1). SIGHUP re-reads the calendar files now (every one, hashed; other
-settings need a restart). ``run(demo=True)`` adds the demo case (:mod:`.demo`).
+settings need a restart, and the log says which sections of the config file changed
+since start, or that it now has an error: :mod:`notifier.config.drift`).
+``run(demo=True)`` adds the demo case (:mod:`.demo`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import uvicorn
 
 from .. import __version__
 from ..config import Settings
+from ..config.drift import reload_note
 from ..errors import NotifierError
 from ..feeds import onecopy
 from ..feeds.cache import FeedService
@@ -168,10 +171,14 @@ def run(settings: Settings, *, host: str | None = None, port: int | None = None,
         log.info("%s received: shutting down", signal.Signals(signum).name)
         stop.set()
 
+    def reload() -> None:
+        daemon.engine.sync_now(verify=True)
+        if (note := reload_note(settings)) is not None:
+            log.warning("%s", note)
+
     def on_hup(_signum: int, _frame: FrameType | None) -> None:
         log.info("SIGHUP: re-reading calendar files")
-        threading.Thread(target=daemon.engine.sync_now, kwargs={"verify": True},
-                         name="sighup-sync", daemon=True).start()
+        threading.Thread(target=reload, name="sighup-sync", daemon=True).start()
 
     previous: dict[int, Any] = {}
     for sig in (signal.SIGTERM, signal.SIGINT):
