@@ -5,9 +5,10 @@ package driven by Playwright for Python (never ``playwright install``).
 :func:`shot` takes a full-page screenshot into the test's tmp dir (and into the folder
 ``NOTIFIER_TEST_ARTIFACTS`` names, which CI keeps) and checks it is not blank;
 :class:`Guard` fails a page that asks anything of a host other than 127.0.0.1 or logs
-an error to its console; :func:`no_sideways_scroll` and :func:`touch_target` check the
-layout. PNG files are decoded with the standard library (:func:`png_pixels`), so no
-imaging package is needed.
+an error to its console; :func:`no_sideways_scroll`, :func:`touch_target` and
+:func:`touch_targets` (every link and control of a page) check the layout. PNG
+files are decoded with the standard library (:func:`png_pixels`), so no imaging
+package is needed.
 """
 
 from __future__ import annotations
@@ -131,13 +132,27 @@ def no_sideways_scroll(page: Any) -> None:
 
 def touch_target(control: Any, phone: bool) -> None:
     """The control is shown, inside the window's width, and (on a phone) at least
-    :data:`TOUCH_PX` tall."""
+    :data:`TOUCH_PX` tall and wide."""
     assert control.is_visible(), control
     box = control.bounding_box()
     width = control.page.viewport_size["width"]
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, (control, box)
     if phone:
-        assert box["height"] >= TOUCH_PX - 0.5, (control, box)
+        small = box["height"] < TOUCH_PX - 0.5 or box["width"] < TOUCH_PX - 0.5
+        assert not small, (control.evaluate("e => e.outerHTML"), box)
+
+
+CONTROLS = "a[href], button, select, textarea, input:not([type=hidden])"
+
+
+def touch_targets(page: Any, phone: bool) -> int:
+    """Every link and form control of the page passes :func:`touch_target`; returns
+    how many there are (so that a caller can tell the page was not empty)."""
+    controls = page.locator(CONTROLS)
+    count = controls.count()
+    for i in range(count):
+        touch_target(controls.nth(i), phone)
+    return count
 
 
 def one_line(control: Any) -> None:

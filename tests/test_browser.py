@@ -2,9 +2,10 @@
 Playwright for Python) at phone and desktop sizes, against the real server on
 127.0.0.1: no sideways scrolling, the next date above the fold, today/tomorrow
 marked, cancelled rows struck through whole, a moved hearing saying where it was, the
-copy button really copying, a helpful 404, no request to another host and nothing in
-the console. Screenshots go to the test's tmp dir and, when ``NOTIFIER_TEST_ARTIFACTS``
-names a folder, there as well (CI keeps them)."""
+copy button really copying, every link and control big enough to tap on a phone
+(44 x 44 px), a helpful 404, no request to another host and nothing in the console.
+Screenshots go to the test's tmp dir and, when ``NOTIFIER_TEST_ARTIFACTS`` names a
+folder, there as well (CI keeps them)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from browserkit import SIZES, Guard, chromium, no_sideways_scroll, shot
+from browserkit import SIZES, Guard, chromium, no_sideways_scroll, shot, touch_target, touch_targets
 from channelkit import free_port
 from outboxhelpers import make_settings
 from webhelpers import LiveServer
@@ -105,6 +106,9 @@ def test_pages_answer_what_is_next(browser: Any, site: str, size: str, tmp_path:
         page.goto(site + "/")
         shot(page, tmp_path, f"index-{size}")
         no_sideways_scroll(page)
+        phone = size == "phone"
+        touch_target(page.locator("#people-v-test button[data-copy]"), phone)
+        touch_targets(page, phone)
         # Cases by next date: the one with a hearing today first.
         titles = page.locator("section.case h2").all_inner_texts()
         assert titles == ["People v. Test", "A State v. Later"]
@@ -138,6 +142,10 @@ def test_pages_answer_what_is_next(browser: Any, site: str, size: str, tmp_path:
         page.wait_for_url("**/cases/people-v-test")
         shot(page, tmp_path, f"case-{size}")
         no_sideways_scroll(page)
+        for control in (".back a", ".subscribe a.button", ".subscribe .copy input",
+                        ".subscribe .copy button"):  # the calendar links and copy box
+            touch_target(page.locator(control).first, phone)
+        touch_targets(page, phone)  # and every other link or control
         _above_fold(page, ".nextline", height)
         _above_fold(page, "li.next", height)
         assert "calendar app" in page.locator(".subscribe p").first.inner_text()
@@ -154,6 +162,7 @@ def test_pages_answer_what_is_next(browser: Any, site: str, size: str, tmp_path:
         assert resp is not None and resp.status == 404
         shot(page, tmp_path, f"404-{size}")
         no_sideways_scroll(page)
+        touch_targets(page, phone)
         assert "Page not found" in page.locator("h1").inner_text()
         assert page.locator("a", has_text="See all cases").count() == 1
         guard.check(allowed=("status of 404",))
