@@ -4,9 +4,10 @@ the manage page (lead time, pause, resume, stop one case, delete everything), th
 one-click unsubscribe page and the answer to a form without its CSRF cookie. The real
 server, SMTP server and dispatcher run as in test_follow.py (tests/followkit.py).
 
-On every page: no sideways scrolling, every control shown, inside the window and (on
-a phone) at least 44 px tall, inputs reachable by their label, no request to any host
-but 127.0.0.1, nothing in the console; a screenshot of each page goes to the test's
+On every page: no sideways scrolling, every link and control shown, inside the window
+and (on a phone) at least 44 x 44 px, inputs reachable by their label, each case's
+buttons on the manage page named after the case, no request to any host but
+127.0.0.1, nothing in the console; a screenshot of each page goes to the test's
 tmp dir (and ``NOTIFIER_TEST_ARTIFACTS``) and is checked not to be blank.
 """
 
@@ -19,7 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browserkit import SIZES, Guard, chromium, no_sideways_scroll, one_line, shot, touch_target
+from browserkit import (
+    SIZES,
+    Guard,
+    chromium,
+    no_sideways_scroll,
+    one_line,
+    shot,
+    touch_target,
+    touch_targets,
+)
 from followkit import CASE, Site, follow_site, link, subject
 from sqlmodel import select
 
@@ -29,6 +39,8 @@ from notifier.tracking.sync import sync_calendars
 
 ADDRESS = "jane.doe@example.org"
 OTHER = "state-v-roe"
+# Characters that must be escaped in an HTML attribute, as in the buttons' names.
+ROE = 'State v. Roe & "Sons" <Ltd.>, a case with a rather long name on a small screen'
 
 
 @pytest.fixture(scope="module")
@@ -39,13 +51,13 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    """The sign-up setup with a second case, "State v. Roe", to follow as well."""
+    """The sign-up setup with a second case, :data:`ROE`, to follow as well."""
     with follow_site(tmp_path, lead_in=timedelta(days=3)) as site:
         when = (site.start + timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
         (site.cal / "roe.toml").write_text(textwrap.dedent(f"""\
             [case]
             id = "{OTHER}"
-            title = "State v. Roe, a case with a rather long name on a small screen"
+            title = '{ROE}'
             timezone = "UTC"
 
             [[events]]
@@ -72,9 +84,7 @@ class Visit:
         assert page.locator("h1").inner_text() == heading, page.content()
         shot(page, self.tmp_path, f"follow-{name}-{self.size}")
         no_sideways_scroll(page)
-        controls = page.locator("form button, form select, form input:not([type=hidden])")
-        for i in range(controls.count()):
-            touch_target(controls.nth(i), self.phone)
+        assert touch_targets(page, self.phone) > 0
         buttons = page.locator("form button")
         for i in range(buttons.count()):
             one_line(buttons.nth(i))
@@ -151,7 +161,12 @@ def test_follow_a_case_in_a_browser(browser: Any, site: Site, size: str,
         assert doe.get_by_label("Reminders for People v. Doe").input_value() == "86400"
 
         doe.get_by_label("Reminders for People v. Doe").select_option("604800")  # 7 days
-        v.button("Save", doe).click()
+        # Each case's buttons say which case they act on (not "Save", "Save", "Stop"...).
+        assert v.button("Save").count() == 0 and v.button("Stop").count() == 0
+        for title, row in (("People v. Doe", doe), (ROE, roe)):
+            for name in (f"Save reminder choice for {title}", f"Stop following {title}"):
+                assert v.button(name, row).inner_text() == name.split()[0], name
+        v.button("Save reminder choice for People v. Doe").click()
         v.look("manage-saved", "Your emails")
         assert doe.get_by_label("Reminders for People v. Doe").input_value() == "604800"
         assert v.state() == ({CASE: ("active", 604800), OTHER: ("active", 0)}, False)
@@ -164,7 +179,7 @@ def test_follow_a_case_in_a_browser(browser: Any, site: Site, size: str,
         assert v.button("Pause all emails").count() == 1
         assert v.state() == ({CASE: ("active", 604800), OTHER: ("active", 0)}, False)
 
-        v.button("Stop", roe).click()
+        v.button(f"Stop following {ROE}").click()
         v.look("manage-stopped-one", "Your emails")
         assert "(stopped)" in roe.inner_text() and "(stopped)" not in doe.inner_text()
         assert v.state() == ({CASE: ("active", 604800), OTHER: ("unsubscribed", 0)}, False)
