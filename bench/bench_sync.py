@@ -24,10 +24,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 import tomllib
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -35,6 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from run import Result
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from pgkit import pg_database  # the tests' fresh-database helper
 
 from notifier.config import parse_settings
 from notifier.notify import outbox
@@ -136,22 +140,6 @@ def timed_sync(store: Store, folder: Path, settings: Any) -> float:
     return took
 
 
-@contextmanager
-def pg_database(admin: str) -> Iterator[str]:
-    import sqlalchemy as sa
-
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    eng = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
-    with eng.connect() as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield sa.make_url(admin).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with eng.connect() as c:
-            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        eng.dispose()
-
-
 def first_sync(folder: Path, make_url: Callable[[int], Any], repeats: int) -> list[float]:
     """Times of first syncs, each into a new empty database."""
     times = []
@@ -195,10 +183,10 @@ def run(quick: bool) -> list[Result]:
             os.environ.get("NOTIFIER_TEST_POSTGRES_URL")
         folder = tmp / f"cal{large}"
         if pg_admin:
-            with pg_database(pg_admin) as url:
+            with pg_database("bench", pg_admin) as url:
                 floor = statistics.median(floor_postgres(folder, url.replace(
                     "postgresql+psycopg://", "postgresql://")) for _ in range(3))
-            took = statistics.median(first_sync(folder, lambda i: pg_database(pg_admin),
+            took = statistics.median(first_sync(folder, lambda i: pg_database("bench", pg_admin),
                                                 big_repeats))
             out.append(Result(f"first sync {large * PER_FILE:,} events, PostgreSQL", took,
                               "s", floor, "<= 5x floor", took <= 5 * floor))
