@@ -33,7 +33,7 @@ from sqlalchemy import insert
 from sqlmodel import col, select
 
 from notifier.config import Settings, parse_settings
-from notifier.notify.dispatch import Dispatcher
+from notifier.notify.dispatch import Dispatcher, Stats
 from notifier.notify.outbox import change_hook
 from notifier.notify.subscriptions.compose import Composer
 from notifier.notify.subscriptions.smtp import SmtpMailer
@@ -181,16 +181,22 @@ def plain_url(port: int) -> str:
     return f"mailto://127.0.0.1:{port}?from=court@example.org&mode=insecure"
 
 
+def dispatch_once(store: Store, settings: Settings, **options: Any) -> Stats:
+    """One pass of a real dispatcher over the outbox (``options``: its batch size,
+    clock...), closed afterwards with its SMTP connection."""
+    d = Dispatcher(store, settings, **options)
+    try:
+        return d.run_once()
+    finally:
+        d.close()
+
+
 ADDRESSES = [f"person{i}@example.org" for i in range(6)]
 
 
 def test_one_connection_carries_the_batch_with_headers_footer_and_ics(tmp_path: Path) -> None:
     with Server() as srv, followers(tmp_path, plain_url(srv.port), ADDRESSES) as (store, st):
-        d = Dispatcher(store, st, batch=4)  # two batches on one connection
-        try:
-            d.run_once()
-        finally:
-            d.close()
+        dispatch_once(store, st, batch=4)  # two batches on one connection
         assert statuses(store) == {"sent": len(ADDRESSES)}
         assert srv.connections == 1
         assert sorted(m["To"] for m in srv.mails) == sorted(ADDRESSES)
@@ -218,11 +224,7 @@ def test_a_refused_recipient_fails_its_row_only_and_the_connection_goes_on(
     with Server() as srv, followers(tmp_path, plain_url(srv.port), ADDRESSES) as (store, st):
         srv.on_rcpt = lambda address: f"550 5.1.1 <{address}>: no such user" \
             if address == bad else None
-        d = Dispatcher(store, st, batch=50)
-        try:
-            d.run_once()
-        finally:
-            d.close()
+        dispatch_once(store, st, batch=50)
         assert statuses(store) == {"sent": len(ADDRESSES) - 1, "dead": 1}
         assert srv.connections == 1  # RSET, not a new connection
         assert sorted(m["To"] for m in srv.mails) == sorted(set(ADDRESSES) - {bad})
@@ -251,11 +253,7 @@ def test_dropped_connections_lose_nothing_and_send_nothing_twice(tmp_path: Path)
             return None
 
         srv.on_mail, srv.on_data = on_mail, on_data
-        d = Dispatcher(store, st, batch=50)
-        try:
-            d.run_once()
-        finally:
-            d.close()
+        dispatch_once(store, st, batch=50)
         assert statuses(store) == {"sent": len(ADDRESSES) - 1, "failed": 1}
         [failed] = [n for n in rows(store) if n.status == "failed"]
         assert history(store, failed) == ["retry"] and failed.next_attempt_at is not None
@@ -263,11 +261,7 @@ def test_dropped_connections_lose_nothing_and_send_nothing_twice(tmp_path: Path)
         assert srv.to(cut) == []
         # Its retry, once due, arrives; nothing else is sent again.
         later = failed.next_attempt_at + timedelta(seconds=1)
-        d = Dispatcher(store, st, clock=lambda: later)
-        try:
-            second = d.run_once()
-        finally:
-            d.close()
+        second = dispatch_once(store, st, clock=lambda: later)
         assert (second.sent, second.handled) == (1, 1)
         assert statuses(store) == {"sent": len(ADDRESSES)}
         assert sorted(m["To"] for m in srv.mails) == sorted(ADDRESSES)  # each once
