@@ -106,6 +106,7 @@ class Visit:
         for control in (form.get_by_label("Email address"), form.get_by_label("Remind me"),
                         self.button("Follow", form)):
             touch_target(control, self.phone)
+        touch_targets(page, self.phone)  # the case page's other links and controls
         no_sideways_scroll(page)
         form.get_by_label("Email address").fill(ADDRESS)
         form.get_by_label("Remind me").select_option(lead)
