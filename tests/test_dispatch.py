@@ -18,7 +18,8 @@ from sqlmodel import SQLModel, select
 from notifier.config import Settings
 from notifier.errors import DeliveryError
 from notifier.notify import outbox
-from notifier.notify.dispatch import Dispatcher, backoff
+from notifier.notify.dispatch import Dispatcher
+from notifier.notify.lane_health import backoff
 from notifier.store import Store, alembic_config
 from notifier.store.models import Delivery, Event, Notification
 from notifier.tracking.sync import sync_calendars

@@ -4,21 +4,12 @@ Create a :class:`Dispatcher` and call :meth:`Dispatcher.run_once` whenever rows 
 be due (the scheduler does), or :meth:`Dispatcher.serve` for a stand-alone loop
 (``notifier dispatch``) that runs until :meth:`Dispatcher.stop`.
 
-For each claimed row, right before sending:
-
-- a reminder is checked against the event as it is *now* (court dates move): if
-  the plan no longer contains it (moved, cancelled, removed, rules changed) it is
-  withdrawn, never sent;
-- a reminder more than ``[reminders] late_grace`` late, or whose event has
-  started, is recorded as ``missed`` (never sent stale); one sent more than
-  :data:`LATE_AFTER` after its due time says so in the message. Change alerts are
-  never dropped for lateness: a late "hearing moved" alert is still news.
-
-Then it is rendered for its channel (:mod:`notifier.notify.messages`: the channel's
-templates and body format; an ``.ics`` attachment where the channel takes one)
-and sent. A failure is retried with exponential backoff and
-jitter, and dead-lettered after ``[delivery] max_attempts`` or at once when the
-error is permanent. Every attempt leaves a :class:`~notifier.store.models.Delivery` row.
+This module is the lanes and their claims. Each claimed row is then checked against
+the store as it is *now*, rendered and sent by :mod:`.dispatch_row` (a reminder whose
+event moved is withdrawn, a stale one ``missed``; one sent more than
+:data:`LATE_AFTER` after its due time says so in the message), and its outcome is
+recorded by :mod:`.dispatch_outcome` (retries with backoff and jitter, dead letters,
+a :class:`~notifier.store.models.Delivery` row for every attempt).
 
 Channels never wait for each other: each configured channel has its own *lane*
 (one thread at a time, claiming only that channel's rows with the same atomic
@@ -30,7 +21,6 @@ them all and waits (tests, ``notifier dispatch --once``).
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
@@ -40,27 +30,18 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any
-from zoneinfo import ZoneInfo
 
-from .. import metrics
 from ..config import Settings
 from ..errors import DeliveryError
 from ..logs import mask
 from ..store import Store
 from ..store.models import Notification
 from ..timeutil import utcnow
-from . import digest, dispatch_sql, messages, outbox, planner
-from .delivery import Deliverer, Message, Sender
-from .ics_attachment import event_ics
-from .lane_health import (
-    LaneFailure,
-    LaneHealth,
-    backoff,
-    lease_warning,
-    outcome_deadline,
-    retryable,
-)
+from . import dispatch_sql, outbox, planner
+from .delivery import Deliverer, Sender
+from .dispatch_outcome import Outcomes
+from .dispatch_row import RowSender
+from .lane_health import LaneFailure, LaneHealth, lease_warning
 from .subscriptions import CHANNEL as SUBSCRIBERS
 from .subscriptions.mail import SubscriberMail
 
@@ -102,13 +83,6 @@ class Dispatcher:
                  protected: Callable[[], Iterable[str] | None] | None = None) -> None:
         self.store = store
         self.settings = settings
-        # A plain ``sender`` (tests, benchmarks) gets text; the Deliverer gets each
-        # channel's format and attachments.
-        self.sender = sender
-        self.deliverer = deliverer if deliverer is not None or sender is not None \
-            else Deliverer(settings.channels)
-        self.renderer = messages.Renderer({c.name: settings.resolve(c.templates)
-                                           for c in settings.channels if c.templates})
         self.clock = clock
         self.batch = batch
         self.lease = settings.delivery.lease
@@ -133,9 +107,12 @@ class Dispatcher:
         self._pool = ThreadPoolExecutor(max_workers=len(self.lanes),
                                         thread_name_prefix="notifier-lane")
         cap = settings.delivery.poll_interval.total_seconds()
-        self._paused: dict[str, datetime] = {}  # channel -> its Retry-After, for _send_batch
         self._health = {lane: LaneHealth(lane or "(other)", cap=cap, first=BACKOFF_FIRST)
                         for lane in self.lanes}
+        self.rows = RowSender(store, settings, sender=sender, deliverer=deliverer,
+                              subs=self.subs)
+        self.outcomes = Outcomes(store, settings, clock=clock, rng=self.rng, stop=self._stop,
+                                 health=self._lane_health, subs=self.subs)
 
     def stop(self) -> None:
         """Take no new rows; rows being sent finish, claimed ones are handed back."""
@@ -144,6 +121,9 @@ class Dispatcher:
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
+
+    def _lane_health(self, channel: str) -> LaneHealth:
+        return self._health[channel if channel in self._named else None]
 
     def lane_failures(self) -> list[LaneFailure]:
         """The lanes whose database work is failing now (for ``/healthz``)."""
@@ -299,7 +279,7 @@ class Dispatcher:
                             "lease ran out; not sending it here", row.id)
                 continue
             self._handle(row, stats, sql, held)
-            if (until := self._paused.pop(row.channel, None)) is not None:
+            if (until := self.outcomes.paused.pop(row.channel, None)) is not None:
                 # Rate limited (429 Retry-After): the channel's other rows wait as well.
                 with self.store.write() as s:
                     outbox.defer(s, row.channel, left(i + 1), until, self.clock(), held=held)
@@ -312,183 +292,30 @@ class Dispatcher:
         setattr(stats, outcome, getattr(stats, outcome) + 1)
 
     # -- one row -----------------------------------------------------------------
-    def _check(self, n: Notification, now: datetime,
-               sql: dispatch_sql.Lane) -> tuple[str | None, str | None, dict[str, Any]]:
-        """(final status or None to send, reason, what the message needs now)."""
-        if n.channel == SUBSCRIBERS and self.subs is not None:
-            return self.subs.check(n, now)
-        if n.type == "digest":
-            return self._check_digest(n, now)
-        if n.event_uid is None:
-            return None, None, {}
-        found = sql.event_now(n.event_uid, now)
-        if found is None:
-            return ("withdrawn", "the event no longer exists", {}) \
-                if n.type == "reminder" else (None, None, {})
-        ev, case = found.event, found.case
-        tz = ZoneInfo(case.timezone)
-        nxt = planner.next_of_case(found.upcoming(), tz, now)
-        when = planner.when_of(ev)
-        start = planner.start_instant(when, tz)
-        extra: dict[str, Any] = {
-            "event": planner.event_snapshot(ev, case),
-            "until": messages.until_text(start, now, date_only=ev.start_utc is None, tz=tz),
-            "case_next": nxt}
-        if self.deliverer is not None and self.deliverer.wants_ics(n.channel) and \
-                ev.removed_at is None:
-            extra["ics"] = event_ics(ev, case, self.settings)
-        if n.type != "reminder":
-            return None, None, extra
-        if n.dedupe_key not in outbox.desired_reminders(ev, case, self.settings):
-            return "withdrawn", "the event moved, was cancelled or removed, or the " \
-                                "reminder rules changed since it was planned", extra
-        if start is not None and start <= now:
-            return "missed", "not sent: the event had already started", extra
-        grace = self.settings.reminders.late_grace
-        if now - n.due_at > grace:
-            return "missed", f"not sent: more than {grace} late (late_grace)", extra
-        return None, None, extra
-
-    def _check_digest(self, n: Notification, now: datetime) -> tuple[str | None, str | None,
-                                                                     dict[str, Any]]:
-        ch = next((c for c in self.settings.channels if c.name == n.channel), None)
-        if ch is None:
-            return None, None, {}  # delivery reports the channel as not configured
-        grace = self.settings.reminders.late_grace
-        if now - n.due_at > grace:
-            return "missed", f"not sent: more than {grace} late (late_grace)", {}
-        with self.store.read() as s:
-            extra = digest.agenda(s, ch, digest.payload_day(n.payload))
-        if not extra["agenda_count"]:
-            return "withdrawn", "nothing on the agenda", extra
-        return None, None, extra
-
-    def _message(self, n: Notification, extra: dict[str, Any], now: datetime,
-                 late: bool) -> Message:
-        if n.channel == SUBSCRIBERS and self.subs is not None:
-            return self.subs.message(n, extra, now, late)
-        ics = extra.pop("ics", None)
-        fmt = self.deliverer.format_for(n.channel) if self.deliverer is not None else "text"
-        ctx = messages.context(n.type, json.loads(n.payload), due=n.due_at, now=now, late=late,
-                               urgent=n.urgent, extra=extra, channel=n.channel,
-                               base_url=self.settings.server.base_url, settings=self.settings)
-        title, body = self.renderer.render(n.channel, n.type, ctx, fmt)
-        return Message(title, body, fmt, n.urgent,
-                       (("event.ics", ics, "text/calendar"),) if ics else ())
-
-    def _send(self, n: Notification, msg: Message) -> None:
-        if n.channel == SUBSCRIBERS and self.subs is not None:
-            self.subs.deliver(msg)
-        elif self.deliverer is not None:
-            self.deliverer.deliver(n.channel, msg)
-        else:
-            assert self.sender is not None
-            self.sender(n.channel, msg.title, msg.body, urgent=msg.urgent)
-
     def process(self, n: Notification) -> Stats:
         """Check, send and record one row already claimed (``status='sending'``)."""
         stats = Stats()
         assert n.claimed_until is not None, "process() takes a claimed row"
         with self.store.lane_writer() as writer:
             self._handle(n, stats, dispatch_sql.for_writer(writer), n.claimed_until)
-        self._paused.pop(n.channel, None)  # one row: no batch to hold back
+        self.outcomes.paused.pop(n.channel, None)  # one row: no batch to hold back
         return stats
 
     def _process(self, n: Notification, held: datetime, sql: dispatch_sql.Lane) -> str:
         """Check, send and record ``n``; return the Stats field its outcome counts as."""
         now = self.clock()
-        final, reason, extra = self._check(n, now, sql)
+        final, reason, extra = self.rows.check(n, now, sql)
         if final is not None:
-            self._finish(sql, n, now, final, held=held, error=reason, outcome=final)
-            metrics.record_notification(n.type, final)
-            log.info("notification %s %s: %s", n.id, final, reason)
-            return final
+            return self.outcomes.not_sent(sql, n, now, final, reason, held)
         late = now - n.due_at > LATE_AFTER
         error: DeliveryError | None = None
         t0 = time.perf_counter()
         try:
-            self._send(n, self._message(n, extra, now, late))
+            self.rows.send(n, self.rows.message(n, extra, now, late))
         except DeliveryError as e:
             error = e
         except Exception as e:  # a bug in a sender must not stop the dispatcher
             log.exception("unexpected error sending notification %s", n.id)
             error = DeliveryError(mask(f"{type(e).__name__}: {e}"))
         ms = int((time.perf_counter() - t0) * 1000)
-        return self._record(sql, n, held, error, self.clock(), ms, late)
-
-    def _record(self, sql: dispatch_sql.Lane, n: Notification, held: datetime,
-                error: DeliveryError | None, done: datetime, ms: int, late: bool) -> str:
-        """Commit the outcome of one send; returns the Stats field it counts as."""
-        if error is None:
-            self._finish(sql, n, done, "sent", held=held, late=late, duration_ms=ms)
-            metrics.record_notification(n.type, "sent", channel=n.channel,
-                                        duration_s=ms / 1000,
-                                        lateness_s=(done - n.due_at).total_seconds())
-            return "sent"
-        text = mask(str(error))
-        if error.permanent or n.attempts >= self.settings.delivery.max_attempts:
-            why = "permanent: " if error.permanent else ""
-            self._finish(sql, n, done, "dead", held=held, error=why + text, duration_ms=ms)
-            if n.channel == SUBSCRIBERS and self.subs is not None and error.permanent:
-                self.subs.failed(n, error, done)  # e.g. a bounced address
-            metrics.record_notification(n.type, "dead", channel=n.channel,
-                                        duration_s=ms / 1000)
-            log.warning("notification %s dead after %d attempt(s): %s", n.id, n.attempts,
-                        text)
-            return "dead"
-        retry = done + backoff(n.attempts, self.settings.delivery, self.rng)
-        if error.retry_after:
-            # No attempt on the channel before the time it asked for (at most the
-            # longest backoff: a server asking for a month is not waited on that long).
-            cap = self.settings.delivery.backoff_max.total_seconds()
-            until = done + timedelta(seconds=min(error.retry_after, cap))
-            retry = max(retry, until)
-            self._paused[n.channel] = until
-        self._finish(sql, n, done, "failed", held=held, error=text, retry_at=retry,
-                     outcome="retry", duration_ms=ms)
-        metrics.record_notification(n.type, "failed", channel=n.channel, duration_s=ms / 1000)
-        log.info("notification %s failed (attempt %d), retry at %s: %s", n.id, n.attempts,
-                 retry.isoformat(), text)
-        return "failed"
-
-    def _finish(self, sql: dispatch_sql.Lane, n: Notification, done: datetime, status: str,
-                **kw: Any) -> None:
-        """Record an outcome; while the database fails, keep trying with the lane's backoff.
-
-        The send has happened: a row left ``sending`` would be sent again once its
-        lease ran out. So a failed write (a lock, a full disk, a PostgreSQL restart) is
-        retried, holding the lane, until it lands; once stopping, until the lease is
-        nearly spent (:func:`outcome_deadline`). One that lands after the lease was lost
-        is recorded as a possible repeat."""
-        health = self._health[n.channel if n.channel in self._named else None]
-        held = kw.get("held") or n.claimed_until or done
-        failed = False
-        while True:
-            try:
-                # A failed try may have committed all the same (an error during COMMIT).
-                ok = True if failed and self._recorded(n, done) else \
-                    sql.finish(n, done, status, **kw)
-                break
-            except Exception as e:
-                if not retryable(e):
-                    raise
-                failed = True
-                delay = health.failed(e, f"recording the outcome of notification {n.id}")
-                if self.stopping:
-                    left = (outcome_deadline(held, self.lease) - self.clock()).total_seconds()
-                    if left <= 0:
-                        raise
-                    time.sleep(min(delay, 1.0, left))
-                else:
-                    self._stop.wait(delay)
-        health.ok()
-        if not ok:
-            log.warning("notification %s: its lease ran out during the send and another "
-                        "dispatcher claimed it; it may be delivered twice (recorded as a "
-                        "possible repeat)", n.id)
-
-    def _recorded(self, n: Notification, done: datetime) -> bool:
-        """Whether the outcome of the attempt that ended at ``done`` is stored already."""
-        with self.store.read() as s:
-            return outbox.delivery_at(s, n.id or 0, done)
-
+        return self.outcomes.record(sql, n, held, error, self.clock(), ms, late)
