@@ -26,12 +26,13 @@ in the background); :attr:`FeedService.ready` says whether that is done. Callers
 that must not wait long pass ``wait=`` and get :class:`FeedBusy` when the cache
 is still being built.
 
-Restarts (``persist=True``, the default): fragments are kept in the database
-(:mod:`.persist`: the snapshot of ``all.ics`` that :meth:`FeedService.save_snapshot`
-stores after warming and at shutdown, with its :mod:`.layout`) and reused only while
-their digest matches the rows, so a restart renders only what changed. Until
-:meth:`FeedService.warm` is done, ``all.ics`` is served from that snapshot, patched
-from newer Change rows if need be (:mod:`.early`, :mod:`.patch`).
+Restarts (``persist=True``, the default; :mod:`.restarts` is that side of the
+cache): fragments are kept in the database (:mod:`.persist`: the snapshot of
+``all.ics`` that :meth:`FeedService.save_snapshot` stores after warming and at
+shutdown, with its :mod:`.layout`) and reused only while their digest matches the
+rows, so a restart renders only what changed. Until :meth:`FeedService.warm` is
+done, ``all.ics`` is served from that snapshot, patched from newer Change rows if
+need be (:mod:`.early`, :mod:`.patch`).
 """
 
 from __future__ import annotations
@@ -52,11 +53,9 @@ from ..config import Settings
 from ..store import Store
 from ..timeutil import utcnow
 from . import ical, layout, onecopy, persist, rows
-from .early import EarlyFeed
 from .ical import FeedCase, FeedEvent, FeedOptions, Fragment
-from .layout import Layout
-from .persist import StoredFeed
 from .rendered import MB, FeedBusy, Rendered, Snapshot, options_from
+from .restarts import Restarts
 from .rows import FINGERPRINT
 
 # (case id, None for all, or a set of case ids for a subscriber's calendar; kinds)
@@ -93,16 +92,9 @@ class FeedService:
         self._all: Rendered | None = None
         self.fragments_rendered = 0  # for tests and the benchmark
         self.fragments_reused = 0  # taken from the database after a check of their digest
-        self.persist = persist
-        self._saved: dict[str, tuple[str, Fragment]] = {}  # loaded, not yet checked
-        # ... or, when the snapshot has a layout, slices of its body (one copy in memory)
-        self._in_snapshot: tuple[memoryview, Layout, dict[str, int]] | None = None
         self._all_events: list[FeedEvent] = []  # in all.ics, in order (for its layout)
-        self._dirty: dict[str, tuple[str, Fragment]] = {}  # rendered, not yet stored
-        self._contexts: dict[str, bytes] = {}  # case id -> persist.case_context
-        self._stored_key: str | None = None  # key of the snapshot in the database
-        self._early: EarlyFeed | None = EarlyFeed(store, options) if persist else None
-        self._kept: StoredFeed | None = None  # the early feed, until all.ics is built
+        # What is kept in the database across restarts (None: nothing).
+        self._restarts = Restarts(store, options) if persist else None
 
     @classmethod
     def from_settings(cls, store: Store, settings: Settings,
@@ -136,19 +128,19 @@ class FeedService:
         pay for the full render; then store the snapshot and drop stored fragments of
         events gone. Marks the service ready even when it fails (requests then load
         on demand and report their own errors)."""
+        r = self._restarts
         try:
-            if self.persist:  # an unchanged all.ics is then kept as stored, not built again
+            if r is not None:  # an unchanged all.ics is then kept as stored, not built again
                 self._from_snapshot(self.clock())
             self._get(None)
         finally:
-            with self._lock:
-                self._saved.clear()  # the fragments no feed needs now
-                self._in_snapshot = None
-                self._kept = None
+            if r is not None:
+                with self._lock:
+                    r.warmed()  # the fragments no feed needs now
             self._warm.set()
-            if self._early is not None:
-                self._early.drop()
-        if self.persist:
+            if r is not None:
+                r.early.drop()
+        if r is not None:
             try:
                 self.save_snapshot()
                 persist.prune_fragments(self.store)
@@ -159,40 +151,25 @@ class FeedService:
     def save_snapshot(self) -> None:
         """Store ``all.ics`` as it is now for the next start (unless stored already).
         Does nothing before :meth:`warm` is done (it stores one itself)."""
-        if not self.persist or not self.ready:
+        if self._restarts is None or not self.ready:
             return
         with self._lock:
             rendered = self._get(None)
             assert rendered is not None
-            fp = self._fp or (0, 0)
-            key = persist.snapshot_key(self.options, fp)
-            if key == self._stored_key:
-                return
             keep = self.options.keep_cancelled
-            onecopy.give_back()  # what the render let go, before the megabytes below
-            contents = Layout.of_rows(  # encoded at once: the columns are let go before
-                # the body is compressed
-                persist.options_digest(self.options), fp[0] or 0, fp[1],
-                {k: layout.case_digest(c) for k, c in self._cases.items()},
-                (layout.row(ev, f, d, keep) for ev in self._all_events
-                 for _, f, d in (self._frags[ev.uid],) if f is not None)).encode()
-            onecopy.give_back()
-            persist.save_snapshot(self.store, StoredFeed(
-                key, rendered.body, rendered.etag, rendered.last_modified,
-                rendered.valid_until, contents), self.clock())
-            self._stored_key = key
+            self._restarts.save(rendered, self._fp or (0, 0), self._cases,
+                                (layout.row(ev, f, d, keep) for ev in self._all_events
+                                 for _, f, d in (self._frags[ev.uid],) if f is not None),
+                                self.clock)
 
     def _from_snapshot(self, now: datetime) -> Rendered | None:
         """``all.ics`` from the stored snapshot while warming (patched if stale)."""
-        if self._early is None or self.ready:
+        r = self._restarts
+        if r is None or self.ready:
             return None
-        got = self._early.get(now)
-        self.fragments_rendered += self._early.take_rendered()
-        if got is None:
-            return None
-        self._kept = got
-        return Rendered(body=got.body, etag=got.etag, last_modified=got.last_modified,
-                        version=-1, valid_until=got.valid_until)
+        got = r.early_feed(now)
+        self.fragments_rendered += r.early.take_rendered()
+        return got
 
     # -- freshness -----------------------------------------------------------------
     def refresh(self) -> bool:
@@ -210,15 +187,8 @@ class FeedService:
 
     def _load_all(self, conn: sa.Connection) -> None:
         self._cases = rows.all_cases(conn)
-        if self.persist and not self._frags:  # a start: what earlier runs rendered
-            got = self._early.layout() if self._early is not None else None
-            if got is not None:  # slices of the snapshot's body, checked when used
-                self._kept = got[0]
-                self._in_snapshot = (memoryview(got[0].body), got[1],
-                                     {u: i for i, u in enumerate(got[1].col("uid"))})
-            else:  # and the snapshot, if any, is stored again with a usable layout
-                self._saved = persist.load_fragments(conn)
-            self._stored_key = persist.snapshot_key_stored(conn) if got is not None else None
+        if self._restarts is not None and not self._frags:  # a start
+            self._restarts.load(conn)
         same = rows.same_values({})
         changes = rows.changes_of(conn, None, self.options.history, same)
         self._events = {r.uid: rows.event_of(r, changes.get(r.uid, ()), same)
@@ -245,7 +215,8 @@ class FeedService:
         self._version += 1
         self._feeds.clear()
         self._all = None
-        self._contexts.clear()
+        if self._restarts is not None:
+            self._restarts.rebuilt()
         live = [e for e in self._events.values() if e.case_id in self._cases]
         self._ordered = tuple(sorted(live, key=ical.sort_key))
         self._undated = ical.undated_by_case(live)
@@ -260,44 +231,17 @@ class FeedService:
             (e, c, u), held, _ = hit
             if (e is ev or e == ev) and (c is case or c == case) and u == undated:
                 return held
-        digest = ""
-        if self.persist:
-            ctx = self._contexts.get(ev.case_id)
-            if ctx is None:
-                ctx = self._contexts[ev.case_id] = persist.case_context(self.options, case,
-                                                                        undated)
-            digest = persist.fragment_digest(ctx, ev)
-        saved = self._saved.pop(ev.uid, None) or self._from_layout(ev.uid)
-        if saved is not None and saved[0] == digest:
-            digest = saved[0]  # the layout's string: one copy held once it is let go
-            frag: Fragment | None = saved[1]
+        r = self._restarts
+        digest, frag = r.stored(ev, case, undated) if r is not None else ("", None)
+        if frag is not None:
             self.fragments_reused += 1
         else:
             frag = ical.event_fragment(ev, case, undated, self.options)
             self.fragments_rendered += 1
-            if frag is not None and self.persist:
-                self._dirty[ev.uid] = (digest, frag)
+            if frag is not None and r is not None:
+                r.rendered(ev.uid, digest, frag)
         self._frags[ev.uid] = ((ev, case, undated), frag, digest)
         return frag
-
-    def _from_layout(self, uid: str) -> tuple[str, Fragment] | None:
-        """The snapshot's fragment of ``uid`` (a slice of its body) and its digest."""
-        if self._in_snapshot is None:
-            return None
-        view, contents, where = self._in_snapshot
-        i = where.pop(uid, None)
-        return None if i is None else (contents.col("digest")[i], contents.fragment(view, i))
-
-    def _store_dirty(self) -> None:
-        """Write the fragments rendered since the last call (kept for the next start)."""
-        if not self._dirty:
-            return
-        try:
-            persist.save_fragments(self.store, self._dirty)
-        except sa.exc.SQLAlchemyError as e:  # the feed is served all the same
-            log.warning("feed fragments not stored (tried again after the next change): %s", e)
-            return
-        self._dirty = {}
 
     def get(self, case_id: str | None = None, kinds: frozenset[str] | None = None,
             now: datetime | None = None, *, wait: float | None = None) -> Rendered | None:
@@ -307,7 +251,7 @@ class FeedService:
         none of the asked kinds exists the feed has no events (a subscription made
         before the first sentencing is set keeps working). ``wait`` bounds the
         wait for a cache being built (:class:`FeedBusy`)."""
-        if case_id is None and kinds is None and self.persist and not self.ready:
+        if case_id is None and kinds is None and self._restarts is not None and not self.ready:
             early = self._from_snapshot(now or self.clock())
             if early is not None:
                 return early
@@ -355,7 +299,8 @@ class FeedService:
                   and (kinds is None or e.kind in kinds) and ical.in_feed(e, now, keep)]
         pairs = [(e, f) for e in chosen if (f := self._fragment(e)) is not None]
         frags = [f for _, f in pairs]
-        self._store_dirty()  # before the body is built: less memory held at once
+        if self._restarts is not None:  # before the body is built: less memory held at once
+            self._restarts.store_dirty()
         if case_id is None:
             header = ical.all_header(self.options, kinds)
         elif isinstance(case_id, frozenset):
@@ -366,8 +311,9 @@ class FeedService:
         parts = ical.assemble_parts(header, frags, self.options)
         del frags
         if case_id is None and kinds is None:
-            body = layout.same_body(self._kept, parts) or self._joined(parts, pairs)
-            if self._kept is not None and body is self._kept.body:
+            kept = self._restarts.kept if self._restarts is not None else None
+            body = layout.same_body(kept, parts) or self._joined(parts, pairs)
+            if kept is not None and body is kept.body:
                 views = onecopy.fragment_views(body, [len(f.data) for _, f in pairs])
                 for i, v in enumerate(views):
                     self._point(pairs, i, v)

@@ -1,10 +1,11 @@
 """``all.ics`` before the warm-up is done: the stored snapshot, served at once.
 
-:class:`~notifier.feeds.cache.FeedService` holds one :class:`EarlyFeed` until its
-warm-up ends. :meth:`EarlyFeed.get` reads the fingerprint (one cheap query) and
-answers the snapshot stored under the same key (nothing changed since), or the
-snapshot patched from the newer Change rows (:mod:`.patch`), or None (the caller
-then waits for the warm-up). Each answer is kept until the fingerprint moves, and a
+:class:`~notifier.feeds.cache.FeedService` holds one :class:`EarlyFeed` (in its
+:class:`~notifier.feeds.restarts.Restarts`) until its warm-up ends.
+:meth:`EarlyFeed.get` reads the fingerprint (one cheap query) and answers the
+snapshot stored under the same key (nothing changed since), or the snapshot
+patched from the newer Change rows (:mod:`.patch`), or None (the caller then
+waits for the warm-up). Each answer is kept until the fingerprint moves, and a
 fingerprint with no answer is not tried again. Whatever it serves is byte for byte
 what a fresh render of the rows gives (only its version, -1, tells it apart).
 """

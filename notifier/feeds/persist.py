@@ -1,6 +1,7 @@
 """Feed pieces kept in the database, so that a restarted daemon serves at once.
 
-:class:`~notifier.feeds.cache.FeedService` calls these; nothing else needs to.
+:class:`~notifier.feeds.cache.FeedService` calls these through :mod:`.restarts`;
+nothing else needs to.
 
 - **Fragments** (table ``feed_fragment``): each event's serialised VEVENT with a
   :func:`fragment_digest` of everything its bytes depend on (the event and its
