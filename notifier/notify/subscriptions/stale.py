@@ -29,12 +29,12 @@ alert's other changes (location, judge, notes) do not change what a month view s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Container, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
 
 from ...config import Settings
 from ...store import Store
@@ -49,23 +49,32 @@ _DATE_FIELDS = ("when", "status", "event")
 _NT = Notification.__table__  # type: ignore[attr-defined]
 
 
-def rows(s: Session, settings: Settings, alert: planner.PlannedAlert,
-         followers: Sequence[tuple[int, int]], now: datetime) -> list[dict[str, Any]]:
+def date_changes(alert: planner.PlannedAlert) -> list[dict[str, Any]]:
+    """The alert's changes that a calendar's month view shows (date, time, status)."""
+    return [c for c in alert.payload.get("changes", []) if c.get("field") in _DATE_FIELDS]
+
+
+def rows(settings: Settings, alert: planner.PlannedAlert,
+         followers: Sequence[tuple[int, int]], using: Container[int],
+         now: datetime) -> list[dict[str, Any]]:
     """The follow-up rows for ``followers`` ((subscriber, subscription) pairs) of an
-    alert: only when the alert changes a date and the follower's calendar is in use."""
-    changes = [c for c in alert.payload.get("changes", []) if c.get("field") in _DATE_FIELDS]
+    alert: only when the alert changes a date and the follower's calendar is in use
+    (``using``: the subscribers whose link a client has fetched, :func:`.calendar.in_use`)."""
+    changes = date_changes(alert)
     if not changes or not followers:
         return []
-    using = calendar.in_use(s, [sub for sub, _ in followers])
     cid = alert.change_ids[0]
-    due = now + settings.subscriptions.stale_after
-    return [outbox.new_row(
-        f"{key_of(sub)}stale:{cid}", STALE, CHANNEL, due, now,
-        {"subscriber": sub, "subscription": subscription, "case_id": alert.case_id,
-         "change_id": cid, "changed_at": now.isoformat(),
-         "changes": [c["summary"] for c in changes]},
-        event_uid=alert.event_uid, case_id=alert.case_id, change_id=cid)
-        for sub, subscription in followers if sub in using]
+    # What every follower's payload shares, encoded once; the keys come out sorted
+    # as json.dumps(..., sort_keys=True) writes them.
+    shared = json.dumps({"case_id": alert.case_id, "change_id": cid,
+                         "changed_at": now.isoformat(),
+                         "changes": [c["summary"] for c in changes]}, sort_keys=True)[1:-1]
+    template = outbox.new_row(f"{key_of(0)}stale:{cid}", STALE, CHANNEL,
+                              now + settings.subscriptions.stale_after, now, {},
+                              event_uid=alert.event_uid, case_id=alert.case_id, change_id=cid)
+    return [{**template, "dedupe_key": f"{key_of(sub)}stale:{cid}",
+             "payload": f'{{{shared}, "subscriber": {sub}, "subscription": {subscription}}}'}
+            for sub, subscription in followers if sub in using]
 
 
 def check(store: Store, n: Notification, payload: dict[str, Any], settings: Settings,
