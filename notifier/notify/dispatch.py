@@ -50,7 +50,7 @@ from ..logs import mask
 from ..store import Store
 from ..store.models import Notification
 from ..timeutil import utcnow
-from . import digest, dispatch_sql, messages, outbox, planner
+from . import digest, dispatch_sql, messages, outbox, outbox_rows, planner
 from .delivery import Deliverer, Message, Sender
 from .ics_attachment import event_ics
 from .lane_health import (
@@ -79,6 +79,7 @@ class Stats:
     dead: int = 0
     withdrawn: int = 0
     missed: int = 0
+    postponed: int = 0  # handed back to wait (a follow-up waiting for its alert)
 
     def add(self, other: Stats) -> None:
         for f in fields(self):
@@ -86,7 +87,7 @@ class Stats:
 
     @property
     def handled(self) -> int:
-        return self.sent + self.failed + self.dead + self.withdrawn + self.missed
+        return sum(getattr(self, f.name) for f in fields(self))
 
 
 Lane = str | None  # a channel name; None = rows of channels not configured (any more)
@@ -398,9 +399,13 @@ class Dispatcher:
         """Check, send and record ``n``; return the Stats field its outcome counts as."""
         now = self.clock()
         final, reason, extra = self._check(n, now, sql)
-        if final is not None:
+        if final == outbox_rows.POSTPONED:  # not yet: waits, the attempt not counted
+            with self.store.write() as s:
+                outbox_rows.postpone(s, n, extra["until"], now, held=held, reason=str(reason))
+        elif final is not None:
             self._finish(sql, n, now, final, held=held, error=reason, outcome=final)
             metrics.record_notification(n.type, final)
+        if final is not None:
             log.info("notification %s %s: %s", n.id, final, reason)
             return final
         late = now - n.due_at > LATE_AFTER

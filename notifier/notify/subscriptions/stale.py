@@ -12,12 +12,21 @@ row due ``stale_after`` after the change, keyed ``sub:<id>:stale:<change id>`` (
 planning twice adds nothing, and ``forget`` erases it). At dispatch,
 :func:`check` withdraws it unless all of these still hold:
 
-- the change alert itself was sent (an alert not sent, or still being retried,
-  gets no follow-up: the follow-up refers to it);
+- the change alert itself was sent (one that ended unsent, dead, withdrawn or
+  missed, gets no follow-up: the follow-up refers to it);
 - no newer change alert for the same event was planned for the subscriber
   (that one plans its own follow-up, with the newer date);
 - the subscriber's calendar link has been fetched at least once, but not since
   the change.
+
+An alert still waiting, being sent or being retried is not an outcome yet: the
+follow-up is then postponed (:data:`~..outbox_rows.POSTPONED`: handed back unsent, due
+again :data:`RECHECK` after the alert's next attempt, the attempt not counted) and
+decided once the alert is. Its lateness (``[reminders] late_grace``) counts from the
+time it was postponed to, so waiting for the alert never makes it ``missed``. It waits
+at most :func:`wait_limit` (``[delivery] max_attempts`` x ``backoff_max`` after it first
+fell due, as long as an alert's retries can last); an alert still unsent then (held
+back by rate limits, a lane that never runs) leaves it withdrawn.
 
 Choice: only followers whose *current* link has been fetched at least once get
 it, both when planning and when sending. Someone who never added the link to a
@@ -31,14 +40,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Container, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from ...config import Settings
 from ...store import Store
-from ...store.models import Notification
+from ...store.models import FINAL, WAITING, Notification
+from ...timeutil import spell_duration
 from .. import outbox_rows as outbox
 from .. import planner
 from . import calendar
@@ -47,6 +57,10 @@ from .registry import CHANGE, CHANNEL, key_of
 STALE = "sub_stale"
 _DATE_FIELDS = ("when", "status", "event")
 _NT = Notification.__table__  # type: ignore[attr-defined]
+# A postponed follow-up is checked again this long after its alert's next attempt: time
+# for that attempt to be made and recorded.
+RECHECK = timedelta(minutes=1)
+POSTPONED = outbox.POSTPONED
 
 
 def date_changes(alert: planner.PlannedAlert) -> list[dict[str, Any]]:
@@ -79,16 +93,17 @@ def rows(settings: Settings, alert: planner.PlannedAlert,
 
 def check(store: Store, n: Notification, payload: dict[str, Any], settings: Settings,
           now: datetime, extra: dict[str, Any]) -> tuple[str | None, str | None]:
-    """(final status or None to send, reason); adds what the message needs to ``extra``."""
+    """(final status, :data:`~..outbox_rows.POSTPONED` or None to send, reason); adds what
+    the message needs to ``extra`` (when postponed: ``until``, the time to try again)."""
     sid = int(payload["subscriber"])
     cid = int(payload["change_id"])
     changed_at = datetime.fromisoformat(payload["changed_at"])
     if now - n.due_at > settings.reminders.late_grace:
         return "missed", "not sent: more than late_grace late"
     with store.read() as s:
-        alert = s.execute(sa.select(_NT.c.status).where(
-            _NT.c.dedupe_key == f"{key_of(sid)}change:{cid}")).scalar()
-        if alert != "sent":
+        alert = s.execute(sa.select(_NT.c.status, _NT.c.next_attempt_at).where(
+            _NT.c.dedupe_key == f"{key_of(sid)}change:{cid}")).first()
+        if alert is None or (alert.status in FINAL and alert.status != "sent"):
             return "withdrawn", "the change alert it follows up was not sent"
         newer = s.execute(sa.select(sa.func.count()).select_from(_NT).where(
             _NT.c.dedupe_key.startswith(f"{key_of(sid)}change:"), _NT.c.type == CHANGE,
@@ -101,9 +116,27 @@ def check(store: Store, n: Notification, payload: dict[str, Any], settings: Sett
         if fetched:
             return "withdrawn", "the calendar fetched the change in time"
         last = calendar.last_fetch(s, sid)
+    if alert.status != "sent":  # waiting, being sent or to be retried: not known yet
+        limit = wait_limit(changed_at, settings)
+        if now >= limit:
+            waited = settings.delivery.max_attempts * settings.delivery.backoff_max
+            return "withdrawn", ("the change alert it follows up was still not sent after "
+                                 f"waiting {spell_duration(waited)} for it")
+        # Being sent now (or its sender died: claimed again once its lease ends).
+        after = alert.next_attempt_at if alert.status in WAITING else now
+        extra["until"] = min(max(after, now) + RECHECK, limit)
+        return POSTPONED, ("waiting for the change alert it follows up to be sent; "
+                           f"checked again at {extra['until']:%Y-%m-%d %H:%M:%S} UTC")
     extra["calendar_last"] = (f"{last.at:%Y-%m-%d %H:%M} UTC by {last.client}"
                               if last is not None else "never")
     return None, None
+
+
+def wait_limit(changed_at: datetime, settings: Settings) -> datetime:
+    """The latest a follow-up waits for its change alert's outcome: ``[delivery]
+    max_attempts`` x ``backoff_max`` after it first fell due."""
+    d = settings.delivery
+    return changed_at + settings.subscriptions.stale_after + d.max_attempts * d.backoff_max
 
 
 def text(payload: dict[str, Any], extra: dict[str, Any]) -> tuple[str, str]:
