@@ -315,7 +315,7 @@ class Dispatcher:
     # -- one row -----------------------------------------------------------------
     def _check(self, n: Notification, now: datetime,
                sql: dispatch_sql.Lane) -> tuple[str | None, str | None, dict[str, Any]]:
-        """(final status or None to send, reason, what the message needs now)."""
+        """(final status, POSTPONED (until extra["until"]) or None to send, reason, extra)."""
         if n.channel == SUBSCRIBERS and self.subs is not None:
             return self.subs.check(n, now)
         if n.type == "digest":

@@ -85,7 +85,8 @@ class SubscriberMail:
     # -- check -----------------------------------------------------------------------
     def check(self, n: Notification, now: datetime) -> tuple[str | None, str | None,
                                                              dict[str, Any]]:
-        """(final status or None to send, reason, what the message needs)."""
+        """(final status or None to send, reason, what the message needs); a follow-up
+        waiting for its alert answers :data:`.stale.POSTPONED` with ``until``."""
         payload = json.loads(n.payload)
         with self.reads.session() as s:
             sub = s.get(Subscriber, payload.get("subscriber"))
