@@ -3,6 +3,11 @@
 - **plan**: a calendar file moves the case's one hearing; the sync (diff, change row,
   the channels' alert and one outbox row per subscriber, in one transaction) is
   timed, median over moves. Target: < 1 s for 10,000 subscribers.
+- **many events**: one sync moves ``E`` events of a case followed by ``F`` subscribers
+  whose calendar links are in use (a change alert and a stale-calendar follow-up per
+  event and subscriber), timed against the same sync of a case nobody follows (the
+  baseline): the followers' part is planned with one followers query and one
+  calendar query for the whole sync, not two per changed event.
 - **deliver**: those rows sent by :meth:`Dispatcher.run_once` through the real
   subscriber mail path (the batch's subscribers and event read once per batch of 50
   and re-checked row by row, text with footer, List-Unsubscribe headers, the event as
@@ -40,6 +45,7 @@ from notifier.notify.dispatch import Dispatcher
 from notifier.notify.outbox import change_hook
 from notifier.store import Store
 from notifier.store.models import Delivery, Notification
+from notifier.store.subscriber_calendars import SubscriberCalendar
 from notifier.store.subscribers import Subscriber, Subscription
 from notifier.tracking.sync import sync_calendars
 
@@ -79,11 +85,21 @@ def _case(start: datetime) -> str:
             f'start = {start:%Y-%m-%dT%H:%M:%SZ}\n')
 
 
-def _setup(tmp: Path, port: int, n: int) -> tuple[Store, Settings, Path, datetime]:
+def _many(start: datetime, events: int) -> str:
+    return '[case]\nid = "bench"\ntitle = "People v. Bench"\ntimezone = "UTC"\n' + "".join(
+        f'\n[[events]]\nid = "h{i}"\nkind = "hearing"\ntitle = "Hearing {i}"\n'
+        f'start = {start + timedelta(days=i):%Y-%m-%dT%H:%M:%SZ}\n' for i in range(events))
+
+
+def _setup(tmp: Path, port: int, n: int, events: int = 0,
+           in_use: bool = False) -> tuple[Store, Settings, Path, datetime]:
+    """A case (one hearing, or ``events`` of them) followed by ``n`` subscribers (with a
+    calendar link a client has fetched when ``in_use``)."""
     cal = tmp / "calendars"
     cal.mkdir(parents=True)
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=20)
-    (cal / "bench.toml").write_text(_case(start), encoding="utf-8")
+    (cal / "bench.toml").write_text(_many(start, events) if events else _case(start),
+                                    encoding="utf-8")
     settings = parse_settings({
         "database": {"url": f"sqlite:///{tmp / 'n.db'}"},
         "calendars": {"paths": [str(cal)]},
@@ -94,6 +110,8 @@ def _setup(tmp: Path, port: int, n: int) -> tuple[Store, Settings, Path, datetim
     store = Store(settings.database_url())
     sync_calendars(store, [("calendars", cal)], hook=change_hook(settings))
     now = datetime.now(UTC)
+    if not n:
+        return store, settings, cal, start
     with store.write() as s:
         s.execute(insert(Subscriber), [
             {"address": f"person{i}@example.org", "key": secrets.token_urlsafe(24),
@@ -102,7 +120,31 @@ def _setup(tmp: Path, port: int, n: int) -> tuple[Store, Settings, Path, datetim
         s.execute(insert(Subscription), [
             {"subscriber_id": i, "case_id": "bench", "lead_s": 0, "state": "active",
              "created_at": now, "confirmed_at": now} for i in ids])
+        if in_use:
+            s.execute(insert(SubscriberCalendar), [
+                {"subscriber_id": i, "nonce": f"n{i}", "token_hash": f"h{i}",
+                 "created_at": now, "last_fetch_at": now} for i in ids])
     return store, settings, cal, start
+
+
+def _plan_many(tmp: Path, port: int, followers: int, events: int, moves: int) -> float:
+    """Median time of a sync moving every one of ``events`` events of a case."""
+    store, settings, cal, start = _setup(tmp, port, followers, events, in_use=True)
+    try:
+        times = []
+        for k in range(1, moves + 1):
+            (cal / "bench.toml").write_text(_many(start + timedelta(hours=k), events),
+                                            encoding="utf-8")
+            t0 = time.perf_counter()
+            sync_calendars(store, [("calendars", cal)], hook=change_hook(settings))
+            times.append(time.perf_counter() - t0)
+        with store.read() as s:
+            rows = s.exec(select(func.count()).select_from(Notification).where(
+                Notification.channel == "subscribers")).one()
+        assert rows == 2 * followers * events * moves, rows  # an alert and a follow-up each
+    finally:
+        store.close()
+    return statistics.median(times)
 
 
 def _plan(store: Store, settings: Settings, cal: Path, start: datetime, moves: int) -> float:
@@ -175,6 +217,7 @@ def _bare(port: int, n: int, *, one_connection: bool) -> float:
 
 def run(quick: bool) -> list[Result]:
     n_plan, n_send, moves = (10_000, 300, 3) if quick else (10_000, 10_000, 3)
+    events, followers = (300, 30) if quick else (1_000, 100)
     tmp = Path(tempfile.mkdtemp(prefix="bench-subs-"))
     try:
         with _smtp() as port:
@@ -192,11 +235,15 @@ def run(quick: bool) -> list[Result]:
                 one = _bare(port, n_send, one_connection=True)
             finally:
                 store.close()
+            alone = _plan_many(tmp / "alone", port, 0, events, moves)
+            many = _plan_many(tmp / "many", port, followers, events, moves)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return [
         Result(f"plan one change alert for {n_plan} subscribers", plan * 1000, "ms",
                target="< 1 s (10,000)", ok=plan < 1.0 * max(n_plan, 10_000) / 10_000),
+        Result(f"sync moving {events} events, {followers} followers", many * 1000, "ms",
+               baseline=alone * 1000, target="(vs no followers)"),
         Result(f"deliver them by email ({n_send} msgs, durable)", dispatch, "msg/s",
                baseline=bare, target=">= 0.8x smtplib/conn", ok=dispatch >= 0.8 * bare),
         Result("  same, vs smtplib on one connection", dispatch, "msg/s", baseline=one,

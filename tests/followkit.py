@@ -146,7 +146,8 @@ def body_of(mail: Message) -> str:
 def follow_site(tmp_path: Path, lead_in: timedelta = timedelta(days=1, seconds=4),
                 db_url: str | None = None, access_log: bool = False,
                 refuse: dict[str, str] | None = None,
-                **subs: Any) -> Iterator[Site]:
+                config: dict[str, Any] | None = None, **subs: Any) -> Iterator[Site]:
+    """The site; ``subs`` are ``[subscriptions]`` keys, ``config`` other sections."""
     cal = tmp_path / "calendars"
     cal.mkdir(exist_ok=True)
     start = (datetime.now(UTC) + lead_in).replace(microsecond=0)
@@ -161,6 +162,7 @@ def follow_site(tmp_path: Path, lead_in: timedelta = timedelta(days=1, seconds=4
                 "email": f"mailto://127.0.0.1:{smtp_port}?from=court@example.org"
                          "&mode=insecure",
                 **subs},
+            **(config or {}),
         }, origin="test", base_dir=tmp_path)
         store = Store(settings.database_url())
         folders = [("calendars", cal)]

@@ -168,7 +168,7 @@ def record_changes(s: Session, changes: Sequence[Change], settings: Any, now: da
                 cases[ev.case_id] = case
     pairs: list[tuple[Any, Case]] = []
     rows: list[dict[str, Any]] = []
-    followers: list[dict[str, Any]] = []  # one row per subscriber of the case
+    planned: list[planner.PlannedAlert] = []  # each gives a row per follower of the case
     imports = _first_imports(s, by_event, events) if alerts else {}
     if imports:
         rows += _tracking_rows(imports, events, cases, by_event, settings, now, new_row)
@@ -198,10 +198,10 @@ def record_changes(s: Session, changes: Sequence[Change], settings: Any, now: da
             rows.append(new_row(alert.key(ch), "change", ch, now, now, payload, event_uid=uid,
                                 case_id=case.id, change_id=alert.change_ids[0],
                                 urgent=alert.urgent))
-        followers += sub_planning.alert_rows(s, settings, alert, now)
+        planned.append(alert)
     rows = bursts.group(s, rows, now)
     insert_rows(s, rows)
-    insert_rows(s, followers)
+    insert_rows(s, sub_planning.alert_rows(s, settings, planned, now))
     counts = reconcile(s, pairs, list(by_event))
     sub_planning.plan_reminders(s, settings, now, {c.id for _e, c in pairs})
     return {"alerts": len(rows), **counts}

@@ -60,6 +60,7 @@ class Stats:
     dead: int = 0
     withdrawn: int = 0
     missed: int = 0
+    postponed: int = 0  # handed back to wait (a follow-up waiting for its alert)
 
     def add(self, other: Stats) -> None:
         for f in fields(self):
@@ -67,7 +68,7 @@ class Stats:
 
     @property
     def handled(self) -> int:
-        return self.sent + self.failed + self.dead + self.withdrawn + self.missed
+        return sum(getattr(self, f.name) for f in fields(self))
 
 
 Lane = str | None  # a channel name; None = rows of channels not configured (any more)
@@ -306,7 +307,8 @@ class Dispatcher:
         now = self.clock()
         final, reason, extra = self.rows.check(n, now, sql)
         if final is not None:
-            return self.outcomes.not_sent(sql, n, now, final, reason, held)
+            return self.outcomes.not_sent(sql, n, now, final, reason, held,
+                                          until=extra.get("until"))
         late = now - n.due_at > LATE_AFTER
         error: DeliveryError | None = None
         t0 = time.perf_counter()

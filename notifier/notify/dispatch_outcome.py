@@ -27,7 +27,7 @@ from ..errors import DeliveryError
 from ..logs import mask
 from ..store import Store
 from ..store.models import Notification
-from . import dispatch_sql, outbox
+from . import dispatch_sql, outbox, outbox_rows
 from .lane_health import LaneHealth, backoff, outcome_deadline, retryable
 from .subscriptions import CHANNEL as SUBSCRIBERS
 from .subscriptions.mail import SubscriberMail
@@ -54,10 +54,17 @@ class Outcomes:
         self.paused: dict[str, datetime] = {}  # channel -> its Retry-After
 
     def not_sent(self, sql: dispatch_sql.Lane, n: Notification, now: datetime, final: str,
-                 reason: str | None, held: datetime) -> str:
-        """Record ``n`` as ``final`` (withdrawn, missed) without a send; returns ``final``."""
-        self.finish(sql, n, now, final, held=held, error=reason, outcome=final)
-        metrics.record_notification(n.type, final)
+                 reason: str | None, held: datetime, until: datetime | None = None) -> str:
+        """Record ``n`` as ``final`` (withdrawn, missed) without a send, or hand it back
+        to wait (``POSTPONED``, until ``extra["until"]``: the attempt is not counted);
+        returns ``final``."""
+        if final == outbox_rows.POSTPONED:
+            assert until is not None, "a postponed row says until when"
+            with self.store.write() as s:
+                outbox_rows.postpone(s, n, until, now, held=held, reason=str(reason))
+        else:
+            self.finish(sql, n, now, final, held=held, error=reason, outcome=final)
+            metrics.record_notification(n.type, final)
         log.info("notification %s %s: %s", n.id, final, reason)
         return final
 

@@ -57,7 +57,8 @@ class RowSender:
         self.subs = subs
 
     def check(self, n: Notification, now: datetime, sql: dispatch_sql.Lane) -> Checked:
-        """(final status or None to send, reason, what the message needs now)."""
+        """(final status, POSTPONED (until extra["until"]) or None to send, reason,
+        what the message needs now)."""
         if n.channel == SUBSCRIBERS and self.subs is not None:
             return self.subs.check(n, now)
         if n.type == "digest":

@@ -2,7 +2,8 @@
 
 :func:`new_row` builds a pending row, :func:`insert_rows` inserts rows (``INSERT ... ON
 CONFLICT (dedupe_key) DO NOTHING``: planning twice never duplicates a row) and
-:func:`set_status` finishes waiting rows (e.g. ``withdrawn``), :func:`delete_rows`
+:func:`set_status` finishes waiting rows (e.g. ``withdrawn``), :func:`postpone` hands a
+claimed row back to wait longer (a check answered :data:`POSTPONED`), :func:`delete_rows`
 deletes rows with their delivery history. Both
 :mod:`notifier.notify.outbox` and :mod:`notifier.notify.subscriptions` write through
 these; it imports neither (``outbox`` calls the subscriptions package while planning).
@@ -23,6 +24,9 @@ from ..store.models import Delivery, Notification
 NT = Notification.__table__  # type: ignore[attr-defined]
 DT = Delivery.__table__  # type: ignore[attr-defined]
 CHUNK = 500
+# What a dispatcher's check answers (instead of a final status) for a row that must not
+# be sent yet: the row waits until the time the check gives (:func:`postpone`).
+POSTPONED = "postponed"
 
 
 def chunks(items: Sequence[Any], n: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -65,6 +69,19 @@ def set_status(s: Session, ids: Sequence[int], status: str, now: datetime,
     for chunk in chunks(list(ids)):
         s.execute(update(NT).where(NT.c.id.in_(chunk)).values(
             status=status, last_error=reason, claimed_until=None, updated_at=now))
+
+
+def postpone(s: Session, n: Notification, until: datetime, now: datetime, *,
+             held: datetime | None, reason: str) -> bool:
+    """Hand claimed row ``n`` back unsent, due (and tried next) at ``until``, with
+    ``reason`` as its last error. Not an attempt: the claim's count is taken back and
+    no Delivery row is written (as a hand-back at shutdown). Only while the row is
+    still under lease ``held``; returns whether it was."""
+    res = s.execute(update(NT).where(
+        NT.c.id == n.id, NT.c.status == "sending", NT.c.claimed_until == held).values(
+        status="pending", claimed_until=None, attempts=NT.c.attempts - 1, due_at=until,
+        next_attempt_at=until, last_error=reason, updated_at=now))
+    return bool(getattr(res, "rowcount", 1))
 
 
 def delete_rows(s: Session, ids: Sequence[int]) -> int:

@@ -2,7 +2,8 @@
 
 :class:`SubscriberMail` is what the dispatcher hands rows of the ``subscribers``
 channel to: :meth:`~SubscriberMail.check` (still wanted? the subscription active, the
-reminder's date unchanged), :meth:`~SubscriberMail.message` (text with a footer
+reminder's date unchanged; a stale-calendar follow-up may be postponed until its change
+alert's outcome is known: :mod:`.stale`), :meth:`~SubscriberMail.message` (text with a footer
 saying why it came and how to stop) and :meth:`~SubscriberMail.deliver`. The email
 is written as Apprise's email plugin built from ``[subscriptions] email`` writes it,
 with the recipient and the ``List-Unsubscribe`` / ``List-Unsubscribe-Post`` headers
@@ -84,7 +85,8 @@ class SubscriberMail:
     # -- check -----------------------------------------------------------------------
     def check(self, n: Notification, now: datetime) -> tuple[str | None, str | None,
                                                              dict[str, Any]]:
-        """(final status or None to send, reason, what the message needs)."""
+        """(final status or None to send, reason, what the message needs); a follow-up
+        waiting for its alert answers :data:`.stale.POSTPONED` with ``until``."""
         payload = json.loads(n.payload)
         with self.reads.session() as s:
             sub = s.get(Subscriber, payload.get("subscriber"))
@@ -131,8 +133,8 @@ class SubscriberMail:
                 return "missed", "not sent: more than late_grace late", {}
         if n.type == stale.STALE:
             final, reason = stale.check(self.store, n, payload, self.settings, now, extra)
-            if final is not None:
-                return final, reason, {}
+            if final is not None:  # postponed: extra says until when
+                return final, reason, extra if final == stale.POSTPONED else {}
         return None, None, extra
 
     # -- message ---------------------------------------------------------------------

@@ -12,12 +12,21 @@ row due ``stale_after`` after the change, keyed ``sub:<id>:stale:<change id>`` (
 planning twice adds nothing, and ``forget`` erases it). At dispatch,
 :func:`check` withdraws it unless all of these still hold:
 
-- the change alert itself was sent (an alert not sent, or still being retried,
-  gets no follow-up: the follow-up refers to it);
+- the change alert itself was sent (one that ended unsent, dead, withdrawn or
+  missed, gets no follow-up: the follow-up refers to it);
 - no newer change alert for the same event was planned for the subscriber
   (that one plans its own follow-up, with the newer date);
 - the subscriber's calendar link has been fetched at least once, but not since
   the change.
+
+An alert still waiting, being sent or being retried is not an outcome yet: the
+follow-up is then postponed (:data:`~..outbox_rows.POSTPONED`: handed back unsent, due
+again :data:`RECHECK` after the alert's next attempt, the attempt not counted) and
+decided once the alert is. Its lateness (``[reminders] late_grace``) counts from the
+time it was postponed to, so waiting for the alert never makes it ``missed``. It waits
+at most :func:`wait_limit` (``[delivery] max_attempts`` x ``backoff_max`` after it first
+fell due, as long as an alert's retries can last); an alert still unsent then (held
+back by rate limits, a lane that never runs) leaves it withdrawn.
 
 Choice: only followers whose *current* link has been fetched at least once get
 it, both when planning and when sending. Someone who never added the link to a
@@ -29,16 +38,17 @@ alert's other changes (location, judge, notes) do not change what a month view s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+import json
+from collections.abc import Container, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
 
 from ...config import Settings
 from ...store import Store
-from ...store.models import Notification
+from ...store.models import FINAL, WAITING, Notification
+from ...timeutil import spell_duration
 from .. import outbox_rows as outbox
 from .. import planner
 from . import calendar
@@ -47,39 +57,53 @@ from .registry import CHANGE, CHANNEL, key_of
 STALE = "sub_stale"
 _DATE_FIELDS = ("when", "status", "event")
 _NT = Notification.__table__  # type: ignore[attr-defined]
+# A postponed follow-up is checked again this long after its alert's next attempt: time
+# for that attempt to be made and recorded.
+RECHECK = timedelta(minutes=1)
+POSTPONED = outbox.POSTPONED
 
 
-def rows(s: Session, settings: Settings, alert: planner.PlannedAlert,
-         followers: Sequence[tuple[int, int]], now: datetime) -> list[dict[str, Any]]:
+def date_changes(alert: planner.PlannedAlert) -> list[dict[str, Any]]:
+    """The alert's changes that a calendar's month view shows (date, time, status)."""
+    return [c for c in alert.payload.get("changes", []) if c.get("field") in _DATE_FIELDS]
+
+
+def rows(settings: Settings, alert: planner.PlannedAlert,
+         followers: Sequence[tuple[int, int]], using: Container[int],
+         now: datetime) -> list[dict[str, Any]]:
     """The follow-up rows for ``followers`` ((subscriber, subscription) pairs) of an
-    alert: only when the alert changes a date and the follower's calendar is in use."""
-    changes = [c for c in alert.payload.get("changes", []) if c.get("field") in _DATE_FIELDS]
+    alert: only when the alert changes a date and the follower's calendar is in use
+    (``using``: the subscribers whose link a client has fetched, :func:`.calendar.in_use`)."""
+    changes = date_changes(alert)
     if not changes or not followers:
         return []
-    using = calendar.in_use(s, [sub for sub, _ in followers])
     cid = alert.change_ids[0]
-    due = now + settings.subscriptions.stale_after
-    return [outbox.new_row(
-        f"{key_of(sub)}stale:{cid}", STALE, CHANNEL, due, now,
-        {"subscriber": sub, "subscription": subscription, "case_id": alert.case_id,
-         "change_id": cid, "changed_at": now.isoformat(),
-         "changes": [c["summary"] for c in changes]},
-        event_uid=alert.event_uid, case_id=alert.case_id, change_id=cid)
-        for sub, subscription in followers if sub in using]
+    # What every follower's payload shares, encoded once; the keys come out sorted
+    # as json.dumps(..., sort_keys=True) writes them.
+    shared = json.dumps({"case_id": alert.case_id, "change_id": cid,
+                         "changed_at": now.isoformat(),
+                         "changes": [c["summary"] for c in changes]}, sort_keys=True)[1:-1]
+    template = outbox.new_row(f"{key_of(0)}stale:{cid}", STALE, CHANNEL,
+                              now + settings.subscriptions.stale_after, now, {},
+                              event_uid=alert.event_uid, case_id=alert.case_id, change_id=cid)
+    return [{**template, "dedupe_key": f"{key_of(sub)}stale:{cid}",
+             "payload": f'{{{shared}, "subscriber": {sub}, "subscription": {subscription}}}'}
+            for sub, subscription in followers if sub in using]
 
 
 def check(store: Store, n: Notification, payload: dict[str, Any], settings: Settings,
           now: datetime, extra: dict[str, Any]) -> tuple[str | None, str | None]:
-    """(final status or None to send, reason); adds what the message needs to ``extra``."""
+    """(final status, :data:`~..outbox_rows.POSTPONED` or None to send, reason); adds what
+    the message needs to ``extra`` (when postponed: ``until``, the time to try again)."""
     sid = int(payload["subscriber"])
     cid = int(payload["change_id"])
     changed_at = datetime.fromisoformat(payload["changed_at"])
     if now - n.due_at > settings.reminders.late_grace:
         return "missed", "not sent: more than late_grace late"
     with store.read() as s:
-        alert = s.execute(sa.select(_NT.c.status).where(
-            _NT.c.dedupe_key == f"{key_of(sid)}change:{cid}")).scalar()
-        if alert != "sent":
+        alert = s.execute(sa.select(_NT.c.status, _NT.c.next_attempt_at).where(
+            _NT.c.dedupe_key == f"{key_of(sid)}change:{cid}")).first()
+        if alert is None or (alert.status in FINAL and alert.status != "sent"):
             return "withdrawn", "the change alert it follows up was not sent"
         newer = s.execute(sa.select(sa.func.count()).select_from(_NT).where(
             _NT.c.dedupe_key.startswith(f"{key_of(sid)}change:"), _NT.c.type == CHANGE,
@@ -92,9 +116,27 @@ def check(store: Store, n: Notification, payload: dict[str, Any], settings: Sett
         if fetched:
             return "withdrawn", "the calendar fetched the change in time"
         last = calendar.last_fetch(s, sid)
+    if alert.status != "sent":  # waiting, being sent or to be retried: not known yet
+        limit = wait_limit(changed_at, settings)
+        if now >= limit:
+            waited = settings.delivery.max_attempts * settings.delivery.backoff_max
+            return "withdrawn", ("the change alert it follows up was still not sent after "
+                                 f"waiting {spell_duration(waited)} for it")
+        # Being sent now (or its sender died: claimed again once its lease ends).
+        after = alert.next_attempt_at if alert.status in WAITING else now
+        extra["until"] = min(max(after, now) + RECHECK, limit)
+        return POSTPONED, ("waiting for the change alert it follows up to be sent; "
+                           f"checked again at {extra['until']:%Y-%m-%d %H:%M:%S} UTC")
     extra["calendar_last"] = (f"{last.at:%Y-%m-%d %H:%M} UTC by {last.client}"
                               if last is not None else "never")
     return None, None
+
+
+def wait_limit(changed_at: datetime, settings: Settings) -> datetime:
+    """The latest a follow-up waits for its change alert's outcome: ``[delivery]
+    max_attempts`` x ``backoff_max`` after it first fell due."""
+    d = settings.delivery
+    return changed_at + settings.subscriptions.stale_after + d.max_attempts * d.backoff_max
 
 
 def text(payload: dict[str, Any], extra: dict[str, Any]) -> tuple[str, str]:
