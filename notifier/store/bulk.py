@@ -1,12 +1,13 @@
 """Many-row INSERTs and UPDATEs at driver speed.
 
 :func:`insert_many` and :func:`update_many` write a list of row dicts as one
-``executemany``. On SQLite (the ``sqlite3`` driver) the statement goes to the driver
-directly, with values encoded here exactly as SQLAlchemy's column types would store
-them (naive-UTC ``YYYY-MM-DD HH:MM:SS.ffffff`` datetimes, ISO dates): SQLAlchemy's
-per-value processing cost more than the inserts themselves for a 100,000-event
-import. On PostgreSQL (psycopg 3) inserts are a ``COPY``, updates an executemany
-(psycopg pipelines it); other drivers get ordinary Core statements.
+``executemany`` (an insert may skip rows whose unique key is stored already). On
+SQLite (the ``sqlite3`` driver) the statement goes to the driver directly, with
+values encoded here exactly as SQLAlchemy's column types would store them (naive-UTC
+``YYYY-MM-DD HH:MM:SS.ffffff`` datetimes, ISO dates): SQLAlchemy's per-value
+processing cost more than the inserts themselves for a 100,000-event import. On
+PostgreSQL (psycopg 3) inserts are a ``COPY`` (an executemany when skipping), updates
+an executemany (psycopg pipelines both); other drivers get ordinary Core statements.
 """
 
 from __future__ import annotations
@@ -122,19 +123,54 @@ def next_ids(s: Session, table: sa.Table, n: int) -> list[int]:
     return list(range(start, start + n))
 
 
-def insert_many(s: Session, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
-    """INSERT every row (all with the same keys): one executemany, or COPY on PostgreSQL."""
+def _insert_skipping_postgres(s: Session, table: sa.Table, rows: Sequence[dict[str, Any]],
+                              key: str) -> bool:
+    """``INSERT ... ON CONFLICT (key) DO NOTHING`` as the driver's executemany (psycopg 3
+    pipelines it; COPY cannot skip); False if the connection is not psycopg's."""
+    raw: Any = s.connection().connection.driver_connection
+    if raw is None or not hasattr(raw, "pipeline"):
+        return False
+    cols = list(rows[0])
+    names = ", ".join(f'"{c}"' for c in cols)
+    marks = ", ".join("%s" for _ in cols)
+    columns = []
+    for c in cols:
+        values = [r[c] for r in rows]
+        utc = isinstance(table.c[c].type, UTCDateTime)
+        columns.append(list(map(_naive_utc, values)) if utc else values)
+    with raw.cursor() as cur:
+        cur.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks}) '
+                        f'ON CONFLICT ("{key}") DO NOTHING', list(zip(*columns, strict=True)))
+    return True
+
+
+def insert_many(s: Session, table: sa.Table, rows: Sequence[dict[str, Any]], *,
+                skip_existing: str | None = None) -> None:
+    """INSERT every row (all with the same keys): one executemany, or COPY on PostgreSQL.
+
+    With ``skip_existing`` (a column with a unique index), a row whose value there is
+    stored already is skipped (``ON CONFLICT DO NOTHING``), an executemany everywhere."""
     if not rows:
         return
     if not _raw_sqlite(s):
-        if s.get_bind().dialect.name == "postgresql" and _copy_postgres(s, table, rows):
+        if s.get_bind().dialect.name == "postgresql" and (
+                _insert_skipping_postgres(s, table, rows, skip_existing) if skip_existing
+                else _copy_postgres(s, table, rows)):
             return
-        s.execute(insert(table), list(rows))
+        stmt: Any = insert(table)
+        if skip_existing:
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            dialect = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+            stmt = dialect(table).on_conflict_do_nothing(index_elements=[skip_existing])
+        s.execute(stmt, list(rows))
         return
     cols = list(rows[0])
     names = ", ".join(f'"{c}"' for c in cols)
     marks = ", ".join("?" for _ in cols)
-    sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'
+    skip = f' ON CONFLICT ("{skip_existing}") DO NOTHING' if skip_existing else ""
+    sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks}){skip}'
     s.connection().exec_driver_sql(sql, _tuples(table, cols, rows))
 
 
