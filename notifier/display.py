@@ -1,10 +1,14 @@
 """Plain-text helpers for CLI output and messages: :func:`table`, :func:`mask_url`,
-:func:`mask_urls`, :func:`mask_email`."""
+:func:`mask_urls`, :func:`mask_email`; for error messages :func:`toml_value` (a value
+as the file wrote it), :func:`did_you_mean` (:func:`closest`) and :func:`not_utf8`
+(where a file stops being UTF-8)."""
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, time
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]],
@@ -54,3 +58,50 @@ def mask_email(address: str) -> str:
     host, dot, tld = domain.rpartition(".")
     shown_host = (host[:1] + "***") if host else "***"
     return f"{local[:1]}***@{shown_host}{dot}{tld if host else ''}"
+
+
+def toml_value(value: object, limit: int = 80) -> str:
+    """``value`` as a TOML file writes it (``2025-07-02``, ``2025-07-02T10:00:00-04:00``,
+    ``true``, ``'text'``, ``[1, 2]``), cut to ``limit`` characters, for error messages.
+
+    What a user sees in an error must look like what they wrote, not like Python
+    (``datetime.date(2025, 7, 2)``).
+    """
+    text = _toml(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
+    return repr(value)  # 'text' is a TOML literal string; numbers read the same
+
+
+def closest(word: str, known: Iterable[str]) -> str | None:
+    """The one of ``known`` a misspelt ``word`` most likely meant, or None."""
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'kind'?)`` for the closest of ``known`` to a misspelt ``word``,
+    or ``""`` when none is close."""
+    close = closest(word, known)
+    return f" (did you mean {close!r}?)" if close else ""
+
+
+def not_utf8(data: bytes, error: UnicodeDecodeError) -> str:
+    """``not UTF-8 text (byte 0xff at line 3, column 7); save it as UTF-8``: where in a
+    file the first byte that is not UTF-8 sits, as an editor counts lines and columns."""
+    before = data[:error.start]
+    line = before.count(b"\n") + 1
+    column = len(before[before.rfind(b"\n") + 1:].decode("utf-8", errors="replace")) + 1
+    byte = data[error.start:error.start + 1]
+    return (f"not UTF-8 text (byte 0x{byte.hex()} at line {line}, column {column}); "
+            "save it as UTF-8")

@@ -225,7 +225,7 @@ def test_scan_reports_bad_files_and_keeps_good_ones(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("body", "expected"), [
     ('[[events]]\nid = "x"\ntitle = "T"\nstart = 2025-07-02\n',
-     "start = datetime.date(2025, 7, 2): needs a time, e.g. 2025-07-02T09:30:00; for a "
+     "start = 2025-07-02: needs a time, e.g. 2025-07-02T09:30:00; for a "
      "date-only event use date = 2025-07-02"),
     ('[[events]]\nid = "x"\ntitle = "T"\nstart = 2025-07-02T09:00:00-04:00\n'
      'end = 2025-07-02T10:00:00\n', "start and end must both be local times"),

@@ -53,6 +53,27 @@ def test_check_reports_every_problem_and_exits_1(project: Path) -> None:
     assert "2 problem(s) in 2 file(s); 1 file(s) OK" in err
 
 
+def test_events_of_an_unknown_case_is_an_error(project: Path) -> None:
+    code, out, err = run("events", "--case", "nope")
+    assert (code, out) == (1, "")
+    assert err == "error: no case 'nope': no cases yet (run `notifier sync` first?)\n"
+    assert run("events")[1] == "no events (run `notifier sync` first?)\n"
+    assert run("sync")[0] == 0
+    code, out, err = run("events", "--case", "people-v-weinstin")
+    assert (code, out) == (1, "")
+    assert err == ("error: no case 'people-v-weinstin' (cases: people-v-weinstein; did you "
+                   "mean 'people-v-weinstein'?)\n")
+    code, out, err = run("events", "--case", "nope", "--json")
+    assert (code, out) == (1, "")
+    # Synced, but nothing left to show: no "run sync first?".
+    (project / "calendars" / "old.toml").write_text(
+        '[case]\nid = "old"\ntitle = "Old"\n[[events]]\nid = "h"\ntitle = "H"\n'
+        'date = 2020-01-02\n')
+    assert run("sync")[0] == 0
+    code, out, _ = run("events", "--case", "old", "--upcoming")
+    assert (code, out) == (0, "no events to come of case old\n")
+
+
 def test_sync_events_history(project: Path) -> None:
     code, out, _ = run("sync")
     assert code == 0
@@ -102,6 +123,6 @@ def test_user_and_usage_errors(project: Path) -> None:
     assert code == 1
     (project / "config.toml").write_text("[server]\nport = 'x'\n")
     code, _, err = run("check")
-    assert code == 1 and "config.toml: key server.port" in err
+    assert code == 1 and "config.toml:2: key server.port" in err
     assert run("no-such-command")[0] == 2
     assert run("events", "--bogus")[0] == 2

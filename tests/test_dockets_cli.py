@@ -58,15 +58,35 @@ def test_bad_item_names_index_and_value() -> None:
         {"description": "Hearing set for 5/4/2027.", "date_filed": "2027-01-01"},
         {"description": "Hearing set for 5/4/2027.", "date_filed": "05/04/2027"}]))
     assert code == 1 and out == ""
-    assert "stdin: item 1: date_filed '05/04/2027' is not a YYYY-MM-DD date" in err
+    assert 'stdin: item 1: date_filed "05/04/2027" is not a YYYY-MM-DD date' in err
     code, _, err = _run([], json.dumps([{"date_filed": "2027-01-01"}]))
-    assert code == 1 and "stdin: item 0: \"description\" must be a string, got None" in err
+    assert code == 1 and "stdin: item 0: \"description\" must be a string, got null" in err
     code, _, err = _run([], json.dumps(["just text"]))
-    assert code == 1 and "stdin: item 0: expected an object" in err and "'just text'" in err
+    assert code == 1 and "stdin: item 0: expected an object" in err and '"just text"' in err
 
 
 def test_missing_file_and_bad_filed_option(tmp_path: Path) -> None:
     code, _, err = _run([str(tmp_path / "nope.json")])
-    assert code == 1 and "nope.json: cannot read" in err
+    assert code == 1 and err == f"error: {tmp_path / 'nope.json'}: no such file\n"
     code, _, err = _run(["--filed", "yesterday"], "x\n")
     assert code == 2 and "'yesterday' is not a YYYY-MM-DD date" in err
+
+
+def test_json_that_is_not_a_list_is_an_error_not_plain_text() -> None:
+    # It used to be read as one line of plain text: [{"facts": []}], exit 0.
+    code, out, err = _run([], '{"a": 1}\n')
+    assert (code, out) == (1, "")
+    assert err == ('error: stdin: a JSON object, not a list: expected a JSON list of '
+                   '{"description": TEXT, "date_filed": "YYYY-MM-DD"} (put a single entry '
+                   'in [ ])\n')
+    code, out, err = _run([], '{"description": "Hearing set for 5/4/2027."\n')
+    assert (code, out) == (1, "")
+    assert err.startswith("error: stdin: line 2 column 1: not valid JSON (")
+
+
+def test_file_not_utf8_named_with_line_and_column(tmp_path: Path) -> None:
+    f = tmp_path / "bad.json"
+    f.write_bytes(b'[\n {"description": "Hearing \xff set"}]')
+    code, out, err = _run([str(f)])
+    assert (code, out) == (1, "")
+    assert err == f"error: {f}: not UTF-8 text (byte 0xff at line 2, column 27); save it as UTF-8\n"

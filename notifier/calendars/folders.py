@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..display import not_utf8
 from ..errors import CalendarError
 from ..specs import CalendarSpec
 from ..timeutil import clip
@@ -89,8 +90,7 @@ def parse_calendar(raw: bytes, path: Path, source: str) -> CalendarSpec:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise CalendarError(source, [f"{source}: not UTF-8 text ({e.reason} at byte "
-                                     f"{e.start})"]) from e
+        raise CalendarError(source, [f"{source}: {not_utf8(raw, e)}"]) from e
     return parse_toml_calendar(text, source)
 
 

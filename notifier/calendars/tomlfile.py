@@ -9,7 +9,6 @@ file, line, key and value. :func:`event_uid` is the UID an event of such a file 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -22,13 +21,23 @@ from pydantic import (
     model_validator,
 )
 
-from ..config.base import Duration, Offsets, TimeZoneName
+from ..config.base import (
+    KIND,
+    SLUG,
+    Duration,
+    Offsets,
+    TimeZoneName,
+    error_text,
+    known_keys,
+)
 from ..config.tomltext import (
+    KeyLines,
     TomlTextError,
     control_chars,
     gc_paused,
     load_toml,
 )
+from ..display import closest, did_you_mean, toml_value
 from ..errors import CalendarError
 from ..specs import (
     MAX_YEAR,
@@ -41,9 +50,7 @@ from ..specs import (
     ReminderRules,
     When,
 )
-from ..timeutil import clip, local_to_utc, to_utc, zone
-
-SLUG = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+from ..timeutil import local_to_utc, to_utc, zone
 
 
 class _In(BaseModel):
@@ -70,7 +77,7 @@ class CaseIn(_In):
 
 class EventIn(_In):
     id: str = Field(pattern=SLUG, max_length=200)
-    kind: str = Field(default="event", pattern=r"^[a-z][a-z0-9_-]*$")
+    kind: str = Field(default="event", pattern=KIND)
     title: str = Field(min_length=1)
     status: Literal[STATUSES] = "scheduled"  # type: ignore[valid-type]
     date: dt.date | None = None
@@ -123,7 +130,8 @@ class EventIn(_In):
                 raise ValueError("start and end must both be local times, or both carry a "
                                  "UTC offset")
             if self.end <= self.start:
-                raise ValueError(f"end {self.end} is not after start {self.start}")
+                raise ValueError(f"end {self.end.isoformat()} is not after start "
+                                 f"{self.start.isoformat()}")
         dated = bool(self.date or self.start)
         if self.status == "tbd" and dated:
             raise ValueError("status \"tbd\" means the date is still to be set; remove the "
@@ -150,43 +158,6 @@ def event_uid(case_id: str, event_id: str) -> str:
     return f"{case_id}/{event_id}@notifier"
 
 
-class _Lines:
-    """Finds the line of a key inside the n-th ``[[events]]`` (or ``[case]``) table.
-
-    Built only when a file has problems to report; each lookup scans one table's
-    lines, so reporting every event of a 200,000-event file stays linear.
-    """
-
-    def __init__(self, text: str) -> None:
-        self.lines = text.splitlines()
-        # Header lines in file order, and for each table name its positions in that list.
-        self.headers: list[int] = []
-        self.by_name: dict[str, list[int]] = {}
-        for i, line in enumerate(self.lines):
-            m = _HEADER.match(line)
-            if m:
-                self.by_name.setdefault(m.group(2), []).append(len(self.headers))
-                self.headers.append(i)
-
-    def find(self, table: str, index: int | None, key: str | None) -> int | None:
-        positions = self.by_name.get(table, [])
-        n = 0 if index is None else index
-        if n >= len(positions):
-            return None
-        pos = positions[n]
-        start = self.headers[pos]
-        stop = self.headers[pos + 1] if pos + 1 < len(self.headers) else len(self.lines)
-        if key:
-            pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
-            for i in range(start + 1, stop):
-                if pattern.match(self.lines[i]):
-                    return i + 1
-        return start + 1
-
-
-_HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.-]+)\s*\]\]?")
-
-
 def _describe_loc(loc: tuple[Any, ...], data: dict[str, Any]) -> tuple[str, str, int | None]:
     """(table, key path, event index) from a pydantic error location."""
     table = str(loc[0]) if loc else ""
@@ -208,7 +179,7 @@ def _control_problems(text: str, data: dict[str, Any], where: str,
         line = line_of(table, index, keys.split(".")[0] if keys else None) if table else None
         pos = f"{where}:{line}" if line else where
         label = f"[[events]] #{index + 1}" if index is not None else f"[{table}]"
-        out.append(f"{pos}: {label}: {keys or table} = {clip(value)}: control characters "
+        out.append(f"{pos}: {label}: {keys or table} = {toml_value(value)}: control characters "
                    "(such as NUL) are not allowed in text; only tab and line breaks are")
     return out
 
@@ -222,21 +193,46 @@ def _format_validation(err: ValidationError, data: dict[str, Any], where: str,
         top_key = keys.split(".")[0] if keys else None
         line = line_of(table, index, top_key) if table else None
         pos = f"{where}:{line}" if line else where
+        if not keys and e["type"] in ("extra_forbidden", "missing"):
+            out.append(f"{pos}: {_top_level(table, e)}")
+            continue
         label = f"[[events]] #{index + 1}" if index is not None else f"[{table}]"
         if index is not None:
             events = data.get("events") or []
             if index < len(events) and isinstance(events[index], dict) and "id" in events[index]:
-                label += f" (id {clip(events[index]['id'])})"
-        msg = e["msg"].removeprefix("Value error, ")
+                label += f" (id {toml_value(events[index]['id'])})"
+        msg = error_text(e)
         if e["type"] == "extra_forbidden":
-            out.append(f"{pos}: {label}: unknown key {keys!r}")
+            known = known_keys(CalendarFileIn, loc[:-1])
+            out.append(f"{pos}: {label}: unknown key {keys!r}"
+                       f"{did_you_mean(str(loc[-1]), known)}")
         elif e["type"] == "missing":
             out.append(f"{pos}: {label}: missing key {keys!r}")
         elif keys:
-            out.append(f"{pos}: {label}: {keys} = {clip(e.get('input'))}: {msg}")
+            out.append(f"{pos}: {label}: {keys} = {toml_value(e.get('input'))}: {msg}")
         else:
             out.append(f"{pos}: {label}: {msg}")
     return out
+
+
+def _top_level(name: str, error: Any) -> str:
+    """An unknown or missing top-level key or table, said as the file writes it."""
+    shape = {"events": "[[]]", "case": "[]", "reminders": "[]"}
+    if error["type"] == "missing":
+        return f"missing the {_bracketed(name, shape.get(name, '[]'))} table"
+    value = error.get("input")
+    close = closest(name, shape)
+    suggestion = f" (did you mean {_bracketed(close, shape[close])}?)" if close else ""
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return f"unknown table {_bracketed(name, '[[]]')}{suggestion}"
+    if isinstance(value, dict):
+        return f"unknown table {_bracketed(name, '[]')}{suggestion}"
+    return f"unknown key {name!r}{suggestion}"
+
+
+def _bracketed(name: str, brackets: str) -> str:
+    half = len(brackets) // 2
+    return f"{brackets[:half]}{name}{brackets[half:]}"
 
 
 def parse_toml_calendar(text: str, source: str) -> CalendarSpec:
@@ -254,11 +250,11 @@ def _parse(text: str, source: str) -> CalendarSpec:
         pos = f"{source}:{e.line}" if e.line else source
         raise CalendarError(source, [f"{pos}: invalid TOML: {e}"]) from None
     # Line numbers are only needed for messages: found when there is a problem.
-    lines: _Lines | None = None
+    lines: KeyLines | None = None
 
     def line_of(table: str, index: int | None, key: str | None) -> int | None:
         nonlocal lines
-        lines = lines or _Lines(text)
+        lines = lines or KeyLines(text)
         return lines.find(table, index, key)
 
     bad_text = _control_problems(text, data, source, line_of)
@@ -307,7 +303,7 @@ def _events(case: CaseIn, indexed: list[tuple[int, EventIn]], source: str,
             key = "start" if ev.start else "end"
             kline = line_of("events", i, key)
             problems.append(f"{source}:{kline}: [[events]] #{i + 1} (id {ev.id!r}): "
-                            f"{key} = {getattr(ev, key)}: {e}")
+                            f"{key} = {toml_value(getattr(ev, key))}: {e}")
             continue
         events.append(EventSpec(
             uid=event_uid(case.id, ev.id), case_id=case.id, event_id=ev.id, kind=ev.kind,

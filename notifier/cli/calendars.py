@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -19,9 +20,13 @@ from .common import config_option, get_ctx, handle_errors, utc_option, width
 def check() -> None:
     """Validate the config, every calendar file and the database; report every problem."""
     from ..calendars.folders import scan
+    from ..config.apprise_urls import channel_url_problems
     from ..store.watch import check_database
 
     settings = get_ctx().settings
+    url_problems = channel_url_problems(settings, _config_text(settings.origin))
+    for problem in url_problems:
+        click.echo(problem, err=True)
     result = scan(settings.calendar_folders())
     for err in result.errors:
         for problem in err.problems:
@@ -35,10 +40,18 @@ def check() -> None:
         bad = sum(len(e.problems) for e in result.errors)
         click.echo(f"{bad} problem(s) in {len(result.errors)} file(s); "
                    f"{len(result.calendars)} file(s) OK", err=True)
-    if result.errors or db_problem:
+    if result.errors or db_problem or url_problems:
         sys.exit(1)
     click.echo(f"OK: config {settings.origin}; {len(result.calendars)} calendar file(s), "
                f"{cases} case(s), {events} event(s)")
+
+
+def _config_text(origin: str) -> str | None:
+    """The config file's text, for line numbers in messages (None: built-in defaults)."""
+    try:
+        return Path(origin).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None  # it was read a moment ago; a message without a line will do
 
 
 @click.command()
@@ -101,16 +114,22 @@ def _event_ref(uid: str) -> str:
 def events(case_id: str | None, upcoming: bool, include_removed: bool, as_json: bool,
            utc: bool) -> None:
     """List tracked events."""
-    from ..store.queries import list_events
+    from ..store.queries import ever_synced, list_events, require_case
 
     with get_ctx().store.read() as s:
+        if case_id is not None:
+            require_case(s, case_id)
         views = list_events(s, case=case_id, upcoming_after=utcnow() if upcoming else None,
                             include_removed=include_removed)
+        synced = bool(views) or ever_synced(s)
     if as_json:
         click.echo(json.dumps([v.as_dict() for v in views], indent=2))
         return
     if not views:
-        click.echo("no events (run `notifier sync` first?)")
+        which = " to come" if upcoming else ""
+        of = f" of case {case_id}" if case_id else ""
+        click.echo(f"no events{which}{of}" if synced else
+                   "no events (run `notifier sync` first?)")
         return
     rows = [(v.event.case_id, v.event.event_id, v.event.kind,
              v.when.describe(zone("UTC") if utc else v.tz),

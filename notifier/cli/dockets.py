@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import sys
 from datetime import date
+from pathlib import Path
 
 import click
 
+from ..display import not_utf8
 from ..dockets.entries import parse_entries
 from ..dockets.extract import extract
 from ..errors import NotifierError
@@ -33,6 +35,20 @@ def _filed(_ctx: click.Context, _param: click.Parameter, value: str | None) -> d
         raise click.BadParameter(f"{value!r} is not a YYYY-MM-DD date") from None
 
 
+def _read(file: str) -> str:
+    """The text of ``file``; a missing, unreadable or non-UTF-8 file is a NotifierError."""
+    try:
+        raw = Path(file).read_bytes()
+    except FileNotFoundError as e:
+        raise NotifierError(f"{file}: no such file") from e
+    except OSError as e:
+        raise NotifierError(f"{file}: cannot read ({e.strerror or type(e).__name__})") from e
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise NotifierError(f"{file}: {not_utf8(raw, e)}") from e
+
+
 @dockets.command("extract")
 @config_option
 @click.argument("file", required=False, type=click.Path(dir_okay=False, allow_dash=True))
@@ -50,12 +66,7 @@ def extract_cmd(file: str | None, filed: date | None) -> None:
     if file is None or file == "-":
         origin, text = "stdin", sys.stdin.read()
     else:
-        origin = file
-        try:
-            with open(file, encoding="utf-8") as fh:
-                text = fh.read()
-        except (OSError, UnicodeDecodeError) as e:
-            raise NotifierError(f"{file}: cannot read: {e}") from e
+        origin, text = file, _read(file)
     entries = parse_entries(text, origin, filed)
     out = [{"facts": [f.as_json() for f in extract(e.description, e.date_filed)]}
            for e in entries]

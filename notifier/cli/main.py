@@ -35,6 +35,23 @@ def main(verbose: bool) -> None:
     """Court-calendar notifications: track hearings, publish feeds, send reminders."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose and click.get_current_context().invoked_subcommand not in _DAEMONS:
+        quiet_apprise()
+
+
+# Long-running commands whose log is their output: Apprise's lines belong there.
+_DAEMONS = ("run", "dispatch")
+
+
+def quiet_apprise() -> None:
+    """Keep Apprise's own log lines (``ERROR apprise: Unparseable URL ...``, a
+    connection warning) out of a command's output: each command says what went wrong
+    in its own words (Apprise's per-send capture still sees them: it has its own
+    handler on the logger). ``-v`` shows them."""
+    lg = logging.getLogger("apprise")
+    lg.propagate = False
+    if not any(isinstance(h, logging.NullHandler) for h in lg.handlers):
+        lg.addHandler(logging.NullHandler())  # else Python's last-resort handler prints
 
 
 for _command in (calendars.check, calendars.sync, calendars.events, calendars.history,

@@ -2,15 +2,17 @@
 
 :class:`Section` forbids unknown keys and freezes values; :data:`Duration` parses
 ``"90m"``-style strings (:func:`at_least` bounds one); :data:`Clock` parses
-``"HH:MM"``; :data:`Offsets` is a capped list of reminder offsets. Used by
-:mod:`notifier.config` and :mod:`notifier.config.sources`.
+``"HH:MM"``; :data:`Offsets` is a capped list of reminder offsets. :func:`error_text`
+words a pydantic error for people (patterns such as :data:`SLUG` said in words). Used by
+:mod:`notifier.config`, :mod:`notifier.config.sources` and the calendar files' schema.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import time, timedelta
-from typing import Annotated
+from typing import Annotated, Any, get_args
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
@@ -18,6 +20,23 @@ from ..specs import MAX_OFFSETS
 from ..timeutil import format_duration, parse_duration, zone
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+# Ids of cases, events and sources, and event kinds; their errors say them in words.
+SLUG = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+KIND = r"^[a-z][a-z0-9_-]*$"
+_PATTERN_WORDS = {
+    SLUG: "must be letters, digits, '.', '_' or '-', starting with a letter or digit",
+    KIND: "must be lower-case letters, digits, '_' or '-', starting with a lower-case letter",
+}
+
+
+def error_text(error: Mapping[str, Any]) -> str:
+    """The message of one pydantic error (an item of ``ValidationError.errors()``) in
+    words: no ``Value error,`` prefix and no regular expression."""
+    if error.get("type") == "string_pattern_mismatch":
+        pattern = (error.get("ctx") or {}).get("pattern", "")
+        return _PATTERN_WORDS.get(pattern, "has characters that are not allowed here")
+    return str(error.get("msg", "")).removeprefix("Value error, ")
 
 
 def at_least(minimum: timedelta) -> AfterValidator:
@@ -62,5 +81,40 @@ def _check_zone(value: str) -> str:
 TimeZoneName = Annotated[str, AfterValidator(_check_zone)]
 
 
+# A duration that must not be zero (an interval, a timeout, a lifetime).
+PositiveDuration = Annotated[Duration, at_least(timedelta(seconds=1))]
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def known_keys(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    """The keys the table at ``loc`` (a pydantic error location, without the bad key)
+    accepts under ``model``: what an unknown key is compared with for a suggestion."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue  # an item of a list: the list's item type was taken below
+        field = current.model_fields.get(part) if _is_model(current) else None
+        if field is None:
+            return []
+        current = _model_in(field.annotation)
+    if not _is_model(current):
+        return []
+    return [k for k, f in current.model_fields.items() if not f.exclude]
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
+
+
+def _model_in(annotation: Any) -> Any:
+    """The model class inside ``X``, ``X | None`` or ``list[X]`` (else None)."""
+    if _is_model(annotation):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None

@@ -25,14 +25,22 @@ from pydantic import (
     field_validator,
 )
 
-from ..display import mask_url
+from ..display import closest, mask_url, not_utf8
 from ..errors import ConfigError
 from ..timeutil import clip
-from .base import Clock, Duration, Offsets, TimeZoneName
+from .base import (
+    Clock,
+    Duration,
+    Offsets,
+    PositiveDuration,
+    TimeZoneName,
+    error_text,
+    known_keys,
+)
 from .base import Section as _Section
 from .sources import SourceSettings
 from .subscriptions import SubscriptionSettings
-from .tomltext import TomlTextError, load_toml
+from .tomltext import KeyLines, TomlTextError, load_toml
 
 NOTIFICATION_TYPES = ("reminder", "change", "digest", "operator")
 
@@ -53,7 +61,7 @@ class DatabaseSettings(_Section):
 
 class CalendarSettings(_Section):
     paths: list[str] = Field(default_factory=lambda: ["calendars"])
-    sync_interval: Duration = timedelta(minutes=1)
+    sync_interval: PositiveDuration = timedelta(minutes=1)
 
 
 class ServerSettings(_Section):
@@ -176,7 +184,7 @@ class DeliverySettings(_Section):
     max_attempts: int = Field(default=8, ge=1, le=100)
     # Retry n waits backoff * 2**(n-1) (with jitter), at most backoff_max.
     backoff: Duration = timedelta(seconds=30)
-    backoff_max: Duration = timedelta(hours=6)
+    backoff_max: PositiveDuration = timedelta(hours=6)
     # How long a claimed row stays reserved for one dispatcher; after a crash the
     # row is retried once the lease expires (at most one duplicate per crash).
     lease: Duration = timedelta(minutes=2)
@@ -195,8 +203,8 @@ class DeliverySettings(_Section):
 class HousekeepingSettings(_Section):
     # Finished notifications (sent, dead, withdrawn, missed) and their delivery
     # history are deleted this long after they finished.
-    retention: Duration = timedelta(days=90)
-    interval: Duration = timedelta(hours=1)
+    retention: PositiveDuration = timedelta(days=90)
+    interval: PositiveDuration = timedelta(hours=1)
 
 
 class ClusterSettings(_Section):
@@ -318,14 +326,29 @@ def _loc_name(loc: tuple[Any, ...], data: Mapping[str, Any]) -> str:
 _SECRET_KEYS = ("url",)
 
 
-def _format_errors(err: ValidationError, data: Mapping[str, Any], origin: str) -> str:
+def _unknown_key(loc: tuple[Any, ...], key: str) -> str:
+    """``unknown key 'server.prot' (did you mean 'server.port'?)``."""
+    shown = key if "'" in key else f"'{key}'"  # a named list item quotes its name
+    close = closest(str(loc[-1]), known_keys(Settings, loc[:-1]))
+    if close is None:
+        return f"unknown key {shown}"
+    if all(isinstance(p, str) for p in loc):
+        close = ".".join([*loc[:-1], close])
+    return f"unknown key {shown} (did you mean '{close}'?)"
+
+
+def _format_errors(err: ValidationError, data: Mapping[str, Any], origin: str,
+                   text: str | None = None) -> str:
     lines = []
+    key_lines = KeyLines(text) if text is not None else None
     for e in err.errors():
         loc = tuple(e["loc"])
         key = _loc_name(loc, data)
-        msg = e["msg"].removeprefix("Value error, ")
+        msg = error_text(e)
+        line = key_lines.find_path(loc) if key_lines else None
+        where = f"{origin}:{line}" if line else origin
         if e["type"] == "extra_forbidden":
-            lines.append(f"{origin}: unknown key {key!r}")
+            lines.append(f"{where}: {_unknown_key(loc, key)}")
             continue
         value = e.get("input")
         if bool(loc) and loc[0] == "sources" and isinstance(value, Mapping):
@@ -340,21 +363,22 @@ def _format_errors(err: ValidationError, data: Mapping[str, Any], origin: str) -
         elif bool(loc) and loc[0] == "sources" and loc[-1] == "url" and isinstance(value, str):
             shown = repr(mask_url(value))  # tokens in query strings stay out of messages
         if e["type"] == "missing":
-            lines.append(f"{origin}: key {key}: missing (required)")
+            lines.append(f"{where}: key {key}: missing (required)")
         else:
-            lines.append(f"{origin}: key {key}: {msg} (value: {shown})")
+            lines.append(f"{where}: key {key}: {msg} (value: {shown})")
     return "\n".join(lines)
 
 
 def parse_settings(data: Mapping[str, Any], *, origin: str, base_dir: Path,
-                   env: Mapping[str, str] | None = None) -> Settings:
-    """Validate an already-parsed TOML mapping."""
+                   env: Mapping[str, str] | None = None, text: str | None = None) -> Settings:
+    """Validate an already-parsed TOML mapping (``text``, the file it was parsed from,
+    gives errors their line numbers)."""
     env = os.environ if env is None else env
     substituted = _substitute(dict(data), env, "", origin)
     try:
         return Settings.model_validate({**substituted, "origin": origin, "base_dir": base_dir})
     except ValidationError as e:
-        raise ConfigError(_format_errors(e, substituted, origin)) from None
+        raise ConfigError(_format_errors(e, substituted, origin, text)) from None
     except Exception as e:
         # A validator raising something pydantic does not collect (OverflowError,
         # OSError...) is still a bad value in this file, not a crash. Its text may
@@ -387,9 +411,12 @@ def load_settings(path: str | os.PathLike[str] | None = None,
     except OSError as e:
         raise ConfigError(f"cannot read config file {found}: {e.strerror or e}") from e
     try:
-        data = load_toml(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ConfigError(f"{found}: not UTF-8 text ({e.reason} at byte {e.start})") from e
+        raise ConfigError(f"{found}: {not_utf8(raw, e)}") from e
+    try:
+        data = load_toml(text)
     except TomlTextError as e:
         raise ConfigError(f"{found}{f':{e.line}' if e.line else ''}: invalid TOML: {e}") from None
-    return parse_settings(data, origin=str(found), base_dir=found.resolve().parent, env=env)
+    return parse_settings(data, origin=str(found), base_dir=found.resolve().parent, env=env,
+                          text=text)

@@ -13,10 +13,9 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from ..specs import RESERVED_CASE_IDS
-from .base import Duration, TimeZoneName
+from .base import KIND, SLUG, Duration, PositiveDuration, TimeZoneName
 from .base import Section as _Section
 
-SLUG = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 CSV_FIELDS = ("case_number", "case_title", "id", "kind", "title", "date", "time", "end_time",
               "location", "judge", "status", "notes")
 EVENT_STATUSES = ("scheduled", "tentative", "tbd", "postponed", "cancelled", "completed")
@@ -52,7 +51,7 @@ class CsvMapping(_Section):
     # hearing must keep its id). Default: id if mapped, else case_number and kind.
     key: list[str] | None = None
     # Event kind when no kind column is mapped or the cell is empty.
-    default_kind: str = Field(default="hearing", pattern=r"^[a-z][a-z0-9_-]*$")
+    default_kind: str = Field(default="hearing", pattern=KIND)
     # Upstream status words -> notifier statuses (case-insensitive), on top of the
     # built-in ones (scheduled, set, cancelled, canceled, vacated, continued, ...).
     status_map: dict[str, Literal[EVENT_STATUSES]] = Field(  # type: ignore[valid-type]
@@ -115,7 +114,7 @@ class SourceSettings(_Section):
     max_redirects: int = Field(default=5, ge=0, le=30)
     # Extra request headers, e.g. { Authorization = "Bearer ${COURT_TOKEN}" }.
     headers: dict[str, str] = Field(default_factory=dict)
-    max_backoff: Duration = timedelta(hours=6)
+    max_backoff: PositiveDuration = timedelta(hours=6)
     # An event missing from this many consecutive successful fetches is removed.
     missing_fetches: int = Field(default=2, ge=1, le=100)
     # A fetch that would remove or move more than this share of the source's events

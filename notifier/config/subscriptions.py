@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
-from .base import Duration, at_least
+from .base import Duration, PositiveDuration, at_least
 from .base import Section as _Section
 
 
@@ -27,16 +27,16 @@ class SubscriptionSettings(_Section):
     offsets: list[Duration] = Field(
         default_factory=lambda: [timedelta(days=d) for d in (1, 7, 15, 30)])
     # Confirmation links expire after this; manage links after ``manage_ttl``.
-    confirm_ttl: Duration = timedelta(hours=48)
-    manage_ttl: Duration = timedelta(days=180)
+    confirm_ttl: PositiveDuration = timedelta(hours=48)
+    manage_ttl: PositiveDuration = timedelta(days=180)
     # Sign-ups accepted per client IP and per address within ``rate_window``
     # (counted in the daemon's memory, per process).
     per_ip: int = Field(default=10, ge=1)
     per_address: int = Field(default=3, ge=1)
-    rate_window: Duration = timedelta(hours=1)
+    rate_window: PositiveDuration = timedelta(hours=1)
     # After a change alert, a subscriber whose personal calendar has not fetched the
     # changed feed within this gets one email saying so (only once it was ever used).
-    stale_after: Duration = timedelta(hours=6)
+    stale_after: PositiveDuration = timedelta(hours=6)
     # A case with no date left for this long: its subscriptions are deleted (and a
     # subscriber left with none is erased).
     retention: Annotated[Duration, at_least(timedelta(days=1))] = timedelta(days=90)

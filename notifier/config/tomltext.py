@@ -142,3 +142,74 @@ def control_chars(text: str, data: Any) -> Iterator[tuple[tuple[str | int, ...],
     for where, value in walk_strings(data):
         if CONTROL.search(value):
             yield where, value
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\"' -]+?)\s*\]\]?")
+
+
+class KeyLines:
+    """Finds the line of a key in TOML text, for error messages: a top-level key, a
+    table's header, or a key inside the n-th ``[[table]]`` (or the ``[table]``).
+
+    TOML parsers give no positions, so this reads the lines once (only when there is a
+    problem to report); each lookup scans one table's lines, so reporting every event
+    of a 200,000-event file stays linear. Keys written as dotted keys or inside inline
+    tables are not found (None).
+    """
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+        # Header lines in file order, and for each table name its positions in that list.
+        self.headers: list[int] = []
+        self.by_name: dict[str, list[int]] = {}
+        for i, line in enumerate(self.lines):
+            m = _HEADER.match(line)
+            if m:
+                name = re.sub(r"\s*\.\s*", ".", m.group(2)).replace('"', "").replace("'", "")
+                self.by_name.setdefault(name, []).append(len(self.headers))
+                self.headers.append(i)
+
+    def _key_in(self, start: int, stop: int, key: str) -> int | None:
+        pattern = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=")
+        for i in range(start, stop):
+            if pattern.match(self.lines[i]):
+                return i + 1
+        return None
+
+    def find(self, table: str, index: int | None = None, key: str | None = None, *,
+             header_if_missing: bool = True) -> int | None:
+        """1-based line of ``key`` in the ``index``-th ``table`` (``[[table]]``) or in
+        ``[table]``; of the table's header when ``key`` is None (or is not there and
+        ``header_if_missing``); of a top-level ``table = ...`` when there is no such
+        table header. None when not found."""
+        positions = self.by_name.get(table, [])
+        n = 0 if index is None else index
+        if n >= len(positions):
+            if index is None and not key and not positions:
+                first = self.headers[0] if self.headers else len(self.lines)
+                return self._key_in(0, first, table)
+            return None
+        pos = positions[n]
+        start = self.headers[pos]
+        stop = self.headers[pos + 1] if pos + 1 < len(self.headers) else len(self.lines)
+        if key:
+            found = self._key_in(start + 1, stop, key)
+            if found is not None or not header_if_missing:
+                return found
+        return start + 1
+
+    def find_path(self, loc: tuple[str | int, ...]) -> int | None:
+        """The line of a key path as pydantic gives it (``("server", "prot")``,
+        ``("channels", 1, "url")``), or None when it cannot be found."""
+        if not loc:
+            return None
+        table = str(loc[0])
+        index = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
+        rest = loc[2:] if index is not None else loc[1:]
+        key = str(rest[0]) if rest else None
+        if key is not None:
+            sub = self.find(f"{table}.{key}", None)
+            if sub is not None and index is None:
+                return sub
+        return self.find(table, index, key, header_if_missing=False) if key else \
+            self.find(table, index)

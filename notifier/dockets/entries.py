@@ -24,7 +24,8 @@ class Entry:
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    """A value as JSON writes it (the input is JSON), cut for the message."""
+    text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -41,14 +42,24 @@ def _date(raw: Any, where: str) -> date | None:
             from None
 
 
+_LIST = 'a JSON list of {"description": TEXT, "date_filed": "YYYY-MM-DD"}'
+
+
 def parse_entries(text: str, origin: str, default_filed: date | None = None) -> list[Entry]:
-    """The entries in ``text`` (read from ``origin``, named in errors)."""
-    if text.lstrip().startswith("["):
+    """The entries in ``text`` (read from ``origin``, named in errors).
+
+    Text starting with ``[`` or ``{`` is JSON, and must be the list: a JSON object is
+    an error (not one entry of plain text whose facts would be silently none).
+    """
+    if text.lstrip().startswith(("[", "{")):
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise NotifierError(f"{origin}: line {e.lineno} column {e.colno}: "
-                                f"not valid JSON ({e.msg})") from e
+                                f"not valid JSON ({e.msg}); expected {_LIST}") from e
+        if not isinstance(data, list):
+            raise NotifierError(f"{origin}: a JSON object, not a list: expected {_LIST} "
+                                "(put a single entry in [ ])")
         out = []
         for i, item in enumerate(data):
             where = f"{origin}: item {i}"

@@ -12,11 +12,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-import apprise
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from ..config import ChannelSettings, Settings
+from ..config.apprise_urls import apprise_plugin
 from ..logs import mask, register_secret
 from ..store.models import Delivery, Notification
 
@@ -27,7 +27,7 @@ def display_url(url: str) -> str:
     """A channel URL safe to show: Apprise's privacy rendering, no query, masked."""
     register_secret(url)
     scheme = url.split("://", 1)[0] if "://" in url else "?"
-    plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    plugin = apprise_plugin(url)
     if plugin is None:
         return f"{scheme}://*** (not an Apprise URL)"
     shown = str(plugin.url(privacy=True)).split("?", 1)[0]

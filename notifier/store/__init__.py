@@ -3,7 +3,8 @@
 Owns: :mod:`.models` (SQLModel tables), :mod:`.database` (:class:`Store`: engine,
 sessions, SQLite pragmas, write locks, Alembic on start), :mod:`.migrations`, and
 :mod:`.queries` (read-side queries shared by the CLI and the web pages), :mod:`.watch`
-(is the SQLite file still the one opened, intact, with room to write), :mod:`.subscribers`
+(is the SQLite file still the one opened, intact, with room to write), :mod:`.drivers`
+(is the database kind supported and its driver installed), :mod:`.subscribers`
 (people following cases by email), :mod:`.subscriber_calendars` (their personal
 calendar links and fetches). May import:
 only the shared top-level modules; it knows nothing of calendars, feeds or delivery.

@@ -28,6 +28,7 @@ from sqlalchemy.pool import QueuePool
 from sqlmodel import Session, create_engine
 
 from ..errors import StoreError
+from .drivers import driver_problem
 from .watch import DatabaseWatch, describe_error, is_database_fault, sqlite_path
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,9 @@ class Store:
             parsed = make_url(url)
         except SQLAlchemyError as e:
             raise StoreError(f"[database] url is not a valid database URL: {e}") from e
+        problem = driver_problem(url)
+        if problem:
+            raise StoreError(f"cannot open the database: {problem}")
         self.dialect = parsed.get_backend_name()
         self.watch = DatabaseWatch(sqlite_path(url))
         kwargs: dict[str, Any] = {}

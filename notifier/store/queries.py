@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, or_, select
 
+from ..display import closest
 from ..errors import NotifierError
 from ..specs import When
-from .models import Case, Change, Event
+from .models import CalendarFile, Case, Change, Event
 
 # Multi-day or long events that started a little before now are still upcoming.
 _SLACK = timedelta(days=60)
@@ -113,3 +114,24 @@ def find_event(s: Session, ref: str) -> Event:
 def history(s: Session, uid: str) -> list[Change]:
     return list(s.exec(select(Change).where(Change.event_uid == uid)
                        .order_by(col(Change.at), col(Change.id))).all())
+
+
+def require_case(s: Session, case_id: str) -> Case:
+    """The case ``case_id``; a NotifierError listing the known cases when there is none."""
+    case = s.get(Case, case_id)
+    if case is not None:
+        return case
+    ids = list(s.exec(select(Case.id).order_by(col(Case.id)).limit(21)).all())
+    if not ids:
+        raise NotifierError(f"no case {case_id!r}: no cases yet (run `notifier sync` first?)")
+    close = closest(case_id, ids)
+    hint = f"; did you mean {close!r}?" if close else ""
+    shown = ", ".join(ids[:20]) + (", ..." if len(ids) > 20 else "")
+    raise NotifierError(f"no case {case_id!r} (cases: {shown}{hint})")
+
+
+def ever_synced(s: Session) -> bool:
+    """Whether anything was ever synced into this database (a calendar file read, or
+    an event from any source, removed ones included)."""
+    return (s.exec(select(CalendarFile.source).limit(1)).first() is not None
+            or s.exec(select(Event.uid).limit(1)).first() is not None)

@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ..errors import StoreError
 from ..timeutil import utcnow
+from .drivers import driver_problem
 
 # Problems that make the database unusable (a restart or a restore is needed)
 # rather than ones that may pass by themselves (a full disk).
@@ -192,11 +193,15 @@ def integrity_problem(path: Path) -> str | None:
 
 
 def check_database(url: str) -> str | None:
-    """For ``notifier check``: what is wrong with the SQLite file, without creating it.
+    """For ``notifier check``: what is wrong with the SQLite file, without creating it,
+    or with the database kind and its driver (:func:`~.drivers.driver_problem`).
 
-    None when it is fine or does not exist yet (the first start creates it), and for
-    other databases (their server is checked when a command connects).
+    None when it is fine or does not exist yet (the first start creates it); a
+    PostgreSQL server is not contacted (it is checked when a command connects).
     """
+    problem = driver_problem(url)
+    if problem:
+        return problem
     path = sqlite_path(url)
     if path is None or not path.exists():
         return None
