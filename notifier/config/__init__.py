@@ -1,8 +1,9 @@
 """Configuration: the TOML file -> validated, frozen :class:`Settings`.
 
 Owns: the schema (:mod:`.base` value types, :mod:`.sources` ``[[sources]]``,
-:mod:`.settings` everything else and loading). May import: only the shared
-top-level modules (``errors``, ``timeutil``, ``specs``, ``display``). The only
+:mod:`.settings` everything else and loading, :mod:`.messages` its errors in words,
+:mod:`.apprise_urls` whether Apprise can use a channel URL). May import: only the shared
+top-level modules (``errors``, ``timeutil``, ``specs``, ``display``) and Apprise. The only
 package that reads the environment. Call :func:`load_settings` first.
 """
 

@@ -25,22 +25,20 @@ from pydantic import (
     field_validator,
 )
 
-from ..display import closest, mask_url, not_utf8
+from ..display import not_utf8
 from ..errors import ConfigError
-from ..timeutil import clip
 from .base import (
     Clock,
     Duration,
     Offsets,
     PositiveDuration,
     TimeZoneName,
-    error_text,
-    known_keys,
 )
 from .base import Section as _Section
+from .messages import format_errors
 from .sources import SourceSettings
 from .subscriptions import SubscriptionSettings
-from .tomltext import KeyLines, TomlTextError, load_toml
+from .tomltext import TomlTextError, load_toml
 
 NOTIFICATION_TYPES = ("reminder", "change", "digest", "operator")
 
@@ -304,71 +302,6 @@ def _substitute(node: Any, env: Mapping[str, str], where: str, origin: str) -> A
     return node
 
 
-def _loc_name(loc: tuple[Any, ...], data: Mapping[str, Any]) -> str:
-    """Turn a pydantic error location into a TOML-ish key path, naming list items."""
-    parts: list[str] = []
-    node: Any = data
-    for item in loc:
-        if isinstance(item, int):
-            label = f"[{item}]"
-            if isinstance(node, list) and item < len(node) and isinstance(node[item], dict):
-                name = node[item].get("name")
-                if name:
-                    label = f"[{item}] (name {name!r})"
-            parts.append(label)
-            node = node[item] if isinstance(node, list) and item < len(node) else None
-        else:
-            parts.append(("." if parts else "") + str(item))
-            node = node.get(item) if isinstance(node, dict) else None
-    return "".join(parts)
-
-
-_SECRET_KEYS = ("url",)
-
-
-def _unknown_key(loc: tuple[Any, ...], key: str) -> str:
-    """``unknown key 'server.prot' (did you mean 'server.port'?)``."""
-    shown = key if "'" in key else f"'{key}'"  # a named list item quotes its name
-    close = closest(str(loc[-1]), known_keys(Settings, loc[:-1]))
-    if close is None:
-        return f"unknown key {shown}"
-    if all(isinstance(p, str) for p in loc):
-        close = ".".join([*loc[:-1], close])
-    return f"unknown key {shown} (did you mean '{close}'?)"
-
-
-def _format_errors(err: ValidationError, data: Mapping[str, Any], origin: str,
-                   text: str | None = None) -> str:
-    lines = []
-    key_lines = KeyLines(text) if text is not None else None
-    for e in err.errors():
-        loc = tuple(e["loc"])
-        key = _loc_name(loc, data)
-        msg = error_text(e)
-        line = key_lines.find_path(loc) if key_lines else None
-        where = f"{origin}:{line}" if line else origin
-        if e["type"] == "extra_forbidden":
-            lines.append(f"{where}: {_unknown_key(loc, key)}")
-            continue
-        value = e.get("input")
-        if bool(loc) and loc[0] == "sources" and isinstance(value, Mapping):
-            value = {k: "<hidden>" if k in ("token", "headers", "webhook_secret") else v
-                     for k, v in value.items()}
-        secret = bool(loc) and ((loc[0] == "channels" and loc[-1] in _SECRET_KEYS)
-                                or (loc[0] == "subscriptions" and loc[-1] in ("email", "secret")))
-        shown = "<hidden>" if secret else clip(value)
-        hidden = ("token", "webhook_secret")
-        if bool(loc) and loc[0] == "sources" and ("headers" in loc or loc[-1] in hidden):
-            shown = "<hidden>"
-        elif bool(loc) and loc[0] == "sources" and loc[-1] == "url" and isinstance(value, str):
-            shown = repr(mask_url(value))  # tokens in query strings stay out of messages
-        if e["type"] == "missing":
-            lines.append(f"{where}: key {key}: missing (required)")
-        else:
-            lines.append(f"{where}: key {key}: {msg} (value: {shown})")
-    return "\n".join(lines)
-
-
 def parse_settings(data: Mapping[str, Any], *, origin: str, base_dir: Path,
                    env: Mapping[str, str] | None = None, text: str | None = None) -> Settings:
     """Validate an already-parsed TOML mapping (``text``, the file it was parsed from,
@@ -378,7 +311,7 @@ def parse_settings(data: Mapping[str, Any], *, origin: str, base_dir: Path,
     try:
         return Settings.model_validate({**substituted, "origin": origin, "base_dir": base_dir})
     except ValidationError as e:
-        raise ConfigError(_format_errors(e, substituted, origin, text)) from None
+        raise ConfigError(format_errors(e, substituted, origin, text, Settings)) from None
     except Exception as e:
         # A validator raising something pydantic does not collect (OverflowError,
         # OSError...) is still a bad value in this file, not a crash. Its text may
