@@ -65,8 +65,8 @@ class Site:
 
     def stored(self, limit: float = 10) -> None:
         """Wait until every answered sign-up is stored (that happens after the answer)."""
-        wait_for(lambda: self.follow.unstored == 0, limit, "the sign-ups to be stored",
-                 step=0.01)
+        wait_for(lambda: getattr(self.follow, "unstored", 0) == 0, limit,
+                 "the sign-ups to be stored", step=0.01)
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10, follow_redirects=False)
@@ -120,7 +120,11 @@ def confirm(site: Site, client: httpx.Client, address: str, **over: str) -> None
     r = site.sign_up(client, address, **over)
     assert r.status_code == 200 and "Check your inbox" in r.text
     site.dispatch_until(len(site.mails) + 1, "the confirmation email")
-    mail = site.to(address)[before]
+    press_confirm(client, site.to(address)[before])
+
+
+def press_confirm(client: httpx.Client, mail: Message) -> None:
+    """Open a confirmation email's link and press Confirm."""
     assert subject(mail).startswith("Confirm: follow ")
     url = link(mail, "/follow/confirm")
     page = client.get(url)

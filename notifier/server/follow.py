@@ -300,8 +300,13 @@ class Follow:
                 registry.unsubscribe(s, sid, case_id, utcnow())
                 return True
         # One-click (RFC 8058): the POST alone does it, with no cookie or form token.
-        await run_in_threadpool(stop)
+        if not await run_in_threadpool(stop):
+            return self._gone()
         return self.page("Stopped", "You will get no more emails about this case.")
+
+    def _gone(self) -> Response:
+        return self.page("Link not valid", "This link no longer opens anything (the "
+                         "address was deleted).", status=410)
 
     async def manage(self, request: Request) -> Response:
         form = await request.form() if request.method == "POST" else None
@@ -345,8 +350,7 @@ class Follow:
                         **follow_calendar.manage_context(s, self.settings, sub, now)}
         result = await run_in_threadpool(run)
         if result is None:
-            return self.page("Link not valid", "This link no longer opens anything (the "
-                             "address was deleted).", status=410)
+            return self._gone()
         if result == "forgotten":
             return self.page("Deleted", "Your address, what you followed and the emails "
                              "sent to you are deleted. Nothing more will be sent.")
