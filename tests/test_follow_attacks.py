@@ -117,6 +117,8 @@ def test_private_sign_up_needs_a_token_opening_the_case_and_revoking_it_silences
                 Notification.type == "sub_change")).all()) == 1
         served = httpx.get(cal)
         assert served.status_code == 200 and b"Bail hearing" not in served.content
+        assert "the link to this case's page was withdrawn" in client.get(
+            _manage_url(site)).text
         # The revoked token opens nothing any more, not even a sign-up.
         r = client.post("/follow", data={**form, "email": ADDRESS})
         assert (r.status_code, r.text) == (404, unknown.text)

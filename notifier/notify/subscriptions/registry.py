@@ -139,7 +139,10 @@ def followed(s: Session, subscriber_id: int) -> list[Followed]:
                   .order_by(col(Subscription.case_id))).all()
     titles = {c.id: c.title for c in s.exec(select(Case).where(
         col(Case.id).in_([r.case_id for r in rows]))).all()} if rows else {}
-    return [Followed(r.case_id, titles.get(r.case_id, r.case_id), r.lead_s, r.state)
+    # "revoked": active, but the private-feed token of its sign-up was withdrawn.
+    return [Followed(r.case_id, titles.get(r.case_id, r.case_id), r.lead_s,
+                     "revoked" if r.state == "active" and access.revoked(s, r.feed_token_id)
+                     else r.state)
             for r in rows if r.state != "pending"]
 
 
