@@ -61,6 +61,12 @@ class Site:
     cal: Path
     start: datetime
     folders: list[tuple[str, Path]] = field(default_factory=list)
+    follow: Any = None  # the app's :class:`notifier.server.follow.Follow`
+
+    def stored(self, limit: float = 10) -> None:
+        """Wait until every answered sign-up is stored (that happens after the answer)."""
+        wait_for(lambda: getattr(self.follow, "unstored", 0) == 0, limit,
+                 "the sign-ups to be stored", step=0.01)
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10, follow_redirects=False)
@@ -75,7 +81,9 @@ class Site:
 
     def sign_up(self, client: httpx.Client, email: str, **over: str) -> httpx.Response:
         data = {**self.form(client), "email": email, **over}
-        return client.post("/follow", data=data)
+        answer = client.post("/follow", data=data)
+        self.stored()
+        return answer
 
     def dispatch_until(self, count: int, what: str, limit: float = 15) -> None:
         def sent() -> bool:
@@ -112,7 +120,11 @@ def confirm(site: Site, client: httpx.Client, address: str, **over: str) -> None
     r = site.sign_up(client, address, **over)
     assert r.status_code == 200 and "Check your inbox" in r.text
     site.dispatch_until(len(site.mails) + 1, "the confirmation email")
-    mail = site.to(address)[before]
+    press_confirm(client, site.to(address)[before])
+
+
+def press_confirm(client: httpx.Client, mail: Message) -> None:
+    """Open a confirmation email's link and press Confirm."""
     assert subject(mail).startswith("Confirm: follow ")
     url = link(mail, "/follow/confirm")
     page = client.get(url)
@@ -140,6 +152,12 @@ def body_of(mail: Message) -> str:
         part = next(p for p in mail.walk() if p.get_content_type() == "text/plain")
     data = part.get_payload(decode=True)
     return data.decode(part.get_content_charset() or "utf-8") if data else ""
+
+
+def follow_of(app: Any) -> Any:
+    """The :class:`~notifier.server.follow.Follow` behind ``app``'s sign-up route."""
+    return next(r.endpoint.__self__ for r in app.routes
+                if getattr(r, "path", None) == "/follow")
 
 
 @contextmanager
@@ -171,7 +189,8 @@ def follow_site(tmp_path: Path, lead_in: timedelta = timedelta(days=1, seconds=4
         app = create_app(settings, store)
         try:
             with LiveServer(app, port=port, access_log=access_log) as srv:
-                yield Site(srv.url, settings, store, dispatcher, mails, cal, start, folders)
+                yield Site(srv.url, settings, store, dispatcher, mails, cal, start, folders,
+                           follow_of(app))
         finally:
             dispatcher.close()
             store.close()

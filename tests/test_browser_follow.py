@@ -226,6 +226,41 @@ def test_follow_a_case_in_a_browser(browser: Any, site: Site, size: str,
         ctx.close()
 
 
+def test_a_private_case_page_signs_up_with_its_own_token(browser: Any,
+                                                         tmp_path: Path) -> None:
+    """``[feed] private``: the form of a page opened with a case's feed token sends
+    that token along (a hidden field), so the sign-up goes through; the same form
+    pointed at another case gets the 404 of an unknown case."""
+    from notifier.feeds.tokens import create_token
+
+    with follow_site(tmp_path, lead_in=timedelta(days=3),
+                     config={"feed": {"private": True}}) as site:
+        _row, token = create_token(site.store, CASE)
+        width, height = SIZES["phone"]
+        ctx = browser.new_context(viewport={"width": width, "height": height})
+        ctx.set_default_timeout(10_000)
+        try:
+            v = Visit(ctx, site, "phone", tmp_path)
+            page = v.page
+            page.goto(f"{site.url}/cases/{CASE}?token={token}")
+            page.locator("#follow").get_by_label("Email address").fill(ADDRESS)
+            v.button("Follow").click()
+            page.wait_for_url(f"{site.url}/follow")
+            v.look("private-sent", "Check your inbox")
+            site.dispatch_until(1, "the confirmation email")
+            assert subject(site.mails[0]) == "Confirm: follow People v. Doe"
+            page.goto(f"{site.url}/cases/{CASE}?token={token}")
+            page.locator("#follow input[name=case]").evaluate("e => e.value = 'other'")
+            page.locator("#follow").get_by_label("Email address").fill(ADDRESS)
+            with page.expect_response(f"{site.url}/follow") as answer:
+                v.button("Follow").click()
+            assert answer.value.status == 404
+            assert page.locator("h1").inner_text() == "Page not found"
+            v.guard.check(allowed=("status of 404",))
+        finally:
+            ctx.close()
+
+
 def test_the_guard_refuses_other_hosts_and_reports_console_errors(browser: Any) -> None:
     """The checks above can fail: a page asking another host for an image, and
     logging an error, is caught."""

@@ -27,6 +27,7 @@ class SubscriptionSettings(_Section):
     offsets: list[Duration] = Field(
         default_factory=lambda: [timedelta(days=d) for d in (1, 7, 15, 30)])
     # Confirmation links expire after this; manage links after ``manage_ttl``.
+    # Unsubscribe links never expire (RFC 8058): they work while the address is kept.
     confirm_ttl: PositiveDuration = timedelta(hours=48)
     manage_ttl: PositiveDuration = timedelta(days=180)
     # Sign-ups accepted per client IP and per address within ``rate_window``

@@ -7,8 +7,15 @@ protected by a double-submit token: a random cookie (SameSite=Strict) and, in th
 form, that value signed with the site secret. Sign-ups are limited per client IP
 (429) and per address (answered like any other sign-up, but nothing is sent), in
 this process's memory. Every answer to a sign-up is the same whether the address
-is known or not. Links carry signed ids (:mod:`notifier.notify.subscriptions.links`)
-in ``?token=``, which the access log redacts; never the address.
+is known or not, and so is its time: the sign-up is stored after the answer is sent
+(a Starlette background task). Links carry signed ids
+(:mod:`notifier.notify.subscriptions.links`) in ``?token=``, which the access log
+redacts; never the address; each route takes only links of its own purpose.
+
+With ``[feed] private`` a sign-up needs a feed token that opens its case (the form
+of a private page carries the page's token); without one, or for a case that does
+not exist, the answer is the 404 of an unknown case. The token's id is kept with
+the subscription (:mod:`notifier.notify.subscriptions.access`).
 """
 
 from __future__ import annotations
@@ -23,12 +30,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from jinja2 import Environment
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from ..config import Settings
+from ..feeds.tokens import TokenScope, verify_token
 from ..notify.subscriptions import planning, registry
 from ..notify.subscriptions.links import FORM, LinkError, Links
 from ..store import Store
@@ -75,10 +84,14 @@ class Follow:
         self.store = store
         self.env = env
         self.base = settings.server.base_url
+        self.private = settings.feed.private
         self.links = Links(self.cfg, self.base)
         window = self.cfg.rate_window.total_seconds()
         self.per_ip = RateLimit(self.cfg.per_ip, window)
         self.per_address = RateLimit(self.cfg.per_address, window)
+        # Sign-ups answered but not stored yet (:meth:`_record` runs after the answer).
+        self.unstored = 0
+        self._unstored_lock = threading.Lock()
         self.leads = [(str(int(o.total_seconds())), f"{spell_duration(o)} before each date")
                       for o in self.cfg.offsets] + [("0", "changes only")]
 
@@ -90,8 +103,12 @@ class Follow:
         nonce = request.cookies.get(COOKIE) or ""
         if not (16 <= len(nonce) <= 64 and nonce.replace("-", "").replace("_", "").isalnum()):
             nonce = secrets.token_urlsafe(24)
+        # Private pages: the page's own feed token goes with the form (the sign-up is
+        # authorized as the page was); the URL already holds it.
+        token = request.query_params.get("token") if self.private else None
         return {"action": f"{self.base}/follow", "csrf": self.links.sign(FORM, nonce),
-                "case_id": case_id, "cases": cases or [], "leads": self.leads}, nonce
+                "case_id": case_id, "cases": cases or [], "leads": self.leads,
+                "token": token}, nonce
 
     def set_cookie(self, response: Response, nonce: str) -> None:
         response.set_cookie(COOKIE, nonce, max_age=_FORM_MAX_AGE, httponly=True,
@@ -117,9 +134,23 @@ class Follow:
     def _lead(self, value: str) -> int | None:
         return int(value) if value in {v for v, _l in self.leads} else None
 
+    def not_found(self) -> Response:
+        """What a private site answers for a case the sign-up's token does not open,
+        or that does not exist: the 404 page of the case pages, the same either way."""
+        html = self.env.get_template("404.html").render(private=True, home=f"{self.base}/")
+        return HTMLResponse(html, status_code=404, headers={"Cache-Control": "no-cache"})
+
+    def _scope(self, token: str | None, case_id: str) -> TokenScope | None:
+        scope = verify_token(self.store, token)
+        return scope if scope is not None and scope.allows(case_id) else None
+
+    def _case_exists(self, case_id: str) -> bool:
+        with self.store.read() as s:
+            return s.get(Case, case_id) is not None
+
     async def signup(self, request: Request) -> Response:
         form = await request.form()
-        fields = {k: form.get(k) for k in ("email", "case", "lead", "csrf")}
+        fields = {k: form.get(k) for k in ("email", "case", "lead", "csrf", "token")}
         values = {k: v if isinstance(v, str) else "" for k, v in fields.items()}
         try:
             nonce = self.links.load(FORM, values["csrf"], _FORM_MAX_AGE)
@@ -130,6 +161,15 @@ class Follow:
             return self.page("Please try again",
                              "This form has expired or did not come from this site. Go back, "
                              "reload the case page and send it again.", status=403)
+        case_id = values["case"]
+        scope: TokenScope | None = None
+        if self.private:
+            # As the case page: a feed token that opens this case, else the 404 of an
+            # unknown case (whether the case exists or not).
+            scope = await run_in_threadpool(
+                self._scope, values["token"] or request.query_params.get("token"), case_id)
+            if scope is None:
+                return self.not_found()
         if any(len(v) > _MAX_FIELD or registry.has_control(v) for v in values.values()):
             return self.page("Not accepted", "The form holds line breaks or other control "
                              "characters, or a field is too long. Nothing was saved.",
@@ -149,31 +189,54 @@ class Follow:
             return self.page("Too many sign-ups", "Too many sign-ups from your network in a "
                              "short time. Please try again later.", status=429,
                              headers={"Retry-After": retry})
-        case_id = values["case"]
-
-        def store() -> bool | None:
-            for attempt in (1, 2):
-                try:
-                    with self.store.write() as s:
-                        if s.get(Case, case_id) is None:
-                            return None
-                        return registry.request(s, self.cfg, address, case_id, lead, utcnow())
-                except sa.exc.IntegrityError:
-                    # Two sign-ups of one new address at once (PostgreSQL): the other
-                    # inserted it first; the second try finds it.
-                    if attempt == 2:
-                        raise
-            return None
-        # Over the per-address limit: answered like any sign-up, nothing stored or sent.
-        queued = await run_in_threadpool(store) if self.per_address.hit(address) else False
-        if queued is None:
+        if not await run_in_threadpool(self._case_exists, case_id):
+            if self.private:
+                return self.not_found()
             return self.page("Not accepted", "There is no such case here.", status=400)
-        if queued:
-            self._wake(request)
-        return self.page("Check your inbox",
-                         "If this address can receive email, a message with a link to "
-                         "confirm is on its way. Nothing else is sent until you open it.",
-                         f"The link works for {spell_duration(self.cfg.confirm_ttl)}.")
+        response = self.page("Check your inbox",
+                             "If this address can receive email, a message with a link to "
+                             "confirm is on its way. Nothing else is sent until you open it.",
+                             f"The link works for {spell_duration(self.cfg.confirm_ttl)}.")
+        # Over the per-address limit: answered like any sign-up, nothing stored or sent.
+        if self.per_address.hit(address):
+            # After the answer is sent: what the address' state makes the store do
+            # (a new row and a wake-up, or nothing) must not show in the answer's time.
+            with self._unstored_lock:
+                self.unstored += 1
+            response.background = BackgroundTask(
+                self._record, address, case_id, lead, scope.id if scope else None,
+                getattr(request.app.state, "wake_dispatch", None))
+        return response
+
+    def _record(self, address: str, case_id: str, lead: int, token_id: int | None,
+                wake: Callable[[], None] | None) -> None:
+        """Store a sign-up (run after its answer went out) and wake the dispatcher
+        when a confirmation email was queued."""
+        queued = False
+        try:
+            queued = self._store(address, case_id, lead, token_id)
+        except sa.exc.SQLAlchemyError as e:  # the person was told to check their inbox
+            log.warning("a sign-up was not stored: %s", type(e).__name__)
+        finally:
+            with self._unstored_lock:
+                self.unstored -= 1
+        if queued and callable(wake):
+            wake()
+
+    def _store(self, address: str, case_id: str, lead: int, token_id: int | None) -> bool:
+        for attempt in (1, 2):
+            try:
+                with self.store.write() as s:
+                    if s.get(Case, case_id) is None:  # gone since the answer
+                        return False
+                    return registry.request(s, self.cfg, address, case_id, lead, utcnow(),
+                                            token_id)
+            except sa.exc.IntegrityError:
+                # Two sign-ups of one new address at once (PostgreSQL): the other
+                # inserted it first; the second try finds it.
+                if attempt == 2:
+                    raise
+        return False
 
     def _bad_link(self, e: LinkError) -> Response:
         if e.expired:
@@ -222,7 +285,7 @@ class Follow:
         if request.method == "POST" and not token:
             token = str((await request.form()).get("token") or "")
         try:
-            sid, key, case_id = self.links.manage_data(token)
+            sid, key, case_id = self.links.unsubscribe_data(token)
         except LinkError as e:
             return self._bad_link(e)
         if request.method == "GET":
@@ -237,15 +300,20 @@ class Follow:
                 registry.unsubscribe(s, sid, case_id, utcnow())
                 return True
         # One-click (RFC 8058): the POST alone does it, with no cookie or form token.
-        await run_in_threadpool(stop)
+        if not await run_in_threadpool(stop):
+            return self._gone()
         return self.page("Stopped", "You will get no more emails about this case.")
+
+    def _gone(self) -> Response:
+        return self.page("Link not valid", "This link no longer opens anything (the "
+                         "address was deleted).", status=410)
 
     async def manage(self, request: Request) -> Response:
         form = await request.form() if request.method == "POST" else None
         token = str(form.get("token") or "") if form is not None \
             else request.query_params.get("token")
         try:
-            sid, key, _case = self.links.manage_data(token)
+            sid, key = self.links.manage_data(token)
         except LinkError as e:
             return self._bad_link(e)
         action = str(form.get("action") or "") if form is not None else ""
@@ -282,8 +350,7 @@ class Follow:
                         **follow_calendar.manage_context(s, self.settings, sub, now)}
         result = await run_in_threadpool(run)
         if result is None:
-            return self.page("Link not valid", "This link no longer opens anything (the "
-                             "address was deleted).", status=410)
+            return self._gone()
         if result == "forgotten":
             return self.page("Deleted", "Your address, what you followed and the emails "
                              "sent to you are deleted. Nothing more will be sent.")

@@ -19,7 +19,8 @@ from .models import UTCDateTime
 
 class Subscriber(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
-    address: str = Field(max_length=320, unique=True)  # normalised by email-validator
+    # Normalised by email-validator, ASCII only (the domain as IDNA "xn--" labels).
+    address: str = Field(max_length=320, unique=True)
     # A random value inside every manage/unsubscribe link: "forget" deletes the row,
     # so links issued before no longer open anything.
     key: str = Field(max_length=64)
@@ -45,3 +46,6 @@ class Subscription(SQLModel, table=True):
     confirm_sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # With ``[feed] private``: the feed token whose page the sign-up came from. Once
+    # it is revoked the subscription sends nothing and leaves the personal calendar.
+    feed_token_id: int | None = None

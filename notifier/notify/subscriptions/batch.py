@@ -30,7 +30,7 @@ from sqlmodel import Session, col, select
 
 from ...config import Settings
 from ...store import Store
-from ...store.models import Case, Event, Notification
+from ...store.models import Case, Event, FeedToken, Notification
 from ...store.subscribers import Subscriber, Subscription
 from ..bursts import case_next
 from ..ics_attachment import event_ics
@@ -101,6 +101,9 @@ def _load(s: Session, rows: Sequence[Notification]) -> list[Any]:
         case_ids = {r.case_id for r in subs}
         if case_ids:
             keep += s.exec(select(Case).where(col(Case.id).in_(case_ids))).all()
+        tokens = {r.feed_token_id for r in subs if r.feed_token_id is not None}
+        if tokens:  # what :func:`.access.revoked` reads
+            keep += s.exec(select(FeedToken).where(col(FeedToken.id).in_(tokens))).all()
     if uids:
         keep += s.exec(select(Event).where(col(Event.uid).in_(uids))).all()
     return keep

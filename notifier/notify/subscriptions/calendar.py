@@ -32,6 +32,7 @@ from sqlmodel import Session, col, select
 from ...feeds.tokens import hash_token
 from ...store.subscriber_calendars import CalendarFetch, SubscriberCalendar
 from ...store.subscribers import Subscriber, Subscription
+from . import access
 
 KEEP_FETCHES = 20
 PATH = "/follow/calendar/"
@@ -101,9 +102,11 @@ def lookup(s: Session, token: str) -> int | None:
 
 
 def followed_cases(s: Session, subscriber_id: int) -> list[str]:
-    """The cases the subscriber actively follows (what their calendar shows)."""
+    """The cases the subscriber actively follows (what their calendar shows), but
+    not those whose private-feed token was revoked (:mod:`.access`)."""
     return list(s.exec(select(Subscription.case_id).where(
-        Subscription.subscriber_id == subscriber_id, Subscription.state == "active")
+        Subscription.subscriber_id == subscriber_id, Subscription.state == "active",
+        access.allowed(col(Subscription.feed_token_id)))
         .order_by(col(Subscription.case_id))).all())
 
 

@@ -36,7 +36,7 @@ from ...store.subscribers import Subscriber, Subscription
 from ...timeutil import spell_duration
 from .. import messages, planner
 from ..delivery import Message
-from . import bounces, lifecycle, stale
+from . import access, bounces, lifecycle, stale
 from .batch import BatchReads
 from .links import Links
 from .registry import CHANNEL, CONFIRM, REMINDER
@@ -107,6 +107,8 @@ class SubscriberMail:
                 return None, None, extra
             if row.state != "active" or sub.paused or sub.bounced_at is not None:
                 return "withdrawn", "the subscriber unsubscribed or paused", {}
+            if access.revoked(s, row.feed_token_id):
+                return "withdrawn", "the feed token of the sign-up was revoked", {}
             if n.type == lifecycle.FINAL:
                 gone = lifecycle.check_final(s, n, now)
                 return (gone[0], gone[1], {}) if gone else (None, None, extra)

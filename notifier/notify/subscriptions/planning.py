@@ -28,7 +28,7 @@ from ...store.models import Case, Event
 from ...store.subscribers import Subscriber, Subscription
 from .. import outbox_rows as outbox
 from .. import planner
-from . import calendar, stale
+from . import access, calendar, stale
 from .registry import CHANGE, CHANNEL, REMINDER, key_of
 
 
@@ -42,13 +42,15 @@ class Follower:
 
 def active_followers(s: Session, case_ids: Collection[str] | None, *,
                      reminders: bool = False) -> list[Follower]:
-    """The active, unpaused, unbounced subscriptions (columns only: there may be
+    """The active, unpaused, unbounced subscriptions whose private-feed token (if
+    any) was not revoked (columns only: there may be
     tens of thousands of them), a case's in subscription order; one query per 500
     cases."""
     sub, who = Subscription.__table__, Subscriber.__table__  # type: ignore[attr-defined]
     q = sa.select(sub.c.id, sub.c.subscriber_id, sub.c.case_id, sub.c.lead_s).join(
         who, who.c.id == sub.c.subscriber_id).where(
-        sub.c.state == "active", who.c.paused.is_(False), who.c.bounced_at.is_(None))
+        sub.c.state == "active", who.c.paused.is_(False), who.c.bounced_at.is_(None),
+        access.allowed(sub.c.feed_token_id))
     if reminders:
         q = q.where(sub.c.lead_s > 0)
     if case_ids is None:

@@ -23,7 +23,7 @@ from ...display import mask_email
 from ...store.models import Case, Notification
 from ...store.subscribers import Subscriber, Subscription
 from .. import outbox_rows as outbox
-from . import calendar
+from . import access, calendar
 from .states import state_of
 
 CHANNEL = "subscribers"  # the outbox channel (and dispatch lane) of every subscriber row
@@ -41,7 +41,7 @@ def has_control(text: str) -> bool:
 
 
 def normalise(address: str) -> str:
-    """The address as stored, or :class:`AddressError`. Lower-cased as a whole: the
+    """The address as stored and sent (ASCII), or :class:`AddressError`. Lower-cased as a whole: the
     RFC lets a local part be case-sensitive, but no mail service we know treats it
     so, and one person must not be two subscribers."""
     text = address.strip()
@@ -53,7 +53,13 @@ def normalise(address: str) -> str:
         info = validate_email(text, check_deliverability=False)
     except EmailNotValidError as e:
         raise AddressError(f"that is not a valid email address ({e})") from None
-    return str(info.normalized).lower()
+    if not info.ascii_email:
+        # Only SMTPUTF8 could carry it, and the mailer does not use it.
+        raise AddressError("the part before the @ holds letters outside ASCII (such as "
+                           "accented letters), which we cannot send to; use another "
+                           "address")
+    # The form the mail goes out with: an internationalised domain as "xn--" labels.
+    return str(info.ascii_email).lower()
 
 
 def key_of(subscriber_id: int) -> str:
@@ -61,11 +67,13 @@ def key_of(subscriber_id: int) -> str:
 
 
 def request(s: Session, cfg: SubscriptionSettings, address: str, case_id: str, lead_s: int,
-            now: datetime) -> bool:
+            now: datetime, feed_token_id: int | None = None) -> bool:
     """Record a sign-up of ``address`` (normalised) for ``case_id``; True when a
     confirmation email was queued. Nothing else is ever sent before the link is used:
     a pending subscription whose link is still valid gets no second email, and an
-    active one is left as it is (the manage link in its emails changes it)."""
+    active one is left as it is (the manage link in its emails changes it), unless
+    the feed token that authorized it was revoked (:mod:`.access`): then it waits
+    for a new confirmation under ``feed_token_id``, the token of this sign-up."""
     sub = s.exec(select(Subscriber).where(Subscriber.address == address)).first()
     if sub is None:
         sub = Subscriber(address=address, key=secrets.token_urlsafe(24), created_at=now)
@@ -75,7 +83,8 @@ def request(s: Session, cfg: SubscriptionSettings, address: str, case_id: str, l
     row = s.exec(select(Subscription).where(Subscription.subscriber_id == sub.id,
                                             Subscription.case_id == case_id)).first()
     # A bounced address gets a new confirmation link: using it clears the bounce.
-    if row is not None and row.state == "active" and sub.bounced_at is None:
+    if row is not None and row.state == "active" and sub.bounced_at is None \
+            and not access.revoked(s, row.feed_token_id):
         return False
     if row is not None and row.confirm_sent_at is not None and sub.bounced_at is None \
             and now - row.confirm_sent_at < cfg.confirm_ttl and row.confirm_nonce:
@@ -83,7 +92,7 @@ def request(s: Session, cfg: SubscriptionSettings, address: str, case_id: str, l
     if row is None:
         row = Subscription(subscriber_id=sub.id, case_id=case_id, created_at=now)
         s.add(row)
-    row.state, row.lead_s = "pending", lead_s
+    row.state, row.lead_s, row.feed_token_id = "pending", lead_s, feed_token_id
     row.confirm_nonce, row.confirm_sent_at = secrets.token_urlsafe(16), now
     s.flush()
     payload = {"subscriber": sub.id, "subscription": row.id, "case_id": case_id}
@@ -130,7 +139,10 @@ def followed(s: Session, subscriber_id: int) -> list[Followed]:
                   .order_by(col(Subscription.case_id))).all()
     titles = {c.id: c.title for c in s.exec(select(Case).where(
         col(Case.id).in_([r.case_id for r in rows]))).all()} if rows else {}
-    return [Followed(r.case_id, titles.get(r.case_id, r.case_id), r.lead_s, r.state)
+    # "revoked": active, but the private-feed token of its sign-up was withdrawn.
+    return [Followed(r.case_id, titles.get(r.case_id, r.case_id), r.lead_s,
+                     "revoked" if r.state == "active" and access.revoked(s, r.feed_token_id)
+                     else r.state)
             for r in rows if r.state != "pending"]
 
 
