@@ -13,8 +13,8 @@ import re
 import sys
 import threading
 from bisect import bisect_left
-from datetime import UTC, datetime
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit
 
