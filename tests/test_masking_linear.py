@@ -26,6 +26,7 @@ from webhelpers import WEINSTEIN, write_config
 from notifier.display import mask_urls
 from notifier.feeds.tokens import redact
 from notifier.logs import mask, register_secret
+from notifier.notify.subscriptions.smtp import mask_addresses
 
 BASE = 1_000
 SIZES = (10_000, 30_000, 100_000, 1_000_000)
@@ -55,7 +56,8 @@ SHAPES = {
     "spaces-quotes": " \"'",
 }
 MASKERS: dict[str, Callable[[str], str]] = {"mask": mask, "redact": redact,
-                                            "mask_urls": mask_urls}
+                                            "mask_urls": mask_urls,
+                                            "mask_addresses": mask_addresses}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -103,6 +105,8 @@ def test_long_lines_are_still_masked_whole() -> None:
     for line, secret in lines.items():
         assert secret not in mask(line)
     assert "tokSECRET4" not in redact("/follow/calendar/" * 20_000 + "tokSECRET4.ics")
+    masked = mask_addresses("a" * 100_000 + " to jane.doe@example.org, x@y.org@z.org; " * 2)
+    assert "jane.doe@" not in masked and "x@y" not in masked and "j***@e***.org" in masked
 
 
 def _config(tmp_path: Path, db_url: str, cal_dir: Path) -> Path:
