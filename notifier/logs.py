@@ -12,9 +12,11 @@ import logging
 import re
 import sys
 import threading
+from bisect import bisect_left
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -25,12 +27,21 @@ _lock = threading.RLock()
 # secret -> what replaces it (MASK, or "***@host" for an address); compiled lazily.
 _secrets: dict[str, str] = {}
 _pattern: re.Pattern[str] | None = None
-# user:password@ in URLs, and token-like query parameters.
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)[^/\s@]+@")
+# Every pattern that runs over log text is linear in its length (a 100 kB request line
+# is logged inside the HTTP server's event loop): each starts at a fixed literal or at
+# the start of a run, and no quantifier can retry the same characters from many places.
+# user:password@ in URLs: from each "://" to the "@" (a scheme is not required).
+_URL_USERINFO = re.compile(r"://[^/\s@]+@")
 _SECRET_KEYS = (r"token|key|apikey|api_key|secret|password|passwd|pass|pw|access_token|"
                 r"auth|sig|signature|client_secret|webhook|hook")
-_TOKEN_PARAM = re.compile(rf"(?P<key>[?&](?:{_SECRET_KEYS})=)[^&\s\"']+", re.IGNORECASE)
-_EMAIL = re.compile(r"[\w.+%-]+@(?P<host>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
+_SECRET_NAME = re.compile(rf"(?:{_SECRET_KEYS})", re.IGNORECASE)
+# A query parameter's name (in the percent-decoded text) and where a raw value ends.
+_PARAM = re.compile(r"[?&]([^=&?#\s\"']{1,64})=")
+_VALUE_END = re.compile(r"[&\s\"']")
+_SEGMENT_END = re.compile(r"[/?#\s\"']")
+_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+# The lookbehind starts a match only where a run of address characters starts.
+_EMAIL = re.compile(r"(?<![\w.+%-])[\w.+%-]+@(?P<host>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
 _HAS_DIGIT = re.compile(r"\d")
 _HAS_ALPHA = re.compile(r"[A-Za-z]")
 # Dotted quads and host names stay readable even when they look like tokens.
@@ -74,7 +85,7 @@ def _url_parts(url: str, *, keep_host: bool) -> None:
             if _token_like(piece):
                 _add(piece)
     for key, value in parse_qsl(parts.query, keep_blank_values=False):
-        if re.fullmatch(_SECRET_KEYS, key, re.IGNORECASE) or _token_like(value):
+        if _SECRET_NAME.fullmatch(key) or _token_like(value):
             _add(value)
     if not keep_host:
         # Apprise puts tokens where a host would be (slack://T000/B000/XXXX).
@@ -166,8 +177,67 @@ def mask(text: str) -> str:
     pattern, secrets = _compiled()
     if pattern is not None:
         text = pattern.sub(lambda m: secrets.get(m.group(0), MASK), text)
-    text = _URL_USERINFO.sub(lambda m: m.group("scheme") + MASK + "@", text)
-    return _TOKEN_PARAM.sub(lambda m: m.group("key") + MASK, text)
+    text = _URL_USERINFO.sub("://" + MASK + "@", text)
+    return redact_request(text, _SECRET_NAME, None, MASK)
+
+
+def _decoded(text: str) -> tuple[str, list[int]]:
+    """``text`` with each ``%XX`` decoded to one character, and where the decoded
+    characters sit in it (indexes into the decoded text, ascending)."""
+    if "%" not in text:
+        return text, []
+    where: list[int] = []
+
+    def one(m: re.Match[str]) -> str:
+        where.append(m.start() - 2 * len(where))
+        return chr(int(m.group(1), 16))
+    return _PERCENT.sub(one, text), where
+
+
+def redact_request(text: str, names: re.Pattern[str], segments: re.Pattern[str] | None,
+                   replacement: str) -> str:
+    """``text`` with the value of every query parameter whose name ``names`` matches
+    whole, and the path segment after every match of ``segments``, replaced.
+
+    Both are matched as the web server decodes them, percent-encoded or not
+    (``?%74oken=``, ``/follow/%63alendar/``, a name in any case); a name with ``+`` or
+    spaces is decoded as Starlette does. What is replaced is cut from the raw text up
+    to the next raw separator, so an encoded ``&`` or ``/`` cannot end it early.
+    Linear in the length of ``text``.
+    """
+    plain, where = _decoded(text)
+
+    def raw(i: int) -> int:  # an index into ``plain`` as one into ``text``
+        return i + 2 * bisect_left(where, i)
+
+    spans: list[tuple[int, int]] = []
+
+    def cut(found: Iterator[re.Match[str]], stop: re.Pattern[str]) -> None:
+        reach = -1  # a start before it lies in the last part cut, which ends where it does
+        for m in found:
+            start = raw(m.end())
+            if start < reach:
+                continue
+            end = stop.search(text, start)
+            reach = end.start() if end else len(text)
+            spans.append((start, reach))
+
+    cut((m for m in _PARAM.finditer(plain) if names.fullmatch(unquote_plus(m.group(1)))),
+        _VALUE_END)
+    if segments is not None:
+        cut(segments.finditer(plain), _SEGMENT_END)
+    if not spans:
+        return text
+    out: list[str] = []
+    done = 0
+    for start, end in sorted(spans):
+        if end <= max(start, done):
+            continue  # empty, or inside a part already replaced
+        if start >= done:
+            out += [text[done:start], replacement]
+        done = end  # overlapping the last replaced part: that one grows
+    out.append(text[done:])
+    return "".join(out)
 
 
 class MaskingFilter(logging.Filter):

@@ -20,12 +20,15 @@ from datetime import datetime
 from sqlmodel import col, select
 
 from ..errors import NotifierError
+from ..logs import redact_request
 from ..store import Store
 from ..store.models import Case, FeedToken
 from ..timeutil import utcnow
 
 _REDACT = re.compile(r"(?i)(token=)[^&\s\"]*")
-_REDACT_PATH = re.compile(r"(?i)(/follow/calendar/)[^/?#\s\"]+")
+# Matched as the server decodes them (see :func:`notifier.logs.redact_request`).
+_TOKEN_NAME = re.compile(r"token", re.IGNORECASE)
+_SECRET_PATHS = re.compile(r"/follow/calendar/|/webhooks/courtlistener/", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -44,9 +47,12 @@ def hash_token(token: str) -> str:
 
 
 def redact(text: str) -> str:
-    """``...?token=abc`` -> ``...?token=<redacted>``, and the token in a subscriber's
-    calendar path ``/follow/calendar/<token>.ics`` likewise (for anything logged)."""
-    return _REDACT_PATH.sub(r"\1<redacted>", _REDACT.sub(r"\1<redacted>", text))
+    """``...?token=abc`` -> ``...?token=<redacted>``, and the secret in a subscriber's
+    calendar path ``/follow/calendar/<token>.ics`` and in a webhook's path likewise (for
+    anything logged). Percent-encoded forms (``?%74oken=``, ``/follow/%63alendar/``) and
+    other cases are redacted as well: the server decodes them to the same route."""
+    return redact_request(_REDACT.sub(r"\1<redacted>", text), _TOKEN_NAME, _SECRET_PATHS,
+                          "<redacted>")
 
 
 def create_token(store: Store, case_id: str | None = None, label: str | None = None,

@@ -113,6 +113,13 @@ async def _pieces(body: bytes) -> AsyncIterator[memoryview]:
         yield view[i:i + STREAM_CHUNK]
 
 
+def _page_headers(*, private: bool) -> dict[str, str]:
+    """Every HTML page: revalidated, never sent on as a Referer (a page reached with a
+    token has it in its URL), and kept from shared caches when ``private``."""
+    return {"Cache-Control": ("private, " if private else "") + "no-cache",
+            "Referrer-Policy": "no-referrer"}
+
+
 def _webcal(url: str) -> str:
     return re.sub(r"^https?://", "webcal://", url)
 
@@ -151,7 +158,7 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
     def not_found(request: Request | None = None) -> Response:
         if request is not None and not request.url.path.endswith(".ics"):
             html = env.get_template("404.html").render(private=private, home=base + "/")
-            return HTMLResponse(html, status_code=404, headers={"Cache-Control": "no-cache"})
+            return HTMLResponse(html, status_code=404, headers=_page_headers(private=False))
         return PlainTextResponse(_NOT_FOUND, status_code=404)
 
     def busy() -> Response:
@@ -228,7 +235,9 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
                                              base_url=base, private=private,
                                              home=f"{base}/{suffix}",
                                              follow=form[0] if form else None)
-        response = HTMLResponse(html, headers={"Cache-Control": "no-cache"})
+        # A token's page, or one with a form's per-visitor cookie: no shared cache.
+        response = HTMLResponse(html, headers=_page_headers(
+            private=token is not None or (follow is not None and form is not None)))
         if follow is not None and form is not None:
             follow.set_cookie(response, form[1])
         return response
@@ -313,5 +322,9 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
         *(FollowCalendar(settings, store, service, respond=feed_response, not_found=not_found,
                          busy=busy, wait=CACHE_WAIT_S).routes() if follow is not None else ()),
     ], lifespan=lifespan)
+    # Starlette's redirect from "/x/" to "/x" is built from the client's Host header:
+    # a token in the query would go to whatever host the client named. No route here
+    # needs it.
+    app.router.redirect_slashes = False
     app.state.feeds = service
     return app

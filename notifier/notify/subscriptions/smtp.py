@@ -44,7 +44,8 @@ from .compose import Attachments, Composer
 log = logging.getLogger(__name__)
 TIMEOUT = 15.0  # seconds, for connecting and for every answer of the server
 _NETWORK = (OSError, smtplib.SMTPException)
-_ADDRESS = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
+_ADDRESS = re.compile(  # the lookbehind: tried once per run of characters (linear time)
+    r"(?<![^\s<>()\[\],;:\"'])[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
 _CRLF = re.compile(r"\r\n|\n|\r")  # SMTP wants CRLF line ends
 
 
