@@ -160,8 +160,10 @@ def run(settings: Settings, *, host: str | None = None, port: int | None = None,
     demo_folders = settings.calendar_folders()
     if demo and not demo_folders:
         raise NotifierError("--demo needs a calendar folder ([calendars] paths is empty)")
-    show = Demo(demo_folders[0][1], daemon.engine.sync_now) if demo else None
+    show = Demo(demo_folders[0][1], daemon.engine.sync_now,
+                label=demo_folders[0][0]) if demo else None
     if show is not None:
+        show.reset(daemon.store)  # quietly: this run's dates are no change of the last's
         show.write()
 
     def on_stop(signum: int, _frame: FrameType | None) -> None:
