@@ -183,8 +183,10 @@ class Guard:
             route.abort()
 
     def watch(self, page: Any) -> None:
+        # With the resource's own URL: "status of 404" alone would also excuse a
+        # missing asset (a favicon) on the page that is a 404 on purpose.
         page.on("console", lambda m: m.type == "error" and self.errors.append(
-            f"{page.url}: {m.text}"))
+            f"{page.url}: {m.text} [{(m.location or {}).get('url', '')}]"))
         page.on("pageerror", lambda e: self.errors.append(f"{page.url}: {e}"))
 
     def check(self, allowed: tuple[str, ...] = ()) -> None:

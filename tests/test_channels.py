@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 from datetime import datetime, timedelta
@@ -110,6 +111,38 @@ def test_moved_hearing_alert_shows_before_after_and_urgent_is_a_warning(
     assert "Hearing moved earlier: Wed 9 Jul 2025 09:30 EDT -> Wed 2 Jul 2025 09:30 EDT" \
         in moved["message"]
     assert moved["title"].startswith("URGENT: ") and moved["type"] == "warning"
+    assert moved["title"].count("URGENT") == 1 and "URGENT" not in moved["message"]
+
+
+def _move_earlier(tmp_path: Path, db_url: str, store: Store, write_cal: WriteCal,
+                  folders: list[tuple[str, Path]], channels: list[dict[str, Any]]) -> None:
+    """An urgent change alert (moved earlier, now within 72 h) sent on ``channels``."""
+    settings = _settings(tmp_path, db_url, folders, channels)
+    now = utc(2025, 7, 1, 12)
+    _sync(store, write_cal, folders, settings, now, start="2025-07-09T09:30:00")
+    _run(store, settings, now)
+    _sync(store, write_cal, folders, settings, now, start="2025-07-02T09:30:00")
+    assert _run(store, settings, now).sent == 1
+
+
+def test_urgent_alert_says_urgent_once_in_the_log_and_the_email_subject(
+        tmp_path, db_url, store, write_cal, folders,  # type: ignore[no-untyped-def]
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="notifier")
+    _move_earlier(tmp_path, db_url, store, write_cal, folders, [])  # no channels: the log
+    (logged,) = [r.getMessage() for r in caplog.records if "moved earlier" in r.getMessage()
+                 and r.name == "notifier.notifications"]
+    assert logged.startswith("URGENT: Hearing moved earlier") and logged.count("URGENT") == 1
+    with smtp_server() as (port, mails):
+        url = f"mailto://127.0.0.1:{port}?from=notifier@example.com&to=desk@example.com"
+        _move_earlier(tmp_path, db_url, store, write_cal, folders, [{"name": "mail", "url": url}])
+        deadline = time.monotonic() + 5
+        while not mails and time.monotonic() < deadline:
+            time.sleep(0.02)
+    from email.header import decode_header, make_header
+
+    subject = str(make_header(decode_header(mails[-1]["Subject"])))
+    assert subject.startswith("URGENT: Hearing moved earlier") and subject.count("URGENT") == 1
 
 
 def test_sink_failing_500_three_times_then_200_is_one_delivery_four_attempts(

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 from pathlib import Path
 
 from channelkit import HttpSink
 from click.testing import CliRunner
+from sqlmodel import select
 
 from notifier.cli import main
 from notifier.config import load_settings
+from notifier.notify.dispatch import Dispatcher
 from notifier.server.health import health_report
 from notifier.store import Store
+from notifier.store.models import Notification
+from notifier.timeutil import utcnow
 
 SECRET = "s3cr3tT0kenValue42"
 
@@ -73,9 +78,8 @@ def test_failing_channel_masks_secret_everywhere(tmp_path, db_url, monkeypatch, 
         store.close()
     text = "\n".join([*out, health, caplog.text])
     assert SECRET not in text
-    assert "failing" in out[2] and "permanent" in text
-    assert '"healthy": false' in health and "hook" in health
-    assert "dead" in out[6] and "401" in out[6]
+    assert "401" in r.stderr and "401" in text
+    assert "failed" in out[6] and "401" in out[6]  # reminders --history 1
 
 
 def test_channels_test_unknown_name_and_no_channels(tmp_path, db_url) -> None:  # type: ignore[no-untyped-def]
@@ -85,3 +89,34 @@ def test_channels_test_unknown_name_and_no_channels(tmp_path, db_url) -> None:  
     assert r.exit_code == 1 and "no channel 'nope'" in r.output
     r = CliRunner().invoke(main, ["channels", "--config", str(cfg)])
     assert r.exit_code == 0 and "log" in r.output
+
+
+def test_a_failed_test_message_is_final_and_not_counted_against_the_channel(
+        tmp_path, db_url, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Tried once: reported at once, never retried later (not by a daemon whose config
+    lacks the channel either), no dead row in /healthz or `notifier channels`."""
+    with HttpSink([500, 500, 500]) as sink:
+        monkeypatch.setenv("HOOK_URL", sink.json_url("hook"))
+        cfg = _config(tmp_path, db_url, "")
+        r = CliRunner().invoke(main, ["channels", "test", "hook", "--config", cfg])
+        assert r.exit_code == 1 and "not delivered" in r.stderr and "500" in r.stderr
+        settings = load_settings(cfg)
+        store = Store(settings.database_url())
+        try:
+            for later in (settings, settings.model_copy(update={"channels": []})):
+                d = Dispatcher(store, later, clock=lambda: utcnow() + timedelta(days=2))
+                try:
+                    assert d.run_once().sent == 0
+                finally:
+                    d.close()
+            with store.read() as s:
+                (n,) = s.exec(select(Notification)).all()
+            health = health_report(store, None, settings).body
+        finally:
+            store.close()
+        assert len(sink.requests) == 1  # tried once
+    assert (n.status, n.attempts) == ("withdrawn", 1) and "500" in (n.last_error or "")
+    assert health["notifications"]["dead"] == 0 and health["status"] == "ok", health
+    assert health["channels"][0]["healthy"] and health["channels"][0]["dead"] == 0
+    r = CliRunner().invoke(main, ["reminders", "--history", str(n.id), "--config", cfg])
+    assert r.exit_code == 0 and "failed" in r.output and "retry" not in r.output

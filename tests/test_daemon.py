@@ -275,3 +275,26 @@ def test_sigterm_does_not_wait_past_the_shutdown_timeout_for_a_hanging_send(
     assert code == 0, run.output[-3000:]
     assert took < 8, took
     assert "unfinished deliveries" in run.output
+
+
+def test_links_follow_the_port_from_notifier_port_when_base_url_is_not_set(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`NOTIFIER_PORT=N notifier run --host 127.0.0.1` with no base_url in the config:
+    every link on the pages and the log line name port N, not 8080."""
+    (tmp_path / "calendars").mkdir()
+    (tmp_path / "calendars" / "c1.toml").write_text(CASE)
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[database]\nurl = "sqlite:///data/notifier.db"\n'
+                   '[calendars]\npaths = ["calendars"]\nsync_interval = "1h"\n')
+    port = free_port()
+    monkeypatch.setenv("NOTIFIER_PORT", str(port))
+    run = NotifierRun(cfg, "--host", "127.0.0.1")
+    try:
+        wait_for(lambda: healthy(port), 30, "the daemon on NOTIFIER_PORT")
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=10).text
+    finally:
+        assert run.stop() == 0, run.output[-2000:]
+    assert f"(base URL http://localhost:{port})" in run.output
+    assert "8080" not in page and f'href="http://localhost:{port}/cases/c1"' in page
+    assert f"webcal://localhost:{port}/calendars/c1.ics" in page
+    assert "base_url is" not in run.output  # nothing to warn about

@@ -18,9 +18,10 @@ import pytest
 from outboxhelpers import make_settings
 from webhelpers import LiveServer
 
+from notifier.config import Settings
 from notifier.feeds.tokens import create_token
 from notifier.server import daemon as daemon_mod
-from notifier.server.pages import base_url_warning
+from notifier.server.pages import base_url_port_warning, base_url_warning
 from notifier.server.web import create_app
 from notifier.store import Store
 from notifier.tracking.sync import sync_calendars
@@ -121,10 +122,9 @@ def test_base_url_warning(base: str, host: str, warns: bool) -> None:
         assert base in why and "all interfaces" in why and "base_url" in why
 
 
-def test_the_daemon_warns_at_start_when_links_would_point_at_localhost(
-        tmp_path: Path, db_url: str, caplog: pytest.LogCaptureFixture) -> None:
-    settings = make_settings(tmp_path, db_url, calendars={"paths": [str(tmp_path)]},
-                             server={"host": "0.0.0.0", "port": 0})
+def _start_lines(settings: Settings, host: str, caplog: pytest.LogCaptureFixture
+                 ) -> list[logging.LogRecord]:
+    """What `notifier run` logs at start (stopped by SIGTERM once it serves)."""
 
     class StopWhenServing(logging.Handler):
         """SIGTERM (what an operator sends) once the start line is logged."""
@@ -138,8 +138,62 @@ def test_the_daemon_warns_at_start_when_links_would_point_at_localhost(
     logger.addHandler(stopper)
     try:
         with caplog.at_level(logging.INFO, logger="notifier.server.daemon"):
-            assert daemon_mod.run(settings, host="0.0.0.0", port=0, shutdown_timeout=5) == 0
+            assert daemon_mod.run(settings, host=host, port=0, shutdown_timeout=5) == 0
     finally:
         logger.removeHandler(stopper)
-    assert any("base_url is http://localhost:8080 but the server listens on all interfaces"
-               in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+    return [r for r in caplog.records if r.name == "notifier.server.daemon"]
+
+
+def test_the_daemon_warns_at_start_when_links_would_point_at_localhost(
+        tmp_path: Path, db_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    settings = make_settings(tmp_path, db_url, calendars={"paths": [str(tmp_path)]},
+                             server={"host": "0.0.0.0", "port": 0})
+    lines = _start_lines(settings, "0.0.0.0", caplog)
+    assert any(re.search(r"base_url is http://localhost:\d+ but the server listens on all "
+                         r"interfaces", r.getMessage()) and r.levelno == logging.WARNING
+               for r in lines)
+
+
+def test_a_localhost_base_url_with_another_port_is_warned_about(
+        tmp_path: Path, db_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    settings = make_settings(tmp_path, db_url, calendars={"paths": [str(tmp_path)]},
+                             server={"base_url": "http://localhost:8080", "port": 0})
+    lines = _start_lines(settings, "127.0.0.1", caplog)
+    (serving,) = [r.getMessage() for r in lines if "serving" in r.getMessage()]
+    port = int(re.findall(r"serving http://127.0.0.1:(\d+)/", serving)[0])
+    assert "(base URL http://localhost:8080)" in serving  # as set: it is not replaced
+    warned = [r.getMessage() for r in lines if r.levelno == logging.WARNING]
+    assert any(f"base_url is http://localhost:8080 but the server listens on port {port}"
+               in w for w in warned), warned
+
+
+@pytest.mark.parametrize(("base", "port", "warns"), [
+    ("http://localhost:8080", 8091, True),
+    ("http://127.0.0.1:8080", 8091, True),
+    ("http://[::1]:8080", 8091, True),
+    ("http://localhost", 8080, True),  # port 80
+    ("http://localhost:8091", 8091, False),
+    ("https://court.example.org:8443", 8091, False),  # not this machine: a proxy's port
+    ("http://localhost.example.org:8080", 8091, False),
+])
+def test_base_url_port_warning(base: str, port: int, warns: bool) -> None:
+    why = base_url_port_warning(base, port)
+    assert (why is not None) == warns
+    if why:
+        assert base in why and f"port {port}" in why
+
+
+def test_base_url_not_set_follows_the_port_listened_on(tmp_path: Path, db_url: str) -> None:
+    unset = make_settings(tmp_path, db_url, server={"port": 9000})
+    assert unset.server.public_url() == "http://localhost:9000"  # [server] port
+    assert unset.listening_on(8091).server.base_url == "http://localhost:8091"  # --port
+    given = make_settings(tmp_path, db_url, server={"base_url": "https://c.example.org/"})
+    assert given.listening_on(8091).server.base_url == "https://c.example.org"
+    daemon = daemon_mod.Daemon(make_settings(tmp_path, db_url, server={"port": 0}),
+                               host="127.0.0.1")
+    try:  # port 0: the port the system chose, known before anything links to it
+        assert daemon.settings.server.base_url == f"http://localhost:{daemon.port}"
+        assert daemon.feeds.options.base_url == f"http://localhost:{daemon.port}"
+    finally:
+        daemon._socket.close()  # type: ignore[union-attr]
+        daemon.store.close()

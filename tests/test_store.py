@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -143,3 +144,27 @@ def test_lane_writer_drops_its_connection_when_the_store_is_closed(db_url: str) 
         assert _count_cases(store) == 2
     finally:
         store.close()
+
+
+def test_migrating_logs_one_line_and_alembic_stays_quiet(
+        db_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A first start says once that it created the database (not alembic's line per
+    step); an upgrade says from which revision to which; a current database, nothing."""
+    caplog.set_level(logging.INFO)
+
+    def lines() -> list[str]:
+        got = [f"{r.name}: {r.getMessage()}" for r in caplog.records
+               if r.name.startswith(("alembic", "notifier.store")) and r.levelno < logging.WARNING]
+        caplog.clear()
+        return got
+
+    old = Store(db_url, migrate=False)
+    old.migrate("0009")
+    assert lines() == ["notifier.store.database: database: created at revision 0009"]
+    old.close()
+    head = Store(db_url)
+    assert lines() == [f"notifier.store.database: database: upgraded from revision 0009 to "
+                       f"{head.head_revision()}"]
+    head.close()
+    Store(db_url).close()
+    assert lines() == []

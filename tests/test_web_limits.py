@@ -67,7 +67,8 @@ def test_kind_values_are_normalised_to_one_cache_entry(server: LiveServer) -> No
     assert first.status_code == 200 and len(_uids(first.content)) == 2
     before = service.cached[0]
     variants = [" trial , hearing ", "trial,hearing,trial", "hearing,,trial,",
-                "hearing,trial,no-such-kind", "trial,hearing,x\x00y"]
+                "hearing,trial,no-such-kind", "trial,hearing,x\x00y",
+                "Hearing,Trial", "HEARING,trial"]  # as CATEGORIES and the pages write them
     for i, kind in enumerate(variants):
         r = httpx.get(server.url + CASE, params={"kind": kind}, timeout=10)
         assert r.status_code == 200 and r.content == first.content, kind

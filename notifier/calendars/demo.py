@@ -36,6 +36,8 @@ def demo_calendar(anchor: datetime, *, lead: timedelta, changed: bool) -> str:
     motion_day = today + timedelta(days=5 if changed else 2)
     motion = datetime.combine(motion_day, time(14, 0) if changed else time(10, 0))
     sentencing = today + timedelta(days=12)
+    moved = ("Moved by the demo a minute after the first reminder." if changed else
+             "The court will move this hearing a minute after the first reminder (demo).")
     return f'''# Demo case written by `notifier run --demo`: its dates are relative to the time
 # the daemon started ({_local(anchor)} court time). Delete this file to drop the demo.
 # The real, historical example is people-v-weinstein.toml.
@@ -67,7 +69,7 @@ title = "Hearing on the motion to suppress"
 start = {motion.isoformat()}
 duration = "1h"
 location = "Courtroom 3"
-notes = "The court will move this hearing a minute after the first reminder (demo)."
+notes = "{moved}"
 
 [[events]]
 id = "trial"

@@ -2,7 +2,10 @@
 
 Registered on the main group by :mod:`notifier.cli`. ``channels test`` goes the
 whole outbox path (a row, the dispatcher's render/send/record), so the test
-message shows up in ``notifier reminders`` and in the channel's health.
+message shows up in ``notifier reminders`` (and a success in the channel's health). It
+is tried once: a failure is reported at once and final (``withdrawn``, outcome
+``failed``), never retried by a daemon later nor counted as dead or against the
+channel's health.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from ..config import Settings
 from ..display import table
 from ..errors import NotifierError
 from ..logs import mask
-from ..notify import outbox
+from ..notify import outbox, outbox_rows
 from ..notify.channel_health import channel_status
 from ..notify.dispatch import Dispatcher
 from ..store import Store
@@ -73,7 +76,8 @@ def send_test(store: Store, settings: Settings, name: str,
     row = outbox.new_row(key, "test", name, now, now, {
         "title": f"notifier test message for channel {name}",
         "text": "This is a test from notifier: this channel receives court-calendar "
-                "reminders and alerts."})
+                "reminders and alerts.",
+        outbox_rows.ONCE: True})  # the user sees the outcome now: no retry later
     row.update(status="sending", attempts=1, claimed_until=now + settings.delivery.lease)
     with store.write() as s:
         outbox.insert_rows(s, [row])

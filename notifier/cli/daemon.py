@@ -64,7 +64,8 @@ def dispatch(once: bool) -> None:
     # config does not (a worker that never leads).
     cluster = Cluster(ctx.store, ctx.settings, role="worker", may_lead=False)
     cluster.start()
-    dispatcher = Dispatcher(ctx.store, ctx.settings,
+    # Links in messages (base_url unset) point at the daemon on [server] port.
+    dispatcher = Dispatcher(ctx.store, ctx.settings.listening_on(ctx.settings.server.port),
                             protected=cluster.protected if cluster.shared else None)
     if once:
         stats = dispatcher.run_once()

@@ -67,7 +67,7 @@ def token_create(case_id: str | None, label: str | None) -> None:
         result = scan(ctx.settings.calendar_folders())
         defined = {c.id for cal in result.calendars for c in cal.cases}
     row, secret = create_token(ctx.store, case_id=case_id, label=label, defined=defined)
-    base = ctx.settings.server.base_url
+    base = ctx.settings.server.public_url()  # unset: localhost at [server] port
     path = f"/calendars/{case_id or 'all'}.ics?token={quote(secret)}"
     click.echo(f"token {row.id} created for {'case ' + case_id if case_id else 'every case'}")
     click.echo(f"secret (shown only now): {secret}")

@@ -65,6 +65,7 @@ class CalendarSettings(_Section):
 class ServerSettings(_Section):
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=0, le=65535)
+    # Not set: http://localhost:<the port listened on> (ServerSettings.public_url).
     base_url: str = "http://localhost:8080"
     # A client gets this long to send a request's headers, and a response that
     # makes no progress for this long is cut off (slow or idle clients hold sockets).
@@ -83,6 +84,14 @@ class ServerSettings(_Section):
         if not 1 <= v.total_seconds() <= 3600:
             raise ValueError(f"client_timeout {v} must be between 1s and 1h")
         return v
+
+    def public_url(self, port: int | None = None) -> str:
+        """The address links point at: ``base_url`` when the config sets it, else
+        ``http://localhost:PORT`` of ``port`` (the port listened on; default ``port``)."""
+        port = self.port if port is None else port
+        if "base_url" in self.model_fields_set or port == 0:  # 0: not bound yet
+            return self.base_url
+        return f"http://localhost:{port}"
 
 
 class FeedSettings(_Section):
@@ -249,6 +258,15 @@ class Settings(_Section):
     def _unique_sources(cls, v: list[SourceSettings]) -> list[SourceSettings]:
         _unique([s.name for s in v], "sources")
         return v
+
+    def listening_on(self, port: int) -> Settings:
+        """These settings for a server listening on ``port``: ``[server] base_url``, when
+        the config does not set it, follows the port (``ServerSettings.public_url``)."""
+        url = self.server.public_url(port)
+        if url == self.server.base_url:
+            return self
+        return self.model_copy(update={
+            "server": self.server.model_copy(update={"base_url": url})})
 
     def resolve(self, path: str) -> Path:
         """A path from the config, made absolute against the config file's folder."""

@@ -264,8 +264,9 @@ class FeedService:
             if case_id is not None and case_id not in self._cases:
                 return None
             # Only kinds that exist reach the key and the feed's name: query strings
-            # neither mint cache entries nor put their bytes in the calendar.
-            chosen = None if kinds is None else kinds & self._kinds
+            # neither mint cache entries nor put their bytes in the calendar. Any case
+            # ("Hearing", as CATEGORIES and the pages write it, finds "hearing").
+            chosen = None if kinds is None else _matching(kinds, self._kinds)
             return self._cached((case_id, chosen), now or self.clock())
 
     def followed(self, case_ids: Collection[str], now: datetime | None = None, *,
@@ -373,3 +374,9 @@ class FeedService:
             os.replace(tmp, path)
             written.append(path)
         return written
+
+
+def _matching(asked: frozenset[str], known: frozenset[str]) -> frozenset[str]:
+    """The known kinds among ``asked``, compared without regard to case."""
+    folded = {a.casefold() for a in asked}
+    return frozenset(k for k in known if k.casefold() in folded)

@@ -281,7 +281,9 @@ class Deliverer:
         ch = self.channels.get(channel)
         if ch is None:
             if channel == LOG_CHANNEL and not self.channels:
-                log.info("%s%s\n%s", "[URGENT] " if msg.urgent else "", msg.title, msg.body)
+                # An urgent message's title says so already ("URGENT: ..."), as its
+                # email subject and chat text do.
+                log.info("%s\n%s", msg.title, msg.body)
                 return
             raise DeliveryError(f"channel {channel!r} is not configured (any more)",
                                 permanent=True)

@@ -4,7 +4,9 @@ The :class:`~notifier.notify.dispatch.Dispatcher` holds one :class:`Outcomes` an
 calls :meth:`Outcomes.record` after each send (or :meth:`Outcomes.not_sent` for a row
 its re-check withdrew or found missed). A failure is retried with exponential backoff
 and jitter (:func:`~notifier.notify.lane_health.backoff`), and dead-lettered after
-``[delivery] max_attempts`` or at once when the error is permanent; a channel that
+``[delivery] max_attempts`` or at once when the error is permanent (a one-try row,
+``notifier channels test``, ends ``withdrawn`` with the outcome ``failed``: neither
+retried nor counted as dead or against the channel's health); a channel that
 asked to wait (429 Retry-After) is noted in :attr:`Outcomes.paused`, so that the
 dispatcher holds back its other rows. Every attempt leaves a
 :class:`~notifier.store.models.Delivery` row. Recording keeps trying while the
@@ -78,6 +80,14 @@ class Outcomes:
                                         lateness_s=(done - n.due_at).total_seconds())
             return "sent"
         text = mask(str(error))
+        if outbox_rows.tried_once(n):  # a test message: no retry, no dead letter
+            self.finish(sql, n, done, "withdrawn", held=held, error=text, outcome="failed",
+                        duration_ms=ms)
+            metrics.record_notification(n.type, "failed", channel=n.channel,
+                                        duration_s=ms / 1000)
+            log.info("notification %s not delivered (tried once, not retried): %s", n.id,
+                     text)
+            return "failed"
         if error.permanent or n.attempts >= self.settings.delivery.max_attempts:
             why = "permanent: " if error.permanent else ""
             self.finish(sql, n, done, "dead", held=held, error=why + text, duration_ms=ms)

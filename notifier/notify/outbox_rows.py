@@ -28,6 +28,14 @@ CHUNK = 500
 # What a dispatcher's check answers (instead of a final status) for a row that must not
 # be sent yet: the row waits until the time the check gives (:func:`postpone`).
 POSTPONED = "postponed"
+# A payload key: the row is tried once and its failure is final, not retried or
+# dead-lettered (``notifier channels test``: the user sees the outcome at once).
+ONCE = "once"
+
+
+def tried_once(n: Notification) -> bool:
+    """Whether ``n`` is a one-try row (payload ``{"once": true}``)."""
+    return bool(json.loads(n.payload or "{}").get(ONCE))
 
 
 def chunks(items: Sequence[Any], n: int = CHUNK) -> Iterator[Sequence[Any]]:

@@ -52,7 +52,7 @@ from .cluster import Cluster
 from .demo import Demo
 from .health import HealthReport, health_report
 from .http import listen, uvicorn_config
-from .pages import base_url_warning
+from .pages import base_url_port_warning, base_url_warning
 from .scheduler import Engine
 from .web import create_app
 
@@ -65,8 +65,20 @@ class Daemon:
     def __init__(self, settings: Settings, *, host: str | None = None, port: int | None = None,
                  clock: Callable[[], datetime] = utcnow, sender: Sender | None = None,
                  role: str = "all", may_lead: bool = True) -> None:
-        self.settings = settings
-        self.store = Store(settings.database_url())
+        self.host = host or settings.server.host
+        port = settings.server.port if port is None else port
+        # Port 0: the system chooses, and links (base_url not set) need the port it
+        # chose before anything is built, so that one port is bound now.
+        self._socket: socket.socket | None = listen(self.host, 0) if port == 0 else None
+        if self._socket is not None:
+            port = int(self._socket.getsockname()[1])
+        self.settings = settings = settings.listening_on(port)
+        try:
+            self.store = Store(settings.database_url())
+        except BaseException:
+            if self._socket is not None:
+                self._socket.close()
+            raise
         self.cluster = Cluster(self.store, settings, role=role, may_lead=may_lead, clock=clock)
         self.engine = Engine(self.store, settings, clock=clock, sender=sender,
                              cluster=self.cluster, dispatch=role != "web")
@@ -76,15 +88,12 @@ class Daemon:
                               started=self._started.is_set)
         if role != "web":  # a sign-up's confirmation email goes out at once
             self.app.state.wake_dispatch = self.engine.dispatcher.kick
-        self.host = host or settings.server.host
-        config = uvicorn_config(self.app, self.host,
-                                settings.server.port if port is None else port,
+        config = uvicorn_config(self.app, self.host, port,
                                 client_timeout=settings.server.client_timeout.total_seconds(),
                                 log_config=None, access_log=True, lifespan="on",
                                 timeout_graceful_shutdown=5)
         self.server = uvicorn.Server(config)
         self._http: threading.Thread | None = None
-        self._socket: socket.socket | None = None
 
     def health(self) -> HealthReport:
         return health_report(self.store, self.engine, self.settings)
@@ -98,7 +107,8 @@ class Daemon:
     def start(self, timeout: float = 15.0) -> None:
         """Bind the port, start the HTTP server, then the engine. ``timeout`` bounds only
         uvicorn taking the bound socket (the feed cache warms afterwards)."""
-        sock = listen(self.host, self.server.config.port)  # before any work: fails plainly
+        # Before any work: fails plainly (a port 0 was bound already).
+        sock = self._socket or listen(self.host, self.server.config.port)
         try:
             self.cluster.start()
         except BaseException:
@@ -160,8 +170,10 @@ def run(settings: Settings, *, host: str | None = None, port: int | None = None,
     demo_folders = settings.calendar_folders()
     if demo and not demo_folders:
         raise NotifierError("--demo needs a calendar folder ([calendars] paths is empty)")
-    show = Demo(demo_folders[0][1], daemon.engine.sync_now) if demo else None
+    show = Demo(demo_folders[0][1], daemon.engine.sync_now,
+                label=demo_folders[0][0]) if demo else None
     if show is not None:
+        show.reset(daemon.store)  # quietly: this run's dates are no change of the last's
         show.write()
 
     def on_stop(signum: int, _frame: FrameType | None) -> None:
@@ -191,11 +203,14 @@ def run(settings: Settings, *, host: str | None = None, port: int | None = None,
             show.start()
         channels = ", ".join(c.name for c in settings.channels) or "log only (no [[channels]])"
         folders = ", ".join(str(p) for _, p in settings.calendar_folders())
+        base_url = daemon.settings.server.base_url  # following the port, when not set
         log.info("notifier %s: serving http://%s:%s/ (base URL %s); calendars: %s; channels: %s;"
-                 " role %s%s", __version__, daemon.host, daemon.port, settings.server.base_url,
+                 " role %s%s", __version__, daemon.host, daemon.port, base_url,
                  folders, channels, role, "" if daemon.cluster.may_lead else " (never leads)")
-        if (why := base_url_warning(settings.server.base_url, daemon.host)) is not None:
-            log.warning("%s", why)
+        for why in (base_url_warning(base_url, daemon.host),
+                    base_url_port_warning(base_url, daemon.port)):
+            if why is not None:
+                log.warning("%s", why)
         while not stop.wait(0.5):
             pass
         if show is not None:

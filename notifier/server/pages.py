@@ -8,7 +8,8 @@ in court time, cancelled and postponed rows (struck through whole), where a move
 hearing was before (``moved_from``), and when the case last changed. Cases are
 ordered by their next date; cases with none come last, by title.
 :func:`base_url_warning` says when links would point at ``localhost`` while the
-server is reachable from elsewhere.
+server is reachable from elsewhere, :func:`base_url_port_warning` when they would
+point at another port of this machine.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import re
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
@@ -159,3 +161,19 @@ def base_url_warning(base_url: str, host: str) -> str | None:
             f"({host or '0.0.0.0'}): links in pages, feeds and messages point at this "
             "machine's localhost and will not work elsewhere; set base_url to the address "
             "people use to reach it")
+
+
+def base_url_port_warning(base_url: str, port: int) -> str | None:
+    """Why links would reach another server on this machine (``base_url`` set to a
+    localhost address with another port than the one listened on), or None."""
+    try:
+        parts = urlsplit(base_url)
+        their = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        return None
+    host = (parts.hostname or "").lower()
+    if not (host in _LOCAL or host.startswith("127.")) or their == port:
+        return None
+    return (f"[server] base_url is {base_url} but the server listens on port {port}: links "
+            f"in pages, feeds and messages point at port {their}, not at this server; set "
+            f"base_url to its port, or leave it unset to follow the port listened on")

@@ -32,6 +32,9 @@ from .drivers import driver_problem
 from .watch import DatabaseWatch, describe_error, is_database_fault, sqlite_path
 
 log = logging.getLogger(__name__)
+# Alembic logs a line per migration step (13 on a first start); the store logs one
+# line for the whole upgrade instead (Store.migrate).
+logging.getLogger("alembic").setLevel(logging.WARNING)
 MIGRATIONS = Path(__file__).parent / "migrations"
 _SYNC_LOCK_KEY = 0x6E6F7469  # "noti": the advisory lock id for sync transactions
 _MIGRATE_LOCK_KEY = 0x6E6F6D67  # "nomg": held while migrating
@@ -135,13 +138,13 @@ class Store:
             with self.engine.connect() as conn:
                 if self.dialect != "postgresql":
                     conn.close()
-                    command.upgrade(alembic_config(self.engine), revision)
+                    self._upgrade(revision)
                     return
                 # Several daemons starting at once: one migrates, the others wait (and
                 # then find nothing to do).
                 conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATE_LOCK_KEY})
                 try:
-                    command.upgrade(alembic_config(self.engine), revision)
+                    self._upgrade(revision)
                 finally:
                     conn.execute(text("SELECT pg_advisory_unlock(:k)"),
                                  {"k": _MIGRATE_LOCK_KEY})
@@ -151,6 +154,15 @@ class Store:
                 raise describe_error(self.url, e) from e
             safe = make_url(self.url).render_as_string(hide_password=True)
             raise StoreError(f"cannot open or migrate database {safe}: {e}") from e
+
+    def _upgrade(self, revision: str) -> None:
+        """Run alembic's upgrade and say in one line what it did (nothing when current)."""
+        before = self.current_revision()
+        command.upgrade(alembic_config(self.engine), revision)
+        after = self.current_revision()
+        if after != before:
+            log.info("database: %s", f"created at revision {after}" if before is None
+                     else f"upgraded from revision {before} to {after}")
 
     def current_revision(self) -> str | None:
         with self.engine.connect() as conn:
