@@ -80,6 +80,7 @@ class Daemon:
         config = uvicorn_config(self.app, self.host,
                                 settings.server.port if port is None else port,
                                 client_timeout=settings.server.client_timeout.total_seconds(),
+                                trusted_proxies=settings.server.trusted_proxies,
                                 log_config=None, access_log=True, lifespan="on",
                                 timeout_graceful_shutdown=5)
         self.server = uvicorn.Server(config)

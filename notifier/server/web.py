@@ -314,4 +314,5 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
                          busy=busy, wait=CACHE_WAIT_S).routes() if follow is not None else ()),
     ], lifespan=lifespan)
     app.state.feeds = service
+    app.state.body_timeout = settings.server.client_timeout.total_seconds()  # .forms
     return app
