@@ -164,8 +164,10 @@ def follow_of(app: Any) -> Any:
 def follow_site(tmp_path: Path, lead_in: timedelta = timedelta(days=1, seconds=4),
                 db_url: str | None = None, access_log: bool = False,
                 refuse: dict[str, str] | None = None,
-                config: dict[str, Any] | None = None, **subs: Any) -> Iterator[Site]:
-    """The site; ``subs`` are ``[subscriptions]`` keys, ``config`` other sections."""
+                config: dict[str, Any] | None = None, server: dict[str, Any] | None = None,
+                **subs: Any) -> Iterator[Site]:
+    """The site; ``subs`` are ``[subscriptions]`` keys, ``server`` ``[server]`` keys
+    (besides ``base_url``), ``config`` other sections."""
     cal = tmp_path / "calendars"
     cal.mkdir(exist_ok=True)
     start = (datetime.now(UTC) + lead_in).replace(microsecond=0)
@@ -174,7 +176,7 @@ def follow_site(tmp_path: Path, lead_in: timedelta = timedelta(days=1, seconds=4
     with smtp_server(refuse) as (smtp_port, mails):
         settings = parse_settings({
             "database": {"url": db_url or f"sqlite:///{tmp_path / 'notifier.db'}"},
-            "server": {"base_url": f"http://127.0.0.1:{port}"},
+            "server": {"base_url": f"http://127.0.0.1:{port}", **(server or {})},
             "subscriptions": {
                 "enabled": True, "secret": SECRET, "offsets": ["1d", "7d"],
                 "email": f"mailto://127.0.0.1:{smtp_port}?from=court@example.org"
@@ -188,7 +190,9 @@ def follow_site(tmp_path: Path, lead_in: timedelta = timedelta(days=1, seconds=4
         dispatcher = Dispatcher(store, settings)
         app = create_app(settings, store)
         try:
-            with LiveServer(app, port=port, access_log=access_log) as srv:
+            with LiveServer(app, port=port, access_log=access_log,
+                            client_timeout=settings.server.client_timeout.total_seconds(),
+                            trusted_proxies=settings.server.trusted_proxies) as srv:
                 yield Site(srv.url, settings, store, dispatcher, mails, cal, start, folders,
                            follow_of(app))
         finally:

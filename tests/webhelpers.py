@@ -1,25 +1,31 @@
 """Test helpers for the web layer: a real uvicorn server on 127.0.0.1, port 0.
 
 Use ``with LiveServer(app) as srv: httpx.get(srv.url + "/...")``. Start-up and
-shut-down waits are bounded; the server runs in a daemon thread.
+shut-down waits are bounded; the server runs in a daemon thread. It is configured
+as the daemon configures it (:func:`notifier.server.http.uvicorn_config`).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
 import uvicorn
 from starlette.types import ASGIApp
 
+from notifier.server.http import uvicorn_config
+
 WEINSTEIN = Path(__file__).resolve().parent.parent / "calendars" / "people-v-weinstein.toml"
 
 
 class LiveServer:
-    def __init__(self, app: ASGIApp, *, access_log: bool = False, port: int = 0) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on",
+    def __init__(self, app: ASGIApp, *, access_log: bool = False, port: int = 0,
+                 client_timeout: float = 10.0, trusted_proxies: Sequence[str] = ()) -> None:
+        config = uvicorn_config(app, "127.0.0.1", port, client_timeout=client_timeout,
+                                trusted_proxies=trusted_proxies, lifespan="on",
                                 log_level="info" if access_log else "warning",
                                 access_log=access_log, log_config=None)
         self.server = uvicorn.Server(config)

@@ -15,10 +15,12 @@ import os
 import re
 from collections.abc import Mapping
 from datetime import time, timedelta
+from ipaddress import ip_network
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     Field,
     SecretStr,
     ValidationError,
@@ -62,6 +64,20 @@ class CalendarSettings(_Section):
     sync_interval: PositiveDuration = timedelta(minutes=1)
 
 
+def _proxy_address(value: str) -> str:
+    """An IP address or network (CIDR) of a reverse proxy, written as Python writes it."""
+    try:
+        return str(ip_network(value.strip(), strict=True))
+    except ValueError as e:
+        why = " (host bits set: write the network's first address)" if "host bits" in str(e) \
+            else ""
+        raise ValueError("not an IP address or network of a reverse proxy, "
+                         f'such as "10.0.0.5" or "10.0.0.0/24"{why}') from None
+
+
+ProxyAddress = Annotated[str, AfterValidator(_proxy_address)]
+
+
 class ServerSettings(_Section):
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=0, le=65535)
@@ -70,6 +86,9 @@ class ServerSettings(_Section):
     # A client gets this long to send a request's headers, and a response that
     # makes no progress for this long is cut off (slow or idle clients hold sockets).
     client_timeout: Duration = timedelta(seconds=10)
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto headers are believed
+    # (addresses or networks). Empty: those headers are ignored from every client.
+    trusted_proxies: list[ProxyAddress] = Field(default_factory=list, max_length=100)
 
     @field_validator("base_url")
     @classmethod

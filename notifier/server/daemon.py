@@ -90,6 +90,7 @@ class Daemon:
             self.app.state.wake_dispatch = self.engine.dispatcher.kick
         config = uvicorn_config(self.app, self.host, port,
                                 client_timeout=settings.server.client_timeout.total_seconds(),
+                                trusted_proxies=settings.server.trusted_proxies,
                                 log_config=None, access_log=True, lifespan="on",
                                 timeout_graceful_shutdown=5)
         self.server = uvicorn.Server(config)

@@ -44,6 +44,7 @@ from ..store import Store
 from ..store.models import Case
 from ..timeutil import spell_duration, utcnow
 from . import follow_calendar
+from .forms import read_form
 
 log = logging.getLogger(__name__)
 COOKIE = "notifier_follow"
@@ -149,7 +150,7 @@ class Follow:
             return s.get(Case, case_id) is not None
 
     async def signup(self, request: Request) -> Response:
-        form = await request.form()
+        form = await read_form(request)
         fields = {k: form.get(k) for k in ("email", "case", "lead", "csrf", "token")}
         values = {k: v if isinstance(v, str) else "" for k, v in fields.items()}
         try:
@@ -249,7 +250,7 @@ class Follow:
         if request.method == "GET":
             token = request.query_params.get("token")
         else:
-            token = str((await request.form()).get("token") or "")
+            token = str((await read_form(request)).get("token") or "")
         try:
             sub_id, nonce = self.links.confirm_data(token)
         except LinkError as e:
@@ -283,7 +284,7 @@ class Follow:
     async def unsubscribe(self, request: Request) -> Response:
         token = request.query_params.get("token")
         if request.method == "POST" and not token:
-            token = str((await request.form()).get("token") or "")
+            token = str((await read_form(request)).get("token") or "")
         try:
             sid, key, case_id = self.links.unsubscribe_data(token)
         except LinkError as e:
@@ -309,7 +310,7 @@ class Follow:
                          "address was deleted).", status=410)
 
     async def manage(self, request: Request) -> Response:
-        form = await request.form() if request.method == "POST" else None
+        form = await read_form(request) if request.method == "POST" else None
         token = str(form.get("token") or "") if form is not None \
             else request.query_params.get("token")
         try:

@@ -327,4 +327,5 @@ def create_app(settings: Settings, store: Store, feeds: FeedService | None = Non
     # needs it.
     app.router.redirect_slashes = False
     app.state.feeds = service
+    app.state.body_timeout = settings.server.client_timeout.total_seconds()  # .forms
     return app

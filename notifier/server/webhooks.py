@@ -5,6 +5,8 @@
 source (compared in constant time; an unknown one is a plain 404) and is masked in
 the access log. A delivery needs an ``Idempotency-Key`` header; a repeated key is
 answered 200 and changes nothing (:func:`notifier.sources.docketwebhook.nudge`).
+The body is read (at most :data:`MAX_BODY` bytes, within ``client_timeout``:
+:func:`.forms.read_body`) and dropped.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from ..config import Settings, SourceSettings
 from ..sources.docketwebhook import nudge
 from ..store import Store
 from ..timeutil import utcnow
+from .forms import read_body
 
 log = logging.getLogger(__name__)
 PATH = "/webhooks/courtlistener/"
@@ -63,11 +66,7 @@ def webhook_routes(settings: Settings, store: Store) -> list[Route]:
         key = (request.headers.get("Idempotency-Key") or "").strip()
         if not key or len(key) > 200:
             return PlainTextResponse("Idempotency-Key header required\n", status_code=400)
-        size = 0
-        async for chunk in request.stream():  # drained, never trusted or stored
-            size += len(chunk)
-            if size > MAX_BODY:
-                return PlainTextResponse("Payload too large\n", status_code=413)
+        await read_body(request, limit=MAX_BODY)  # drained, never trusted or stored
         fresh = await run_in_threadpool(nudge, store, src, key, utcnow())
         if fresh:
             log.info("source %r: CourtListener webhook; reading the docket now", src.name)
