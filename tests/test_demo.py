@@ -178,3 +178,50 @@ def test_the_demo_run_again_on_the_same_database_starts_afresh_without_alerts(
     assert "rescheduled_earlier" not in kinds and "rescheduled_later" in kinds
     assert all(n.created_at >= second_start for n in rows)
     assert other  # the user's own case keeps its history
+
+
+def test_run_demo_on_a_taken_port_leaves_the_running_demo_alone(tmp_path: Path) -> None:
+    """A second `notifier run --demo` while the first holds the port stops with the
+    port error before it deletes or rewrites anything of the demo case."""
+    import socket
+    import subprocess
+    import sys
+
+    calendars = tmp_path / "calendars"
+    calendars.mkdir()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cfg = tmp_path / "config.toml"
+        cfg.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "demo.db"}"\n'
+                       f'[calendars]\npaths = ["{calendars}"]\n'
+                       f'[server]\nhost = "127.0.0.1"\nport = {port}\n')
+        settings = parse_settings({"database": {"url": f"sqlite:///{tmp_path / 'demo.db'}"},
+                                   "calendars": {"paths": [str(calendars)]}},
+                                  origin="test", base_dir=tmp_path)
+        store = Store(settings.database_url())
+        try:  # a first run's demo case, synced
+            text = demo_calendar(datetime.now(UTC), lead=timedelta(minutes=3), changed=False)
+            (calendars / DEMO_FILE).write_text(text, encoding="utf-8")
+            from notifier.tracking.sync import sync_calendars
+            sync_calendars(store, settings.calendar_folders())
+            written = (calendars / DEMO_FILE).read_text(encoding="utf-8")
+            with store.read() as s:
+                before = len(s.exec(select(Change).where(Change.case_id == DEMO_CASE)).all())
+        finally:
+            store.close()
+        assert before
+        done = subprocess.run([sys.executable, "-m", "notifier", "--config", str(cfg), "run",
+                               "--demo"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert "deleted the previous run's demo case" not in done.stderr
+    assert (calendars / DEMO_FILE).read_text(encoding="utf-8") == written
+    store = Store(settings.database_url())
+    try:
+        with store.read() as s:
+            after = len(s.exec(select(Change).where(Change.case_id == DEMO_CASE)).all())
+    finally:
+        store.close()
+    assert after == before

@@ -105,11 +105,18 @@ class Daemon:
             return int(self._socket.getsockname()[1])
         return self.server.config.port
 
+    def bind(self) -> None:
+        """Bind the port now (start() does if not done): before any work that should not
+        happen when another process holds the port. Fails plainly."""
+        if self._socket is None:
+            self._socket = listen(self.host, self.server.config.port)
+
     def start(self, timeout: float = 15.0) -> None:
         """Bind the port, start the HTTP server, then the engine. ``timeout`` bounds only
         uvicorn taking the bound socket (the feed cache warms afterwards)."""
-        # Before any work: fails plainly (a port 0 was bound already).
-        sock = self._socket or listen(self.host, self.server.config.port)
+        self.bind()  # before any work: fails plainly (a port 0 was bound already)
+        sock = self._socket
+        assert sock is not None
         try:
             self.cluster.start()
         except BaseException:
@@ -174,6 +181,7 @@ def run(settings: Settings, *, host: str | None = None, port: int | None = None,
     show = Demo(demo_folders[0][1], daemon.engine.sync_now,
                 label=demo_folders[0][0]) if demo else None
     if show is not None:
+        daemon.bind()  # a second `run --demo` on a taken port stops before touching the demo
         show.reset(daemon.store)  # quietly: this run's dates are no change of the last's
         show.write()
 
