@@ -80,6 +80,11 @@ def test_a_new_case_in_a_non_empty_database_is_one_alert_per_channel(
     assert title.startswith("Now tracking 4 events in new") and "People v. New" in title
     assert "Next date in this case: hearing h1: Tue 5 Mar 2030" in body
     assert "Part 9" in body
+    assert body.count("Case: ") == 1, body  # the case is named once, with its court
+    ctx = messages.context("change", desk, due=NOW, now=NOW, late=False, urgent=False)
+    for fmt in ("markdown", "html"):
+        _, other = messages.Renderer().render("", "change", ctx, fmt)
+        assert other.count("Case") == 1, other
 
 
 def test_later_additions_and_single_event_imports_keep_their_own_alerts(
