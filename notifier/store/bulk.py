@@ -88,8 +88,11 @@ def _naive_utc(v: dt.datetime | None) -> dt.datetime | None:
     return v.astimezone(UTC).replace(tzinfo=None)
 
 
-def _copy_postgres(s: Session, table: sa.Table, rows: Sequence[dict[str, Any]]) -> bool:
-    """COPY the rows in (psycopg 3); False if the connection is not psycopg's."""
+def _write_postgres(s: Session, table: sa.Table, rows: Sequence[dict[str, Any]],
+                    skip_existing: str | None) -> bool:
+    """The rows in through psycopg 3: a COPY, or with ``skip_existing`` an ``INSERT ...
+    ON CONFLICT DO NOTHING`` executemany (COPY cannot skip; psycopg pipelines it).
+    False if the connection is not psycopg 3's."""
     raw: Any = s.connection().connection.driver_connection
     if raw is None or not hasattr(raw, "pipeline"):  # not psycopg 3
         return False
@@ -100,9 +103,16 @@ def _copy_postgres(s: Session, table: sa.Table, rows: Sequence[dict[str, Any]]) 
         utc = isinstance(table.c[c].type, UTCDateTime)
         columns.append(list(map(_naive_utc, values)) if utc else values)
     names = ", ".join(f'"{c}"' for c in cols)
-    with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
-        for row in zip(*columns, strict=True):
-            copy.write_row(row)
+    with raw.cursor() as cur:
+        if skip_existing:
+            marks = ", ".join("%s" for _ in cols)
+            cur.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks}) '
+                            f'ON CONFLICT ("{skip_existing}") DO NOTHING',
+                            list(zip(*columns, strict=True)))
+            return True
+        with cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+            for row in zip(*columns, strict=True):
+                copy.write_row(row)
     return True
 
 
@@ -123,27 +133,6 @@ def next_ids(s: Session, table: sa.Table, n: int) -> list[int]:
     return list(range(start, start + n))
 
 
-def _insert_skipping_postgres(s: Session, table: sa.Table, rows: Sequence[dict[str, Any]],
-                              key: str) -> bool:
-    """``INSERT ... ON CONFLICT (key) DO NOTHING`` as the driver's executemany (psycopg 3
-    pipelines it; COPY cannot skip); False if the connection is not psycopg's."""
-    raw: Any = s.connection().connection.driver_connection
-    if raw is None or not hasattr(raw, "pipeline"):
-        return False
-    cols = list(rows[0])
-    names = ", ".join(f'"{c}"' for c in cols)
-    marks = ", ".join("%s" for _ in cols)
-    columns = []
-    for c in cols:
-        values = [r[c] for r in rows]
-        utc = isinstance(table.c[c].type, UTCDateTime)
-        columns.append(list(map(_naive_utc, values)) if utc else values)
-    with raw.cursor() as cur:
-        cur.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks}) '
-                        f'ON CONFLICT ("{key}") DO NOTHING', list(zip(*columns, strict=True)))
-    return True
-
-
 def insert_many(s: Session, table: sa.Table, rows: Sequence[dict[str, Any]], *,
                 skip_existing: str | None = None) -> None:
     """INSERT every row (all with the same keys): one executemany, or COPY on PostgreSQL.
@@ -153,9 +142,8 @@ def insert_many(s: Session, table: sa.Table, rows: Sequence[dict[str, Any]], *,
     if not rows:
         return
     if not _raw_sqlite(s):
-        if s.get_bind().dialect.name == "postgresql" and (
-                _insert_skipping_postgres(s, table, rows, skip_existing) if skip_existing
-                else _copy_postgres(s, table, rows)):
+        if s.get_bind().dialect.name == "postgresql" and _write_postgres(
+                s, table, rows, skip_existing):
             return
         stmt: Any = insert(table)
         if skip_existing:
